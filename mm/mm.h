@@ -1,0 +1,101 @@
+/* mm.h - what the rest of rmem may call of the memory manager.
+ *
+ * mm/ is a plain library: no sockets, no event loop, no threads of its own.
+ * rmemd calls it from its loop thread only, so nothing here locks.
+ * Vocabulary (mm/types.h): a page is 4 KiB of pool memory, a frame number
+ * (pfn) names one, an order-n block is 2^n contiguous pages, a segment is a
+ * range of page indices backed by scattered pool pages, a tenant's memory
+ * cgroup (memcg) is charged for every page its segments hold.
+ *
+ * Errors: 0 or a negative errno. */
+#ifndef RMEM_MM_H
+#define RMEM_MM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define MM_PAGE_SHIFT 12
+#define MM_PAGE_SIZE (1u << MM_PAGE_SHIFT)
+#define MM_MAX_ORDER 10                 /* orders 0..MM_MAX_ORDER */
+#define MM_NR_ORDERS (MM_MAX_ORDER + 1)
+#define MM_MAX_ZONES 64
+
+struct mm;
+struct memcg;
+struct segment;
+
+enum mm_numa_policy {
+    MM_NUMA_INTERLEAVE = 0,             /* pool split evenly over nodes */
+    MM_NUMA_LOCAL,                      /* all on the node rmemd runs on */
+    MM_NUMA_BIND,                       /* only the nodes in bind_mask */
+};
+
+struct mm_config {
+    uint64_t pool_bytes;                /* rounded down to whole max-order blocks per node */
+    enum mm_numa_policy policy;
+    uint64_t bind_mask;                 /* MM_NUMA_BIND: bit n = node n */
+};
+
+/* One zone's figures, as /proc/buddyinfo and /proc/zoneinfo show them. */
+struct mm_zone_info {
+    int node;
+    const char *name;                   /* "Normal" */
+    uint64_t nr_free[MM_NR_ORDERS];     /* free blocks per order */
+    uint64_t managed_pages;
+    uint64_t free_pages;
+    uint64_t min_pages, low_pages, high_pages;
+};
+
+struct mm_stat {
+    uint64_t total_pages;               /* pool pages managed by the buddy allocator */
+    uint64_t free_pages;
+    uint64_t data_pages;                /* pages holding segment contents */
+    uint64_t table_pages;               /* pages holding page tables */
+    uint64_t segments;
+    unsigned numa_nodes;
+    unsigned zones;
+};
+
+/* Pool: arenas per NUMA node, zones, buddy allocator. */
+int  mm_create(const struct mm_config *cfg, struct mm **out);
+void mm_destroy(struct mm *mm);        /* frees every segment still alive */
+void mm_get_stat(const struct mm *mm, struct mm_stat *st);
+int  mm_zone_info(const struct mm *mm, unsigned zone, struct mm_zone_info *zi);
+/* Walks every invariant (buddy lists, page states, counters); 0 or -EUCLEAN
+ * with the first broken one logged.  Tests call it after each operation. */
+int  mm_check(const struct mm *mm);
+
+/* Memory cgroup of a tenant: usage and limit in pages, charged when a
+ * segment page is first written, uncharged when it is freed. */
+int  memcg_create(struct mm *mm, const char *name, struct memcg **out);
+void memcg_destroy(struct memcg *cg);  /* its segments must be gone */
+void memcg_set_limit(struct memcg *cg, uint64_t limit_bytes);  /* 0 = unlimited */
+uint64_t memcg_usage_bytes(const struct memcg *cg);
+uint64_t memcg_limit_bytes(const struct memcg *cg); /* unlimited: pool size */
+uint64_t memcg_max_usage_bytes(const struct memcg *cg);
+uint64_t memcg_failcnt(const struct memcg *cg);
+
+/* Segments: npages indices, backed lazily; pages never written read as
+ * zeros and cost nothing. */
+int  segment_create(struct mm *mm, struct memcg *cg, uint64_t npages,
+                    struct segment **out);
+void segment_destroy(struct segment *seg);  /* frees its pages and tables */
+uint64_t segment_npages(const struct segment *seg);
+uint64_t segment_resident_pages(const struct segment *seg);
+
+/* Copy count pages from index first into dst (count * MM_PAGE_SIZE bytes).
+ * -ERANGE if the range leaves the segment. */
+int  segment_read(struct segment *seg, uint64_t first, uint32_t count, void *dst);
+
+/* Copy count pages from src into the segment, allocating pages (and table
+ * pages) as needed and charging the memcg.  -ERANGE outside the segment,
+ * -ENOMEM when the pool or the memcg limit is exhausted; on failure pages
+ * already written stay written (each page is all-or-nothing). */
+int  segment_write(struct segment *seg, uint64_t first, uint32_t count,
+                   const void *src);
+
+/* Drop count pages from first (they read as zeros again) and free them. */
+int  segment_discard(struct segment *seg, uint64_t first, uint64_t count);
+
+#endif
