@@ -1,0 +1,305 @@
+/* A client connection: receive buffer, framing, and response writes.
+ *
+ * Bytes are received into one per-connection buffer (256 KiB, grown to at
+ * most one maximal frame) and frames are handled in place, so a WRITE's
+ * pages go from that buffer straight into the segment.  Both lengths of a
+ * frame prefix are bounds-checked before the buffer grows for it.  Each
+ * response is one uv_write of two buffers, prefix+header and payload, freed
+ * in the write callback.  A connection whose peer stops reading stops being
+ * read (CONN_WRITE_HIGH) until its backlog drains.  A connection is freed
+ * only in its close callback.  TLS will live behind these functions. */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct conn_write {
+    uv_write_t req;
+    struct conn *conn;
+    void *payload;
+    size_t bytes;
+    uint8_t hdr[];                      /* prefix + packed Response */
+};
+
+static void conn_process(struct conn *c);
+
+static void on_close(uv_handle_t *h)
+{
+    struct conn *c = (struct conn *)h;
+    struct server *srv = c->srv;
+
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        srv->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    srv->stats[SERVER_STAT_connections]--;
+    log_debug("conn %llu (%s) closed", (unsigned long long)c->id, c->peer);
+    if (c->session)
+        session_detach(c->session);
+    free(c->rbuf);
+    free(c);
+}
+
+void conn_close(struct conn *c)
+{
+    if (c->closing)
+        return;
+    c->closing = true;
+    uv_close((uv_handle_t *)&c->tcp, on_close);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    (void)status;
+    conn_close(req->data);
+}
+
+void conn_close_after_flush(struct conn *c)
+{
+    if (c->closing || c->draining)
+        return;
+    c->draining = true;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    c->shutdown_req.data = c;
+    if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown))
+        conn_close(c);
+}
+
+void conn_bad_frame(struct conn *c, const char *fmt, ...)
+{
+    char why[256];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof(why), fmt, ap);
+    va_end(ap);
+    c->srv->stats[SERVER_STAT_bad_frames]++;
+    log_warn("conn %llu (%s): malformed frame, closing the connection: %s",
+             (unsigned long long)c->id, c->peer, why);
+    conn_close(c);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    struct conn *c = (struct conn *)h;
+
+    (void)suggested;
+    /* conn_process leaves room: a partial frame never fills the buffer. */
+    *buf = uv_buf_init((char *)c->rbuf + c->rlen, (unsigned)(c->rcap - c->rlen));
+}
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    struct conn *c = (struct conn *)s;
+
+    (void)buf;
+    if (n > 0) {
+        c->rlen += (size_t)n;
+        c->srv->stats[SERVER_STAT_bytes_in] += (uint64_t)n;
+        conn_process(c);
+    } else if (n < 0) {
+        if (n != UV_EOF)
+            log_debug("conn %llu (%s): read: %s", (unsigned long long)c->id,
+                      c->peer, uv_strerror((int)n));
+        conn_close(c);
+    }
+}
+
+static void conn_resume(struct conn *c)
+{
+    if (!c->paused || c->closing || c->draining)
+        return;
+    c->paused = false;
+    conn_process(c);                    /* frames already buffered first */
+    if (!c->paused && !c->closing && !c->draining)
+        uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+}
+
+/* Handle every complete frame in the buffer, then keep the remainder at its
+ * start, growing the buffer if the next frame is bigger than it. */
+static void conn_process(struct conn *c)
+{
+    size_t pos = 0, need = 0;
+
+    while (!c->closing && !c->draining) {
+        size_t avail = c->rlen - pos;
+        uint32_t hlen, plen;
+        int err;
+
+        if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > CONN_WRITE_HIGH) {
+            if (!c->paused) {
+                c->paused = true;
+                uv_read_stop((uv_stream_t *)&c->tcp);
+            }
+            break;
+        }
+        if (avail < FRAME_PREFIX_LEN)
+            break;
+        err = frame_prefix_decode(c->rbuf + pos, &hlen, &plen);
+        if (err) {
+            const uint8_t *p = c->rbuf + pos;
+
+            conn_bad_frame(c, "frame prefix header_len %u payload_len %u: %s "
+                           "(limits %u and %u)",
+                           (unsigned)(p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24),
+                           (unsigned)(p[4] | p[5] << 8 | p[6] << 16 | (uint32_t)p[7] << 24),
+                           strerror(-err), FRAME_MAX_HEADER, FRAME_MAX_PAYLOAD);
+            return;
+        }
+        if (avail < FRAME_PREFIX_LEN + (size_t)hlen + plen) {
+            need = FRAME_PREFIX_LEN + (size_t)hlen + plen;
+            break;
+        }
+        rpc_handle_frame(c, c->rbuf + pos + FRAME_PREFIX_LEN, hlen,
+                         c->rbuf + pos + FRAME_PREFIX_LEN + hlen, plen);
+        pos += FRAME_PREFIX_LEN + (size_t)hlen + plen;
+    }
+    if (c->closing)
+        return;
+    if (pos) {
+        memmove(c->rbuf, c->rbuf + pos, c->rlen - pos);
+        c->rlen -= pos;
+    }
+    if (need > c->rcap) {               /* need <= CONN_MAX_FRAME: checked */
+        uint8_t *nb = realloc(c->rbuf, need);
+
+        if (!nb) {
+            log_error("conn %llu (%s): no memory for a %zu-byte frame, closing",
+                      (unsigned long long)c->id, c->peer, need);
+            conn_close(c);
+            return;
+        }
+        c->rbuf = nb;
+        c->rcap = need;
+    }
+}
+
+static void free_unlisted(uv_handle_t *h)
+{
+    free(h);                            /* the conn: tcp is its first member */
+}
+
+int conn_accept(struct server *srv)
+{
+    struct conn *c = calloc(1, sizeof(*c));
+    struct sockaddr_storage ss;
+    char host[INET6_ADDRSTRLEN] = "?";
+    int len = sizeof(ss), err, port = 0;
+
+    if (!c) {
+        log_error("no memory for a new connection");
+        return -ENOMEM;
+    }
+    c->srv = srv;
+    uv_tcp_init(srv->loop, &c->tcp);
+    err = uv_accept((uv_stream_t *)&srv->listener, (uv_stream_t *)&c->tcp);
+    if (err) {
+        log_warn("accept: %s", uv_strerror(err));
+        goto err_close;
+    }
+    c->rbuf = malloc(CONN_RBUF_INITIAL);
+    if (!c->rbuf) {
+        log_error("no memory for a connection buffer");
+        err = -ENOMEM;
+        goto err_close;
+    }
+    c->rcap = CONN_RBUF_INITIAL;
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
+        c->loopback = config_addr_is_loopback((struct sockaddr *)&ss);
+        if (ss.ss_family == AF_INET6) {
+            uv_ip6_name((struct sockaddr_in6 *)&ss, host, sizeof(host));
+            port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+        } else {
+            uv_ip4_name((struct sockaddr_in *)&ss, host, sizeof(host));
+            port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        }
+    }
+    snprintf(c->peer, sizeof(c->peer), "%s:%d", host, port);
+    uv_tcp_nodelay(&c->tcp, 1);
+    c->id = ++srv->stats[SERVER_STAT_total_connections];
+    srv->stats[SERVER_STAT_connections]++;
+    c->next = srv->conns;
+    if (c->next)
+        c->next->prev = c;
+    srv->conns = c;
+    err = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    if (err) {
+        log_warn("conn %llu (%s): read: %s", (unsigned long long)c->id, c->peer,
+                 uv_strerror(err));
+        conn_close(c);
+        return err;
+    }
+    log_debug("conn %llu from %s", (unsigned long long)c->id, c->peer);
+    return 0;
+
+err_close:
+    /* Not yet on the list: the close callback must not unlink it. */
+    free(c->rbuf);
+    c->rbuf = NULL;
+    c->closing = true;
+    uv_close((uv_handle_t *)&c->tcp, free_unlisted);
+    return err;
+}
+
+static void on_write(uv_write_t *req, int status)
+{
+    struct conn_write *w = (struct conn_write *)req;
+    struct conn *c = w->conn;
+
+    if (status == 0) {
+        c->srv->stats[SERVER_STAT_bytes_out] += w->bytes;
+    } else if (status != UV_ECANCELED) {
+        log_debug("conn %llu (%s): write: %s", (unsigned long long)c->id, c->peer,
+                  uv_strerror(status));
+        conn_close(c);
+    }
+    free(w->payload);
+    free(w);
+    if (c->paused &&
+        uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) < CONN_WRITE_LOW)
+        conn_resume(c);
+}
+
+int conn_send(struct conn *c, const Rmem__Response *resp, void *payload,
+              uint32_t payload_len)
+{
+    size_t hlen = rmem__response__get_packed_size(resp);
+    struct conn_write *w;
+    uv_buf_t bufs[2];
+    int64_t n;
+    int err;
+
+    if (c->closing) {
+        free(payload);
+        return -ECANCELED;
+    }
+    w = malloc(sizeof(*w) + FRAME_PREFIX_LEN + hlen);
+    if (!w) {
+        free(payload);
+        return -ENOMEM;
+    }
+    n = frame_pack_response(resp, payload_len, w->hdr, FRAME_PREFIX_LEN + hlen);
+    if (n < 0) {
+        free(w);
+        free(payload);
+        return (int)n;
+    }
+    w->conn = c;
+    w->payload = payload;
+    w->bytes = (size_t)n + payload_len;
+    bufs[0] = uv_buf_init((char *)w->hdr, (unsigned)n);
+    bufs[1] = uv_buf_init(payload, payload_len);
+    err = uv_write(&w->req, (uv_stream_t *)&c->tcp, bufs, payload_len ? 2 : 1, on_write);
+    if (err) {
+        log_debug("conn %llu (%s): write: %s", (unsigned long long)c->id, c->peer,
+                  uv_strerror(err));
+        free(w->payload);
+        free(w);
+        conn_close(c);
+        return err;
+    }
+    return 0;
+}

@@ -1,0 +1,240 @@
+/* internal.h - declarations shared inside server/, grouped by the file that
+ * defines them.  Every symbol here carries a server prefix (server_, conn_,
+ * rpc_, session_, tenant_, config_, log_): the test runner links these
+ * objects next to the client library. */
+#ifndef RMEM_SERVER_INTERNAL_H
+#define RMEM_SERVER_INTERNAL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <uv.h>
+
+#include "../mm/mm.h"
+#include "frame.h"
+#include "idmap.h"
+
+#define RMEMD_VERSION "0.1.0"
+
+/* Largest anonymous segment: 2^36 pages (256 TiB). */
+#define SERVER_MAX_SEGMENT_PAGES (1ull << 36)
+
+struct server;
+struct conn;
+struct session;
+struct tenant;
+
+/* ---- log.c: "rmemd[pid]: <level>: message" on stderr ---- */
+
+enum log_level { LL_ERROR, LL_WARN, LL_INFO, LL_DEBUG };
+
+extern enum log_level log_level;
+const char *log_level_name(enum log_level lvl);
+void log_print(enum log_level lvl, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+#define log_error(...) log_print(LL_ERROR, __VA_ARGS__)
+#define log_warn(...)  log_print(LL_WARN, __VA_ARGS__)
+#define log_info(...)  log_print(LL_INFO, __VA_ARGS__)
+#define log_debug(...)                                                        \
+    do {                                                                      \
+        if (log_level >= LL_DEBUG)                                            \
+            log_print(LL_DEBUG, __VA_ARGS__);                                 \
+    } while (0)
+
+/* ---- config.c: the one option table (config file and long flags) ---- */
+
+struct config_addr {
+    struct sockaddr_storage ss;
+    char text[64];                      /* as given: "127.0.0.1:7070" */
+};
+
+struct config_numa {
+    enum mm_numa_policy policy;
+    uint64_t bind_mask;                 /* MM_NUMA_BIND: bit n = node n */
+};
+
+struct config {
+    struct config_addr listen;
+    uint64_t pool_bytes;
+    enum log_level log_level;
+    char *admin_token;                  /* NULL: no admin credential */
+    char *default_token;                /* NULL: default tenant loopback only */
+    struct config_numa numa;
+    uint64_t session_grace_s;
+};
+
+/* Outcome of config_parse_args besides errors. */
+#define CONFIG_EXIT 1                   /* --help / --version printed */
+
+int  config_init(struct config *cfg);   /* every option at its default */
+void config_free(struct config *cfg);
+/* name = value from source ("--pool", "rmemd.conf:3"); -EINVAL + message. */
+int  config_set(struct config *cfg, const char *name, const char *value,
+                const char *source);
+int  config_load_file(struct config *cfg, const char *path);
+/* -c FILE first, then the long flags over it; 0, CONFIG_EXIT or -EINVAL. */
+int  config_parse_args(struct config *cfg, int argc, char **argv);
+/* Protected mode: -EPERM with the reason logged. */
+int  config_check(const struct config *cfg);
+bool config_addr_is_loopback(const struct sockaddr *sa);
+void config_print_help(FILE *f);
+
+/* ---- server.c: the loop, listener, signals and server-wide counters ---- */
+
+#define SERVER_STATS(X)                                                       \
+    X(connections)                                                            \
+    X(total_connections)                                                      \
+    X(requests)                                                               \
+    X(pages_read)                                                             \
+    X(pages_written)                                                          \
+    X(bytes_in)                                                               \
+    X(bytes_out)                                                              \
+    X(bad_frames)
+
+enum server_stat {
+#define X(name) SERVER_STAT_##name,
+    SERVER_STATS(X)
+#undef X
+    SERVER_STAT_NR
+};
+
+struct server {
+    uv_loop_t *loop;
+    const struct config *cfg;
+    struct mm *mm;
+    uv_tcp_t listener;
+    uv_signal_t sig_term, sig_int;
+    struct conn *conns;                 /* every open connection */
+    struct tenant *tenants;
+    unsigned ntenants;
+    uint64_t next_segment_id;
+    uint64_t start_ns;
+    uint64_t stats[SERVER_STAT_NR];
+    bool listening;
+    bool stopping;                      /* no grace periods, no new conns */
+};
+
+int  server_init(struct server *srv, const struct config *cfg, uv_loop_t *loop);
+int  server_listen(struct server *srv); /* prints the "listening on" line */
+void server_stop(struct server *srv);   /* close everything; loop then ends */
+void server_fini(struct server *srv);   /* after the loop has ended */
+int  server_run(const struct config *cfg);  /* the whole life of rmemd */
+
+/* ---- conn.c: one client connection (TLS will live behind it) ---- */
+
+#define CONN_RBUF_INITIAL (256u * 1024)
+#define CONN_MAX_FRAME (FRAME_PREFIX_LEN + FRAME_MAX_HEADER + FRAME_MAX_PAYLOAD)
+#define CONN_WRITE_HIGH (8u * 1024 * 1024)  /* stop reading above this backlog */
+#define CONN_WRITE_LOW (1u * 1024 * 1024)   /* resume below this */
+
+struct conn {
+    uv_tcp_t tcp;                       /* first: handle -> conn */
+    struct server *srv;
+    struct conn *prev, *next;           /* srv->conns */
+    struct session *session;            /* NULL until Hello succeeds */
+    uint64_t id;
+    uint8_t *rbuf;                      /* received, not yet handled bytes */
+    size_t rlen, rcap;
+    uv_shutdown_t shutdown_req;
+    bool loopback;                      /* peer is 127.0.0.0/8 or ::1 */
+    bool paused;                        /* reading stopped: write backlog */
+    bool draining;                      /* answer sent, closing after flush */
+    bool closing;                       /* uv_close called */
+    char peer[64];
+};
+
+int  conn_accept(struct server *srv);
+/* Queue one response frame; payload (malloc'd or NULL) is owned from here
+ * on and freed once written. */
+int  conn_send(struct conn *c, const Rmem__Response *resp, void *payload,
+               uint32_t payload_len);
+void conn_close(struct conn *c);
+void conn_close_after_flush(struct conn *c);
+/* Log a malformed frame, count it, close the connection. */
+void conn_bad_frame(struct conn *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* ---- rpc.c: request dispatch; handlers in rpc_<area>.c ---- */
+
+struct rpc_ctx {
+    struct server *srv;
+    struct conn *conn;
+    const Rmem__Request *req;
+    const uint8_t *payload;             /* WRITE pages, already length-checked */
+    uint32_t payload_len;
+    Rmem__Response resp;
+    union {
+        Rmem__HelloReply hello;
+        Rmem__SegmentCreateReply segment_create;
+        Rmem__StatReply stat;
+        Rmem__InfoReply info;
+    } reply;
+    void *out_payload;                  /* response payload, malloc'd */
+    uint32_t out_len;
+    void *scratch;                      /* freed after the reply is packed */
+    bool close;                         /* close the connection after replying */
+    char msg[256];
+};
+
+/* Handle one complete frame; malformed frames close the connection. */
+void rpc_handle_frame(struct conn *c, const uint8_t *hdr, uint32_t hdr_len,
+                      const uint8_t *payload, uint32_t payload_len);
+/* Set the reply message; returns err (a negative errno) for tail calls. */
+int  rpc_fail(struct rpc_ctx *ctx, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+int rpc_hello(struct rpc_ctx *ctx);             /* rpc_session.c */
+int rpc_segment_create(struct rpc_ctx *ctx);    /* rpc_segment.c */
+int rpc_segment_free(struct rpc_ctx *ctx);
+int rpc_read(struct rpc_ctx *ctx);
+int rpc_write(struct rpc_ctx *ctx);
+int rpc_stat(struct rpc_ctx *ctx);              /* rpc_info.c */
+int rpc_info(struct rpc_ctx *ctx);
+
+/* ---- tenant.c: tenants and their memory cgroups ---- */
+
+struct tenant {
+    struct tenant *next;                /* srv->tenants */
+    struct server *srv;
+    char *name;
+    char *token;                        /* NULL: loopback clients only */
+    struct memcg *memcg;
+    struct idmap sessions;              /* session id -> struct session */
+};
+
+int  tenant_create(struct server *srv, const char *name, const char *token,
+                   struct tenant **out);
+void tenant_destroy(struct tenant *t);  /* its sessions must be gone */
+struct tenant *tenant_find(struct server *srv, const char *name);
+/* 0, or -EACCES: wrong token, or no token configured and peer not loopback. */
+int  tenant_authenticate(const struct tenant *t, const char *token,
+                         bool loopback);
+/* Constant-time comparison of two secrets of any length. */
+bool tenant_secret_equal(const char *want, const char *got);
+
+/* ---- session.c: a client's connections and its anonymous segments ---- */
+
+struct session {
+    uint64_t id;
+    struct tenant *tenant;
+    unsigned nconns;
+    uv_timer_t grace;                   /* frees the session when it fires */
+    struct idmap segments;              /* segment id -> struct segment */
+};
+
+int  session_create(struct tenant *t, struct session **out);
+struct session *session_find(struct tenant *t, uint64_t id);
+void session_attach(struct session *s);     /* a connection joins */
+void session_detach(struct session *s);     /* one leaves: grace or free */
+void session_destroy(struct session *s);    /* frees its segments now */
+void session_destroy_idle(struct tenant *t); /* those with no connection */
+int  session_segment_add(struct session *s, struct segment *seg, uint64_t *id);
+struct segment *session_segment_find(struct session *s, uint64_t id);
+int  session_segment_free(struct session *s, uint64_t id);
+
+#endif

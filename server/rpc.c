@@ -1,0 +1,105 @@
+/* Request dispatch: unpack a frame's header, check it against the frame
+ * (payload size, known body), gate everything behind Hello, and call the one
+ * handler the table below names for its body.  Handlers fill ctx->reply and
+ * return 0 or a negative errno (message via rpc_fail); the status goes back
+ * as a positive errno.  A frame that cannot be trusted closes the
+ * connection; a request that is merely wrong gets an error status. */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const struct rpc_handler {
+    int (*fn)(struct rpc_ctx *ctx);
+    bool before_hello;                  /* allowed without a session */
+} rpc_table[] = {
+    [RMEM__REQUEST__BODY_HELLO]          = {rpc_hello, true},
+    [RMEM__REQUEST__BODY_SEGMENT_CREATE] = {rpc_segment_create, false},
+    [RMEM__REQUEST__BODY_SEGMENT_FREE]   = {rpc_segment_free, false},
+    [RMEM__REQUEST__BODY_READ]           = {rpc_read, false},
+    [RMEM__REQUEST__BODY_WRITE]          = {rpc_write, false},
+    [RMEM__REQUEST__BODY_STAT]           = {rpc_stat, false},
+    [RMEM__REQUEST__BODY_INFO]           = {rpc_info, false},
+};
+
+#define RPC_TABLE_LEN (sizeof(rpc_table) / sizeof(rpc_table[0]))
+
+int rpc_fail(struct rpc_ctx *ctx, int err, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(ctx->msg, sizeof(ctx->msg), fmt, ap);
+    va_end(ap);
+    return err;
+}
+
+void rpc_handle_frame(struct conn *c, const uint8_t *hdr, uint32_t hdr_len,
+                      const uint8_t *payload, uint32_t payload_len)
+{
+    Rmem__Request *req = rmem__request__unpack(NULL, hdr_len, hdr);
+    const struct rpc_handler *h;
+    struct rpc_ctx ctx;
+    int64_t want;
+    int err;
+
+    if (!req) {
+        conn_bad_frame(c, "header of %u bytes is not a protobuf Request", hdr_len);
+        return;
+    }
+    if ((unsigned)req->body_case >= RPC_TABLE_LEN || !rpc_table[req->body_case].fn) {
+        conn_bad_frame(c, "request %llu has no known body (case %d)",
+                       (unsigned long long)req->id, (int)req->body_case);
+        goto out_free_req;
+    }
+    want = frame_request_payload_len(req);
+    if (want < 0 || (uint64_t)want != payload_len) {
+        conn_bad_frame(c, "%s request %llu carries %u payload bytes, %s",
+                       frame_request_name(req), (unsigned long long)req->id,
+                       payload_len, want < 0 ? "its ranges are malformed" :
+                       "not what its ranges need");
+        goto out_free_req;
+    }
+    h = &rpc_table[req->body_case];
+    c->srv->stats[SERVER_STAT_requests]++;
+
+    memset(&ctx, 0, sizeof(ctx));
+    ctx.srv = c->srv;
+    ctx.conn = c;
+    ctx.req = req;
+    ctx.payload = payload;
+    ctx.payload_len = payload_len;
+    rmem__response__init(&ctx.resp);
+    ctx.resp.id = req->id;
+
+    if (!c->session && !h->before_hello) {
+        err = rpc_fail(&ctx, -EPERM, "hello first: %s before a successful Hello",
+                       frame_request_name(req));
+        ctx.close = true;
+    } else {
+        err = h->fn(&ctx);
+    }
+    if (err) {
+        ctx.resp.status = -err;
+        ctx.resp.body_case = RMEM__RESPONSE__BODY__NOT_SET;
+        free(ctx.out_payload);
+        ctx.out_payload = NULL;
+        ctx.out_len = 0;
+        if (!ctx.msg[0])
+            snprintf(ctx.msg, sizeof(ctx.msg), "%s", strerror(-err));
+        log_debug("conn %llu: %s request %llu: %s", (unsigned long long)c->id,
+                  frame_request_name(req), (unsigned long long)req->id, ctx.msg);
+    }
+    ctx.resp.message = ctx.msg;
+    err = conn_send(c, &ctx.resp, ctx.out_payload, ctx.out_len);
+    if (err && err != -ECANCELED)
+        log_warn("conn %llu (%s): cannot send the %s reply: %s",
+                 (unsigned long long)c->id, c->peer, frame_request_name(req),
+                 strerror(-err));
+    free(ctx.scratch);
+    if (ctx.close)
+        conn_close_after_flush(c);
+out_free_req:
+    rmem__request__free_unpacked(req, NULL);
+}

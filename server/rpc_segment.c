@@ -1,0 +1,143 @@
+/* Segment RPCs: create and free anonymous segments, READ and WRITE pages.
+ * Handles are looked up in the caller's session only, so a segment of
+ * another session or tenant is indistinguishable from one that never
+ * existed (ENOENT).  Every range is checked before any page moves: a WRITE
+ * is either rejected whole or attempted range by range. */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int lookup(struct rpc_ctx *ctx, uint64_t id, struct segment **out)
+{
+    *out = session_segment_find(ctx->conn->session, id);
+    if (!*out)
+        return rpc_fail(ctx, -ENOENT, "no segment %llu in this session",
+                        (unsigned long long)id);
+    return 0;
+}
+
+static bool range_inside(const struct segment *seg, uint64_t first, uint64_t count)
+{
+    uint64_t n = segment_npages(seg);
+
+    return first < n && count <= n - first;
+}
+
+int rpc_segment_create(struct rpc_ctx *ctx)
+{
+    const Rmem__SegmentCreate *sc = ctx->req->segment_create;
+    struct session *s = ctx->conn->session;
+    struct segment *seg;
+    uint64_t pages, id;
+    int err;
+
+    if (sc->name && sc->name[0])
+        return rpc_fail(ctx, -ENOTSUP, "named segments are not supported yet; "
+                        "create an anonymous one (empty name)");
+    if (sc->size == 0)
+        return rpc_fail(ctx, -EINVAL, "segment size 0");
+    pages = sc->size / RMEM_PAGE_SIZE + (sc->size % RMEM_PAGE_SIZE != 0);
+    if (pages > SERVER_MAX_SEGMENT_PAGES)
+        return rpc_fail(ctx, -EFBIG, "segment of %llu pages exceeds the limit of %llu",
+                        (unsigned long long)pages, SERVER_MAX_SEGMENT_PAGES);
+    /* sc->flags: none defined yet; ignored so clients can send hints. */
+    err = segment_create(ctx->srv->mm, s->tenant->memcg, pages, &seg);
+    if (err)
+        return rpc_fail(ctx, err, "cannot create a segment of %llu pages: %s",
+                        (unsigned long long)pages, strerror(-err));
+    err = session_segment_add(s, seg, &id);
+    if (err) {
+        segment_destroy(seg);
+        return rpc_fail(ctx, err, "cannot register the segment: %s", strerror(-err));
+    }
+    rmem__segment_create_reply__init(&ctx->reply.segment_create);
+    ctx->reply.segment_create.segment = id;
+    ctx->reply.segment_create.pages = pages;
+    ctx->resp.body_case = RMEM__RESPONSE__BODY_SEGMENT_CREATE;
+    ctx->resp.segment_create = &ctx->reply.segment_create;
+    return 0;
+}
+
+int rpc_segment_free(struct rpc_ctx *ctx)
+{
+    uint64_t id = ctx->req->segment_free->segment;
+
+    if (session_segment_free(ctx->conn->session, id))
+        return rpc_fail(ctx, -ENOENT, "no segment %llu in this session",
+                        (unsigned long long)id);
+    return 0;
+}
+
+int rpc_read(struct rpc_ctx *ctx)
+{
+    const Rmem__Read *r = ctx->req->read;
+    struct segment *seg;
+    void *buf;
+    int err;
+
+    if (r->count == 0 || r->count > FRAME_MAX_IO_PAGES)
+        return rpc_fail(ctx, -EINVAL, "read of %u pages; 1..%u allowed", r->count,
+                        FRAME_MAX_IO_PAGES);
+    err = lookup(ctx, r->segment, &seg);
+    if (err)
+        return err;
+    if (!range_inside(seg, r->first, r->count))
+        return rpc_fail(ctx, -ERANGE, "pages %llu+%u outside segment %llu of %llu pages",
+                        (unsigned long long)r->first, r->count,
+                        (unsigned long long)r->segment,
+                        (unsigned long long)segment_npages(seg));
+    buf = malloc((size_t)r->count * RMEM_PAGE_SIZE);
+    if (!buf)
+        return rpc_fail(ctx, -ENOMEM, "no memory for a %u-page reply", r->count);
+    err = segment_read(seg, r->first, r->count, buf);
+    if (err) {
+        free(buf);
+        return rpc_fail(ctx, err, "read failed: %s", strerror(-err));
+    }
+    ctx->out_payload = buf;
+    ctx->out_len = r->count * RMEM_PAGE_SIZE;
+    ctx->srv->stats[SERVER_STAT_pages_read] += r->count;
+    return 0;
+}
+
+int rpc_write(struct rpc_ctx *ctx)
+{
+    const Rmem__Write *w = ctx->req->write;
+    const uint8_t *src = ctx->payload;
+    struct segment *seg;
+    int err;
+
+    /* Counts and the payload length were checked with the frame. */
+    err = lookup(ctx, w->segment, &seg);
+    if (err)
+        return err;
+    for (size_t i = 0; i < w->n_ranges; i++)
+        if (!range_inside(seg, w->ranges[i]->first, w->ranges[i]->count))
+            return rpc_fail(ctx, -ERANGE, "range %zu (pages %llu+%u) outside segment "
+                            "%llu of %llu pages", i,
+                            (unsigned long long)w->ranges[i]->first,
+                            w->ranges[i]->count, (unsigned long long)w->segment,
+                            (unsigned long long)segment_npages(seg));
+    for (size_t i = 0; i < w->n_ranges; i++) {
+        const Rmem__PageRange *r = w->ranges[i];
+
+        err = segment_write(seg, r->first, r->count, src);
+        if (err == -ENOMEM) {
+            struct memcg *cg = ctx->conn->session->tenant->memcg;
+
+            return rpc_fail(ctx, err, "out of memory writing pages %llu+%u: tenant "
+                            "'%s' uses %llu of %llu bytes, or the pool is full",
+                            (unsigned long long)r->first, r->count,
+                            ctx->conn->session->tenant->name,
+                            (unsigned long long)memcg_usage_bytes(cg),
+                            (unsigned long long)memcg_limit_bytes(cg));
+        }
+        if (err)
+            return rpc_fail(ctx, err, "write failed: %s", strerror(-err));
+        ctx->srv->stats[SERVER_STAT_pages_written] += r->count;
+        src += (size_t)r->count * RMEM_PAGE_SIZE;
+    }
+    return 0;
+}

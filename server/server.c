@@ -1,0 +1,172 @@
+/* The server: one libuv loop on one thread owns everything - the listener,
+ * every connection, the tenants and sessions, and mm/ (which therefore needs
+ * no locks).  Stopping is a cascade of uv_close calls; the loop ends when
+ * the last handle has closed, and only then is memory handed back to mm. */
+#include "internal.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void on_connection(uv_stream_t *listener, int status)
+{
+    struct server *srv = listener->data;
+
+    if (status < 0) {
+        log_warn("accept failed: %s", uv_strerror(status));
+        return;
+    }
+    conn_accept(srv);
+}
+
+static void on_signal(uv_signal_t *sig, int signum)
+{
+    struct server *srv = sig->data;
+
+    log_info("%s received: closing %llu connections and exiting",
+             signum == SIGTERM ? "SIGTERM" : "SIGINT",
+             (unsigned long long)srv->stats[SERVER_STAT_connections]);
+    server_stop(srv);
+}
+
+int server_init(struct server *srv, const struct config *cfg, uv_loop_t *loop)
+{
+    struct mm_config mc = {
+        .pool_bytes = cfg->pool_bytes,
+        .policy = cfg->numa.policy,
+        .bind_mask = cfg->numa.bind_mask,
+    };
+    struct tenant *t;
+    int err;
+
+    memset(srv, 0, sizeof(*srv));
+    srv->loop = loop;
+    srv->cfg = cfg;
+    srv->start_ns = uv_hrtime();
+    srv->next_segment_id = 1;
+
+    err = mm_create(&mc, &srv->mm);
+    if (err) {
+        log_error("cannot create a pool of %llu bytes: %s",
+                  (unsigned long long)cfg->pool_bytes, strerror(-err));
+        return err;
+    }
+    err = tenant_create(srv, "default", cfg->default_token, &t);
+    if (err) {
+        log_error("cannot create the default tenant: %s", strerror(-err));
+        goto err_destroy_mm;
+    }
+    uv_tcp_init(loop, &srv->listener);
+    srv->listener.data = srv;
+    uv_signal_init(loop, &srv->sig_term);
+    uv_signal_init(loop, &srv->sig_int);
+    srv->sig_term.data = srv->sig_int.data = srv;
+    uv_signal_start(&srv->sig_term, on_signal, SIGTERM);
+    uv_signal_start(&srv->sig_int, on_signal, SIGINT);
+    return 0;
+
+err_destroy_mm:
+    mm_destroy(srv->mm);
+    srv->mm = NULL;
+    return err;
+}
+
+int server_listen(struct server *srv)
+{
+    const struct config *cfg = srv->cfg;
+    struct sockaddr_storage ss;
+    char host[INET6_ADDRSTRLEN];
+    int len = sizeof(ss), err, port;
+
+    err = uv_tcp_bind(&srv->listener, (const struct sockaddr *)&cfg->listen.ss, 0);
+    if (!err)
+        err = uv_listen((uv_stream_t *)&srv->listener, SOMAXCONN, on_connection);
+    if (!err)
+        err = uv_tcp_getsockname(&srv->listener, (struct sockaddr *)&ss, &len);
+    if (err) {
+        log_error("cannot listen on %s: %s", cfg->listen.text, uv_strerror(err));
+        return err;
+    }
+    if (ss.ss_family == AF_INET6) {
+        uv_ip6_name((struct sockaddr_in6 *)&ss, host, sizeof(host));
+        port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+        printf("rmemd: listening on [%s]:%d\n", host, port);
+    } else {
+        uv_ip4_name((struct sockaddr_in *)&ss, host, sizeof(host));
+        port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        printf("rmemd: listening on %s:%d\n", host, port);
+    }
+    fflush(stdout);
+    srv->listening = true;
+    log_info("rmemd %s ready: pool %llu bytes, session grace %llus",
+             RMEMD_VERSION, (unsigned long long)cfg->pool_bytes,
+             (unsigned long long)cfg->session_grace_s);
+    return 0;
+}
+
+void server_stop(struct server *srv)
+{
+    struct conn *c, *next;
+
+    if (srv->stopping)
+        return;
+    srv->stopping = true;
+    uv_close((uv_handle_t *)&srv->listener, NULL);
+    uv_close((uv_handle_t *)&srv->sig_term, NULL);
+    uv_close((uv_handle_t *)&srv->sig_int, NULL);
+    /* Sessions of closing connections go with their last close callback
+     * (no grace while stopping); idle ones in their grace period go now. */
+    for (c = srv->conns; c; c = next) {
+        next = c->next;
+        conn_close(c);
+    }
+    for (struct tenant *t = srv->tenants; t; t = t->next)
+        session_destroy_idle(t);
+}
+
+void server_fini(struct server *srv)
+{
+    struct tenant *t, *next;
+
+    for (t = srv->tenants; t; t = next) {
+        next = t->next;
+        tenant_destroy(t);
+    }
+    srv->tenants = NULL;
+    if (srv->mm) {
+        if (mm_check(srv->mm))
+            log_error("memory manager invariants broken at exit");
+        mm_destroy(srv->mm);
+        srv->mm = NULL;
+    }
+}
+
+int server_run(const struct config *cfg)
+{
+    struct server srv;
+    uv_loop_t loop;
+    int err;
+
+    signal(SIGPIPE, SIG_IGN);
+    err = uv_loop_init(&loop);
+    if (err) {
+        log_error("cannot create the event loop: %s", uv_strerror(err));
+        return err;
+    }
+    err = server_init(&srv, cfg, &loop);
+    if (err) {
+        uv_loop_close(&loop);
+        return err;
+    }
+    err = server_listen(&srv);
+    if (err)
+        server_stop(&srv);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    server_fini(&srv);
+    if (uv_loop_close(&loop))
+        log_warn("event loop closed with handles still open");
+    if (!err)
+        log_info("exited cleanly");
+    return err;
+}
