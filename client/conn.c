@@ -1,0 +1,300 @@
+/* A blocking connection to rmemd: connect, Hello, and request/response
+ * round trips over the shared framing.
+ *
+ * Every buffer is allocated once at open: the request header is packed into
+ * hbuf, the response header is read into it and unpacked with a bump arena,
+ * and a response payload goes straight into the caller's buffer (for a
+ * READ, the page buffer UFFDIO_COPY maps from).  A round trip therefore
+ * allocates nothing and costs one writev and, for most replies, two reads. */
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+static void *arena_alloc(void *data, size_t size)
+{
+    struct rmem__conn *cn = data;
+    size_t off = (cn->arena_used + 15) & ~(size_t)15;
+
+    if (off + size > RMEM__ARENA_SIZE)
+        return NULL;
+    cn->arena_used = off + size;
+    return cn->arena + off;
+}
+
+static void arena_free(void *data, void *ptr)
+{
+    (void)data;
+    (void)ptr;          /* the arena is reset wholesale at the next call */
+}
+
+static int split_host_port(const char *server, char *host, size_t hcap,
+                           const char **port)
+{
+    const char *colon = strrchr(server, ':');
+    size_t len;
+
+    if (!colon || colon == server || !colon[1])
+        return -EINVAL;
+    len = (size_t)(colon - server);
+    if (server[0] == '[' && colon[-1] == ']') {     /* [::1]:7070 */
+        server++;
+        len -= 2;
+    }
+    if (len >= hcap)
+        return -EINVAL;
+    memcpy(host, server, len);
+    host[len] = '\0';
+    *port = colon + 1;
+    return 0;
+}
+
+static int tcp_connect(const char *server)
+{
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res, *ai;
+    const char *port;
+    char host[256];
+    int fd = -1, err, one = 1;
+
+    err = split_host_port(server, host, sizeof(host), &port);
+    if (err)
+        return err;
+    err = getaddrinfo(host, port, &hints, &res);
+    if (err)
+        return -EHOSTUNREACH;
+    err = -ECONNREFUSED;
+    for (ai = res; ai; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+        if (fd < 0) {
+            err = -errno;
+            continue;
+        }
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+            break;
+        err = -errno;
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    if (fd < 0)
+        return err;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    return fd;
+}
+
+static int write_full(int fd, struct iovec *iov, int iovcnt)
+{
+    while (iovcnt > 0) {
+        ssize_t n = writev(fd, iov, iovcnt);
+
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        while (iovcnt > 0 && (size_t)n >= iov->iov_len) {
+            n -= (ssize_t)iov->iov_len;
+            iov++;
+            iovcnt--;
+        }
+        if (iovcnt > 0) {
+            iov->iov_base = (char *)iov->iov_base + n;
+            iov->iov_len -= (size_t)n;
+        }
+    }
+    return 0;
+}
+
+static int read_full(int fd, void *buf, size_t len)
+{
+    char *p = buf;
+
+    while (len > 0) {
+        ssize_t n = read(fd, p, len);
+
+        if (n == 0)
+            return -ECONNRESET;
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* Reads and discards n bytes, so a payload too big for the caller's buffer
+ * still leaves the stream in step. */
+static int skip_bytes(int fd, void *scratch, size_t cap, size_t n)
+{
+    while (n > 0) {
+        size_t chunk = n < cap ? n : cap;
+        int err = read_full(fd, scratch, chunk);
+
+        if (err)
+            return err;
+        n -= chunk;
+    }
+    return 0;
+}
+
+int rmem__conn_call(struct rmem__conn *cn, Rmem__Request *req,
+                    const struct iovec *iov, int iovcnt,
+                    Rmem__Response **resp, void *rbuf, size_t rcap,
+                    size_t *rlen)
+{
+    ProtobufCAllocator alloc = {arena_alloc, arena_free, cn};
+    struct iovec out[8];
+    uint32_t hlen, plen;
+    size_t payload = 0;
+    int64_t n;
+    int err;
+
+    if (cn->fd < 0)
+        return -ENOTCONN;
+    if (iovcnt > (int)(sizeof(out) / sizeof(out[0])) - 1)
+        return -EINVAL;
+    for (int i = 0; i < iovcnt; i++)
+        payload += iov[i].iov_len;
+    req->id = ++cn->next_id;
+    n = frame_pack_request(req, (uint32_t)payload, cn->hbuf,
+                           FRAME_PREFIX_LEN + FRAME_MAX_HEADER);
+    if (n < 0 || payload > FRAME_MAX_PAYLOAD)
+        return -EMSGSIZE;
+    out[0] = (struct iovec){cn->hbuf, (size_t)n};
+    for (int i = 0; i < iovcnt; i++)
+        out[i + 1] = iov[i];
+    err = write_full(cn->fd, out, iovcnt + 1);
+    if (err)
+        goto err_broken;
+
+    err = read_full(cn->fd, cn->hbuf, FRAME_PREFIX_LEN);
+    if (err)
+        goto err_broken;
+    err = frame_prefix_decode(cn->hbuf, &hlen, &plen);
+    if (err)
+        goto err_protocol;
+    err = read_full(cn->fd, cn->hbuf, hlen);
+    if (err)
+        goto err_broken;
+    cn->arena_used = 0;
+    *resp = rmem__response__unpack(&alloc, hlen, cn->hbuf);
+    if (!*resp || (*resp)->id != req->id)
+        goto err_protocol;
+    if (plen > rcap) {
+        /* Keep the stream in step, then report the mismatch. */
+        err = skip_bytes(cn->fd, cn->hbuf, FRAME_MAX_HEADER, plen);
+        if (err)
+            goto err_broken;
+        return -EMSGSIZE;
+    }
+    err = read_full(cn->fd, rbuf, plen);
+    if (err)
+        goto err_broken;
+    if (rlen)
+        *rlen = plen;
+    return 0;
+
+err_protocol:
+    err = -EPROTO;
+err_broken:
+    close(cn->fd);
+    cn->fd = -1;
+    return err;
+}
+
+int rmem__conn_rpc(struct rmem__conn *cn, Rmem__Request *req,
+                   const struct iovec *iov, int iovcnt,
+                   Rmem__Response **resp, void *rbuf, size_t rcap,
+                   size_t *rlen)
+{
+    int err = rmem__conn_call(cn, req, iov, iovcnt, resp, rbuf, rcap, rlen);
+
+    if (err)
+        return err;
+    return (*resp)->status ? -(*resp)->status : 0;
+}
+
+static int conn_hello(struct rmem__conn *cn, const struct rmem__conn_target *t)
+{
+    Rmem__Hello hello = RMEM__HELLO__INIT;
+    Rmem__Request req = RMEM__REQUEST__INIT;
+    Rmem__Response *resp;
+    int err;
+
+    hello.version = RMEM_PROTO_VERSION;
+    hello.tenant = (char *)(t->tenant ? t->tenant : "default");
+    hello.token = (char *)(t->token ? t->token : "");
+    hello.client = (char *)(t->client ? t->client : "librmem");
+    hello.session = t->session;
+    req.body_case = RMEM__REQUEST__BODY_HELLO;
+    req.hello = &hello;
+    err = rmem__conn_rpc(cn, &req, NULL, 0, &resp, NULL, 0, NULL);
+    if (err)
+        return err;
+    if (resp->body_case != RMEM__RESPONSE__BODY_HELLO ||
+        resp->hello->page_size != RMEM_PAGE_SIZE || resp->hello->max_io_pages == 0)
+        return -EPROTO;
+    cn->session = resp->hello->session;
+    cn->max_io_pages = resp->hello->max_io_pages < FRAME_MAX_IO_PAGES ?
+                       resp->hello->max_io_pages : FRAME_MAX_IO_PAGES;
+    snprintf(cn->server_version, sizeof(cn->server_version), "%s",
+             resp->hello->server ? resp->hello->server : "");
+    return 0;
+}
+
+int rmem__conn_open(struct rmem__conn *cn, const struct rmem__conn_target *t)
+{
+    int err;
+
+    memset(cn, 0, sizeof(*cn));
+    cn->fd = -1;
+    cn->hbuf = calloc(1, FRAME_PREFIX_LEN + FRAME_MAX_HEADER);
+    cn->arena = calloc(1, RMEM__ARENA_SIZE);
+    if (!cn->hbuf || !cn->arena) {
+        err = -ENOMEM;
+        goto err_free;
+    }
+    /* The fault thread uses these buffers while memory is short: keep
+     * them resident.  Failing to lock is not fatal (RLIMIT_MEMLOCK). */
+    mlock(cn->hbuf, FRAME_PREFIX_LEN + FRAME_MAX_HEADER);
+    mlock(cn->arena, RMEM__ARENA_SIZE);
+    err = tcp_connect(t->server);
+    if (err < 0)
+        goto err_free;
+    cn->fd = err;
+    err = conn_hello(cn, t);
+    if (err)
+        goto err_close;
+    return 0;
+
+err_close:
+    if (cn->fd >= 0)
+        close(cn->fd);
+err_free:
+    free(cn->hbuf);
+    free(cn->arena);
+    memset(cn, 0, sizeof(*cn));
+    cn->fd = -1;
+    return err;
+}
+
+void rmem__conn_close(struct rmem__conn *cn)
+{
+    if (cn->fd >= 0)
+        close(cn->fd);
+    free(cn->hbuf);
+    free(cn->arena);
+    memset(cn, 0, sizeof(*cn));
+    cn->fd = -1;
+}

@@ -1,0 +1,27 @@
+/* Integration-test harness: a real rmemd on 127.0.0.1, started on a free
+ * port and stopped again, also when the test process dies. */
+#ifndef RMEM_TEST_HARNESS_H
+#define RMEM_TEST_HARNESS_H
+
+#include <sys/types.h>
+
+struct rmemd {
+    pid_t pid;
+    int port;
+    char addr[64];              /* "127.0.0.1:PORT", for rmem_options.server */
+};
+
+/* Starts build/rmemd --listen 127.0.0.1:0 plus extra (NULL-terminated, may
+ * be NULL) and waits for its listening line.  0 or -errno. */
+int rmemd_start(struct rmemd *d, const char *const *extra);
+
+/* SIGTERM and wait: the exit status (0 = clean), or -errno. */
+int rmemd_stop(struct rmemd *d);
+
+/* SIGKILL and wait; for tests that check what survives a crash. */
+void rmemd_kill(struct rmemd *d);
+
+/* Path of a built program: RMEM_BUILD_DIR/name. */
+const char *harness_path(const char *name);
+
+#endif
