@@ -113,6 +113,8 @@ static void conn_resume(struct conn *c)
     if (!c->paused || c->closing || c->draining)
         return;
     c->paused = false;
+    log_debug("conn %llu (%s): backlog drained, resuming", (unsigned long long)c->id,
+              c->peer);
     conn_process(c);                    /* frames already buffered first */
     if (!c->paused && !c->closing && !c->draining)
         uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
@@ -133,6 +135,8 @@ static void conn_process(struct conn *c)
             if (!c->paused) {
                 c->paused = true;
                 uv_read_stop((uv_stream_t *)&c->tcp);
+                log_debug("conn %llu (%s): peer is not reading its replies, "
+                          "pausing", (unsigned long long)c->id, c->peer);
             }
             break;
         }

@@ -22,9 +22,12 @@
 
 static uint8_t wire_in[FRAME_MAX_PAYLOAD];      /* reply payloads */
 
+/* RMEMD_LOG=debug in the environment shows the server's debug log. */
 static void start(struct rmemd *d, const char *grace)
 {
-    const char *args[] = {POOL_ARGS, "--session-grace", grace, NULL};
+    const char *level = getenv("RMEMD_LOG") ? getenv("RMEMD_LOG") : "info";
+    const char *args[] = {POOL_ARGS, "--session-grace", grace, "--log-level", level,
+                          NULL};
 
     ck_assert_int_eq(rmemd_start(d, args), 0);
 }
@@ -124,8 +127,9 @@ static int call(int fd, Rmem__Request *req, const void *payload, uint32_t plen,
     return status;
 }
 
-static int hello_status(int fd, uint32_t version, const char *tenant,
-                        uint64_t session, uint64_t *session_out)
+static int hello_token_status(int fd, uint32_t version, const char *tenant,
+                              const char *token, uint64_t session,
+                              uint64_t *session_out)
 {
     Rmem__Request req = RMEM__REQUEST__INIT;
     Rmem__Hello h = RMEM__HELLO__INIT;
@@ -134,6 +138,7 @@ static int hello_status(int fd, uint32_t version, const char *tenant,
 
     h.version = version;
     h.tenant = (char *)tenant;
+    h.token = (char *)token;
     h.client = (char *)"test_server_wire";
     h.session = session;
     req.id = 1;
@@ -153,6 +158,12 @@ static int hello_status(int fd, uint32_t version, const char *tenant,
     }
     rmem__response__free_unpacked(resp, NULL);
     return status;
+}
+
+static int hello_status(int fd, uint32_t version, const char *tenant,
+                        uint64_t session, uint64_t *session_out)
+{
+    return hello_token_status(fd, version, tenant, "", session, session_out);
 }
 
 /* A connection that has said hello; *session (if given) in/out. */
@@ -431,6 +442,76 @@ START_TEST(hello_failures)
     ck_assert_int_eq(hello_status(fd, RMEM_PROTO_VERSION, "default", 12345, NULL), ENOENT);
     ck_assert(closed_by_server(fd));
     close(fd);
+    ck_assert_int_eq(rmemd_stop(&d), 0);
+}
+END_TEST
+
+START_TEST(tenant_token_checked)
+{
+    const char *args[] = {POOL_ARGS, "--default-token", "s3cret", NULL};
+    static const char *const wrong[] = {"", "s3cre", "s3cret!", "S3CRET"};
+    struct rmemd d;
+    int fd;
+
+    ck_assert_int_eq(rmemd_start(&d, args), 0);
+    for (size_t i = 0; i < sizeof(wrong) / sizeof(wrong[0]); i++) {
+        fd = wire_connect(&d);
+        ck_assert_int_eq(hello_token_status(fd, RMEM_PROTO_VERSION, "default",
+                                            wrong[i], 0, NULL), EACCES);
+        ck_assert(closed_by_server(fd));
+        close(fd);
+    }
+    fd = wire_connect(&d);
+    ck_assert_int_eq(hello_token_status(fd, RMEM_PROTO_VERSION, "default", "s3cret",
+                                        0, NULL), 0);
+    create(fd, 1);
+    close(fd);
+    ck_assert_int_eq(rmemd_stop(&d), 0);
+}
+END_TEST
+
+/* A client that sends faster than it reads: the server stops reading it
+ * (its write backlog is bounded), keeps serving others, and answers every
+ * request once the client catches up. */
+START_TEST(slow_reader_is_paused_not_dropped)
+{
+    enum { NREQ = 48 };
+    static uint8_t src[FRAME_MAX_PAYLOAD];
+    Rmem__Request req = RMEM__REQUEST__INIT;
+    Rmem__Read r = RMEM__READ__INIT;
+    Rmem__Response *resp;
+    struct rmemd d;
+    uint64_t seg;
+    uint32_t plen;
+    int fd, other;
+
+    start(&d, "10");
+    fd = client(&d, NULL);
+    other = client(&d, NULL);
+    seg = create(fd, FRAME_MAX_IO_PAGES);
+    fill_random(src, sizeof(src), 6);
+    ck_assert_int_eq(wr(fd, seg, 0, FRAME_MAX_IO_PAGES, src), 0);
+    r.segment = seg;
+    r.count = FRAME_MAX_IO_PAGES;
+    req.body_case = RMEM__REQUEST__BODY_READ;
+    req.read = &r;
+    for (int i = 0; i < NREQ; i++) {             /* 96 MiB of replies */
+        req.id = 1000 + (uint64_t)i;
+        send_req(fd, &req, NULL, 0);
+    }
+    sleep_ms(300);
+    ck_assert_uint_eq(info_segments(other), 1);  /* the loop is not stuck */
+    for (int i = 0; i < NREQ; i++) {
+        resp = recv_resp(fd, &plen);
+        ck_assert_ptr_nonnull(resp);
+        ck_assert_uint_eq(resp->id, 1000 + (uint64_t)i);
+        ck_assert_int_eq(resp->status, 0);
+        ck_assert_uint_eq(plen, sizeof(src));
+        ck_assert_mem_eq(wire_in, src, sizeof(src));
+        rmem__response__free_unpacked(resp, NULL);
+    }
+    close(fd);
+    close(other);
     ck_assert_int_eq(rmemd_stop(&d), 0);
 }
 END_TEST
@@ -736,6 +817,8 @@ Suite *server_wire_suite(void)
     tcase_add_test(tc, pipelined_requests_answered_in_order);
     tcase_add_test(tc, request_before_hello_is_eperm_and_closed);
     tcase_add_test(tc, hello_failures);
+    tcase_add_test(tc, tenant_token_checked);
+    tcase_add_test(tc, slow_reader_is_paused_not_dropped);
     tcase_add_loop_test(tc, malformed_frame_closes_only_that_connection, 0, BAD_NR);
     tcase_add_test(tc, unknown_and_foreign_segments_are_enoent);
     tcase_add_test(tc, bad_ranges_and_sizes);
