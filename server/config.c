@@ -344,7 +344,7 @@ int config_parse_args(struct config *cfg, int argc, char **argv)
 {
     int err;
 
-    /* Pass 1: help, version and the config file. */
+    /* Pass 1: help, version and the config file (skipping flag values). */
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
             config_print_help(stdout);
@@ -354,6 +354,9 @@ int config_parse_args(struct config *cfg, int argc, char **argv)
             printf("rmemd %s (protocol %u)\n", RMEMD_VERSION, RMEM_PROTO_VERSION);
             return CONFIG_EXIT;
         }
+        if (strcmp(argv[i], "-c") == 0 || (strncmp(argv[i], "--", 2) == 0 &&
+                                           !strchr(argv[i], '=')))
+            i++;
     }
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-c") == 0) {

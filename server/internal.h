@@ -108,7 +108,7 @@ struct server {
     const struct config *cfg;
     struct mm *mm;
     uv_tcp_t listener;
-    uv_signal_t sig_term, sig_int;
+    uv_signal_t sig_term, sig_int, sig_hup;
     struct conn *conns;                 /* every open connection */
     struct tenant *tenants;
     unsigned ntenants;

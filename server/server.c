@@ -24,6 +24,12 @@ static void on_signal(uv_signal_t *sig, int signum)
 {
     struct server *srv = sig->data;
 
+    if (signum == SIGHUP) {
+        /* The slot for config reload; until then SIGHUP must not kill. */
+        log_warn("SIGHUP received: config reload is not implemented yet, ignoring");
+        return;
+    }
+
     log_info("%s received: closing %llu connections and exiting",
              signum == SIGTERM ? "SIGTERM" : "SIGINT",
              (unsigned long long)srv->stats[SERVER_STAT_connections]);
@@ -61,9 +67,11 @@ int server_init(struct server *srv, const struct config *cfg, uv_loop_t *loop)
     srv->listener.data = srv;
     uv_signal_init(loop, &srv->sig_term);
     uv_signal_init(loop, &srv->sig_int);
-    srv->sig_term.data = srv->sig_int.data = srv;
+    uv_signal_init(loop, &srv->sig_hup);
+    srv->sig_term.data = srv->sig_int.data = srv->sig_hup.data = srv;
     uv_signal_start(&srv->sig_term, on_signal, SIGTERM);
     uv_signal_start(&srv->sig_int, on_signal, SIGINT);
+    uv_signal_start(&srv->sig_hup, on_signal, SIGHUP);
     return 0;
 
 err_destroy_mm:
@@ -115,6 +123,7 @@ void server_stop(struct server *srv)
     uv_close((uv_handle_t *)&srv->listener, NULL);
     uv_close((uv_handle_t *)&srv->sig_term, NULL);
     uv_close((uv_handle_t *)&srv->sig_int, NULL);
+    uv_close((uv_handle_t *)&srv->sig_hup, NULL);
     /* Sessions of closing connections go with their last close callback
      * (no grace while stopping); idle ones in their grace period go now. */
     for (c = srv->conns; c; c = next) {

@@ -4,11 +4,13 @@
 #include <check.h>
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
@@ -807,6 +809,25 @@ START_TEST(sigterm_exits_zero_with_clients_connected)
 }
 END_TEST
 
+START_TEST(sighup_is_survived_sigint_exits_zero)
+{
+    struct rmemd d;
+    int fd, status;
+
+    start(&d, "10");
+    fd = client(&d, NULL);
+    ck_assert_int_eq(kill(d.pid, SIGHUP), 0);
+    sleep_ms(100);
+    create(fd, 1);                              /* still serving */
+    ck_assert_int_eq(kill(d.pid, SIGINT), 0);
+    ck_assert_int_eq(waitpid(d.pid, &status, 0), d.pid);
+    d.pid = 0;
+    ck_assert(WIFEXITED(status));
+    ck_assert_int_eq(WEXITSTATUS(status), 0);
+    close(fd);
+}
+END_TEST
+
 Suite *server_wire_suite(void)
 {
     Suite *s = suite_create("server_wire");
@@ -827,6 +848,7 @@ Suite *server_wire_suite(void)
     tcase_add_test(tc, session_grace_zero_frees_at_once);
     tcase_add_test(tc, info_reports_pool_zones_and_counters);
     tcase_add_test(tc, sigterm_exits_zero_with_clients_connected);
+    tcase_add_test(tc, sighup_is_survived_sigint_exits_zero);
     suite_add_tcase(s, tc);
     return s;
 }
