@@ -30,7 +30,7 @@ static void stop_server(void)
     ck_assert_int_eq(rmemd_stop(&srv), 0);
 }
 
-static rmem_client *connect_limit(size_t limit)
+static rmem_client *connect_prefetch(size_t limit, unsigned prefetch_max)
 {
     rmem_options o;
     rmem_client *c;
@@ -38,9 +38,15 @@ static rmem_client *connect_limit(size_t limit)
     rmem_options_init(&o);
     o.server = srv.addr;
     o.local_limit = limit;
+    o.prefetch_max = prefetch_max;
     c = rmem_connect(&o);
     ck_assert_msg(c != NULL, "rmem_connect: %s", strerror(errno));
     return c;
+}
+
+static rmem_client *connect_limit(size_t limit)
+{
+    return connect_prefetch(limit, 64);
 }
 
 static void *map_anon(rmem_client *c, size_t len)
@@ -147,7 +153,7 @@ END_TEST
 START_TEST(test_first_write_is_one_fault)
 {
     const size_t len = 8 * MiB, npages = len / PAGE;
-    rmem_client *c = connect_limit(0);
+    rmem_client *c = connect_prefetch(0, 0);
     char *p = map_anon(c, len);
     struct rmem_stat st;
 
@@ -158,6 +164,31 @@ START_TEST(test_first_write_is_one_fault)
     ck_assert_uint_eq(st.faults_zero, npages);
     ck_assert_uint_eq(st.faults_wp, 0);
     ck_assert_uint_eq(st.rss, len);
+    rmem_disconnect(c);
+}
+END_TEST
+
+/* With readahead, a stream of first writes maps zero pages in windows:
+ * fewer faults than pages, still no write-protect fault, and the data
+ * survives eviction. */
+START_TEST(test_sequential_streams_use_readahead)
+{
+    const size_t len = 32 * MiB, npages = len / PAGE;
+    rmem_client *c = connect_prefetch(4 * MiB, 64);
+    char *p = map_anon(c, len);
+    struct rmem_stat st;
+
+    for (size_t i = 0; i < npages; i++)
+        stamp((uint64_t *)(p + i * PAGE), i, 3);
+    ck_assert_int_eq(rmem_stat(c, &st), 0);
+    ck_assert_uint_lt(st.faults, npages / 8);
+    ck_assert_uint_eq(st.faults_wp, 0);
+    for (size_t i = 0; i < npages; i++)
+        ck_assert_msg(stamp_ok((uint64_t *)(p + i * PAGE), i, 3), "page %zu", i);
+    ck_assert_int_eq(rmem_stat(c, &st), 0);
+    ck_assert_uint_lt(st.faults_remote, npages / 8);
+    ck_assert_uint_gt(st.prefetched, npages / 2);
+    ck_assert_uint_gt(st.prefetch_hits, npages / 2);
     rmem_disconnect(c);
 }
 END_TEST
@@ -300,6 +331,7 @@ Suite *paging_suite(void)
     tcase_add_test(tc, test_fill_rewrite_verify_128m_through_16m);
     tcase_add_test(tc, test_read_zero_then_write_survives_eviction);
     tcase_add_test(tc, test_first_write_is_one_fault);
+    tcase_add_test(tc, test_sequential_streams_use_readahead);
     tcase_add_test(tc, test_read_write_syscalls_on_nonresident_pages);
     tcase_add_test(tc, test_two_clients_at_once);
     tcase_add_test(tc, test_killed_client_does_not_stop_server);
