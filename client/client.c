@@ -107,6 +107,8 @@ rmem_client *rmem_connect(const rmem_options *o)
     c->evict_batch = c->limit / 8 ? c->limit / 8 : 1;
     if (c->evict_batch > FRAME_MAX_IO_PAGES)
         c->evict_batch = FRAME_MAX_IO_PAGES;
+    c->prefetch_max = o->prefetch_max < FRAME_MAX_IO_PAGES ?
+                      o->prefetch_max : FRAME_MAX_IO_PAGES;
 
     err = open_conns(c);
     if (err)

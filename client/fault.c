@@ -33,7 +33,46 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static int fetch_remote(rmem_client *c, struct rmem__page *p)
+/* Readahead: two faults in a row on neighbouring pages start a stream;
+ * each fault that lands just past the previous window doubles it (up to
+ * prefetch_max), any other fault ends the stream.  Pages of the previous
+ * window count as hits when the stream continues past them. */
+#define RA_INITIAL 4
+
+static uint32_t readahead_window(rmem_client *c, struct rmem__vma *vma,
+                                 uint64_t idx)
+{
+    uint32_t w = 1;
+
+    if (c->prefetch_max > 1) {
+        if (vma->ra_window > 1 && idx == vma->ra_next) {
+            c->stat.prefetch_hits += vma->ra_window - 1;
+            w = vma->ra_window * 2;
+        } else if (idx == vma->ra_last) {
+            w = RA_INITIAL;
+        }
+        if (w > c->prefetch_max)
+            w = c->prefetch_max;
+    }
+    vma->ra_last = idx + 1;
+    return w;
+}
+
+/* Pages from idx that can be brought in together: absent, all on the
+ * server or all never written, at most max. */
+static uint32_t run_of_absent(const struct rmem__vma *vma, uint64_t idx,
+                              uint32_t max)
+{
+    uint32_t remote = vma->pages[idx].flags & RP_REMOTE, n = 1;
+
+    while (n < max && idx + n < vma->npages &&
+           (vma->pages[idx + n].flags & (RP_RESIDENT | RP_REMOTE)) == remote)
+        n++;
+    return n;
+}
+
+static int fetch_remote(rmem_client *c, struct rmem__vma *vma, uint64_t first,
+                        uint32_t count)
 {
     Rmem__Read rd = RMEM__READ__INIT;
     Rmem__Request req = RMEM__REQUEST__INIT;
@@ -41,55 +80,103 @@ static int fetch_remote(rmem_client *c, struct rmem__page *p)
     size_t got;
     int err;
 
-    rd.segment = p->vma->segment;
-    rd.first = rmem__page_index(p);
-    rd.count = 1;
+    rd.segment = vma->segment;
+    rd.first = first;
+    rd.count = count;
     req.body_case = RMEM__REQUEST__BODY_READ;
     req.read = &rd;
     err = rmem__conn_rpc(&c->fconn, &req, NULL, 0, &resp, c->iobuf,
                          FRAME_MAX_PAYLOAD, &got);
     if (err)
         return err;
-    if (got != RMEM_PAGE_SIZE)
+    if (got != (size_t)count * RMEM_PAGE_SIZE)
         return -EPROTO;
     c->stat.bytes_in += got;
     return 0;
 }
 
-/* Brings an absent page in.  On failure the faulting thread is left
- * blocked only if the page cannot be produced at all; the caller logs. */
-static int fault_in(rmem_client *c, struct rmem__page *p, bool write)
+/* Evicts so that `count` more pages fit under the limit, and returns how
+ * many may be brought in (at least the faulting page). */
+static uint32_t make_room(rmem_client *c, uint32_t count)
 {
-    const void *src = c->zeros;
-    uint64_t t0 = 0;
+    uint64_t batch = c->evict_batch > count ? c->evict_batch : count;
     int err;
 
-    if (c->limit && c->resident >= c->limit) {
-        err = rmem__evict(c, c->limit > c->evict_batch ?
-                             c->limit - c->evict_batch : 0);
-        if (err && c->resident >= c->limit)
-            fprintf(stderr, "librmem: eviction failed (%s); going over the "
-                    "local limit\n", strerror(-err));
+    if (!c->limit || c->resident + count <= c->limit)
+        return count;
+    err = rmem__evict(c, c->limit > batch ? c->limit - batch : 0);
+    if (err)
+        fprintf(stderr, "librmem: eviction failed (%s)\n", strerror(-err));
+    if (c->resident + count <= c->limit)
+        return count;
+    return c->resident < c->limit ? (uint32_t)(c->limit - c->resident) : 1;
+}
+
+/* Maps pages [idx, idx+count) from src.  A write fault gets its own page
+ * writable and dirty at once; every other page is mapped write-protected
+ * so that its first store is seen. */
+static int map_pages(rmem_client *c, struct rmem__vma *vma, uint64_t idx,
+                     uint32_t count, const char *src, bool write, bool dirty_all)
+{
+    char *dst = vma->start + idx * RMEM_PAGE_SIZE;
+    int err;
+
+    if (dirty_all) {
+        err = rmem__uffd_copy(c->uffd, dst, src, count * RMEM_PAGE_SIZE, false);
+    } else {
+        err = rmem__uffd_copy(c->uffd, dst, src, RMEM_PAGE_SIZE, !write);
+        if (!err && count > 1)
+            err = rmem__uffd_copy(c->uffd, dst + RMEM_PAGE_SIZE, src + RMEM_PAGE_SIZE,
+                                  (count - 1) * RMEM_PAGE_SIZE, true);
     }
-    if (p->flags & RP_REMOTE) {
-        t0 = now_ns();
-        err = fetch_remote(c, p);
-        if (err)
-            return err;
-        src = c->iobuf;
-    }
-    err = rmem__uffd_copy(c->uffd, rmem__page_addr(p), src, RMEM_PAGE_SIZE, !write);
     if (err)
         return err;
-    p->flags |= RP_RESIDENT | (write ? RP_DIRTY : 0);
-    rmem__lru_add(&c->lru, p);
-    c->resident++;
-    if (t0) {
+    for (uint32_t k = 0; k < count; k++) {
+        struct rmem__page *p = &vma->pages[idx + k];
+
+        p->flags |= RP_RESIDENT;
+        if (dirty_all || (k == 0 && write))
+            p->flags |= RP_DIRTY;
+        rmem__lru_add(&c->lru, p);
+    }
+    c->resident += count;
+    return 0;
+}
+
+/* Brings an absent page in, with its readahead window.  A stream of
+ * first writes to never-written pages gets its window of zero pages
+ * mapped writable (they are about to be written); reads of never-written
+ * pages get only their own page. */
+static int fault_in(rmem_client *c, struct rmem__page *p, bool write)
+{
+    struct rmem__vma *vma = p->vma;
+    uint64_t idx = rmem__page_index(p), t0 = now_ns();
+    bool remote = p->flags & RP_REMOTE;
+    uint32_t count = readahead_window(c, vma, idx);
+    int err;
+
+    if (!remote && !write)
+        count = 1;
+    count = run_of_absent(vma, idx, count);
+    count = make_room(c, count);
+    vma->ra_window = count;
+    vma->ra_next = idx + count;
+    if (remote) {
+        err = fetch_remote(c, vma, idx, count);
+        if (err)
+            return err;
+    }
+    err = map_pages(c, vma, idx, count, remote ? c->iobuf : c->zeros, write,
+                    !remote && count > 1);
+    if (err)
+        return err;
+    if (remote) {
         c->stat.faults_remote++;
         rmem__hist_add(&c->remote_ns, now_ns() - t0);
     } else {
         c->stat.faults_zero++;
     }
+    c->stat.prefetched += count - 1;
     c->stat.faults++;
     return 0;
 }

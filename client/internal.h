@@ -103,6 +103,10 @@ struct rmem__vma {
     int prot, flags;
     uint64_t segment;                 /* server handle */
     struct rmem__page *pages;
+    /* readahead (fault.c): a fault at ra_next continues the stream */
+    uint64_t ra_last;                 /* index of the last fault + 1 */
+    uint64_t ra_next;                 /* index just past the last window */
+    uint32_t ra_window;               /* pages in the last window */
 };
 
 struct rmem__vma *rmem__vma_alloc(void *start, size_t len, int prot, int flags,
@@ -177,6 +181,7 @@ struct rmem_client {
     uint64_t resident;                /* pages */
     uint64_t limit;                   /* pages; 0 = none */
     uint64_t evict_batch;             /* pages evicted at once */
+    uint32_t prefetch_max;            /* pages; 0 = no readahead */
 
     struct rmem_stat stat;            /* counters; rss and total_vm derived */
     struct rmem__hist remote_ns;
