@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <sys/uio.h>
 
@@ -58,6 +59,149 @@ int  rmem__conn_rpc(struct rmem__conn *cn, Rmem__Request *req,
                     const struct iovec *iov, int iovcnt,
                     Rmem__Response **resp, void *rbuf, size_t rcap,
                     size_t *rlen);
+
+/* uffd.c: the userfaultfd ioctls. */
+struct uffd_msg;
+int  rmem__uffd_open(void);
+int  rmem__uffd_register(int fd, void *addr, size_t len);
+int  rmem__uffd_unregister(int fd, void *addr, size_t len);
+int  rmem__uffd_copy(int fd, void *dst, const void *src, size_t len, bool wp);
+int  rmem__uffd_writeprotect(int fd, void *addr, size_t len, bool wp, bool wake);
+int  rmem__uffd_wake(int fd, void *addr, size_t len);
+int  rmem__uffd_read(int fd, struct uffd_msg *msgs, int max);
+
+/* vma.c: mappings and the state of each of their pages.
+ *
+ * A page is in exactly one of these states:
+ *   absent, never written      flags 0: faults in as zeros
+ *   absent, on the server      RP_REMOTE: faults in with a READ
+ *   resident, clean            RP_RESIDENT (mapped write-protected)
+ *   resident, dirty            RP_RESIDENT|RP_DIRTY (mapped writable)
+ * RP_REMOTE stays set while a copy of the page is on the server, so a clean
+ * resident page with RP_REMOTE is dropped without any transfer. */
+enum {
+    RP_RESIDENT   = 1 << 0,
+    RP_DIRTY      = 1 << 1,
+    RP_REMOTE     = 1 << 2,
+    RP_ACTIVE     = 1 << 3,       /* on the active list, else inactive */
+    RP_REFERENCED = 1 << 4,       /* written again since it joined its list */
+};
+
+struct rmem__vma;
+
+struct rmem__page {
+    struct rmem__page *prev, *next;   /* LRU links while resident */
+    struct rmem__vma *vma;
+    uint32_t flags;
+};
+
+struct rmem__vma {
+    struct rmem__vma *next;           /* address order */
+    char *start;
+    size_t len;
+    uint64_t npages;
+    int prot, flags;
+    uint64_t segment;                 /* server handle */
+    struct rmem__page *pages;
+    /* readahead (fault.c): a fault at ra_next continues the stream */
+    uint64_t ra_last;                 /* index of the last fault + 1 */
+    uint64_t ra_next;                 /* index just past the last window */
+    uint32_t ra_window;               /* pages in the last window */
+};
+
+struct rmem__vma *rmem__vma_alloc(void *start, size_t len, int prot, int flags,
+                                  uint64_t segment);
+void rmem__vma_free(struct rmem__vma *vma);
+struct rmem__vma *rmem__vma_find(struct rmem__vma *head, const void *addr);
+void rmem__vma_insert(struct rmem__vma **head, struct rmem__vma *vma);
+void rmem__vma_unlink(struct rmem__vma **head, struct rmem__vma *vma);
+
+static inline uint64_t rmem__page_index(const struct rmem__page *p)
+{
+    return (uint64_t)(p - p->vma->pages);
+}
+
+static inline char *rmem__page_addr(const struct rmem__page *p)
+{
+    return p->vma->start + rmem__page_index(p) * RMEM_PAGE_SIZE;
+}
+
+/* lru.c: active and inactive lists of resident pages.  Only faults tell
+ * us of accesses (a write-protect fault is the one reference we can see),
+ * so a page is promoted when it is written again and the active list is
+ * aged into the inactive one to keep them balanced, as Linux does. */
+struct rmem__lru_list {
+    struct rmem__page head;           /* sentinel; head.next = newest */
+    uint64_t nr;
+};
+
+struct rmem__lru {
+    struct rmem__lru_list active, inactive;
+};
+
+void rmem__lru_init(struct rmem__lru *lru);
+void rmem__lru_add(struct rmem__lru *lru, struct rmem__page *p);
+void rmem__lru_del(struct rmem__lru *lru, struct rmem__page *p);
+void rmem__lru_mark_referenced(struct rmem__lru *lru, struct rmem__page *p);
+/* Takes up to max victims off the inactive tail into out[] (promoting
+ * referenced pages instead); returns how many. */
+size_t rmem__lru_isolate(struct rmem__lru *lru, struct rmem__page **out,
+                         size_t max);
+/* Every resident page is on exactly one list: 0 or -EUCLEAN. */
+int  rmem__lru_check(const struct rmem__lru *lru, uint64_t resident);
+
+/* histogram.c: latency percentiles without keeping samples: log-linear
+ * buckets, 8 per power of two (error under 7%). */
+#define RMEM__HIST_BUCKETS (64 * 8)
+struct rmem__hist {
+    uint64_t count;
+    uint64_t bucket[RMEM__HIST_BUCKETS];
+};
+void     rmem__hist_add(struct rmem__hist *h, uint64_t ns);
+uint64_t rmem__hist_percentile(const struct rmem__hist *h, double pct);
+
+/* client.c: the client handle.
+ *
+ * Lock order: ctl_lock, then lock.  `lock` guards the mappings, the page
+ * states, the LRU and the counters; the fault thread holds it while it
+ * resolves a fault, including the round trip, so a page's state never
+ * changes under it.  `ctl_lock` serialises the control connection. */
+struct rmem_client {
+    pthread_mutex_t lock;             /* vmas, pages, lru, stat, resident */
+    pthread_mutex_t ctl_lock;         /* ctl */
+    struct rmem__conn ctl;            /* API calls */
+    struct rmem__conn fconn;          /* fault thread: faults and write-back */
+    int uffd;
+    int stop_efd;                     /* eventfd that stops the fault thread */
+    pthread_t fault_thread;
+    bool thread_started;
+
+    struct rmem__vma *vmas;
+    struct rmem__lru lru;
+    uint64_t resident;                /* pages */
+    uint64_t limit;                   /* pages; 0 = none */
+    uint64_t evict_batch;             /* pages evicted at once */
+    uint32_t prefetch_max;            /* pages; 0 = no readahead */
+
+    struct rmem_stat stat;            /* counters; rss and total_vm derived */
+    struct rmem__hist remote_ns;
+
+    void *iobuf;                      /* FRAME_MAX_PAYLOAD, mlocked */
+    void *zeros;                      /* FRAME_MAX_PAYLOAD of zeros */
+    struct iovec *iov;                /* FRAME_MAX_IO_PAGES entries */
+    struct rmem__page **victims;      /* FRAME_MAX_IO_PAGES entries */
+
+    char *server, *tenant, *token;
+};
+
+/* fault.c */
+int  rmem__fault_start(rmem_client *c);
+void rmem__fault_stop(rmem_client *c);
+
+/* evict.c: writes dirty victims back in batches and drops them. */
+int  rmem__evict(rmem_client *c, uint64_t target);
+/* Drops every page of vma from the LRU and the resident count. */
+void rmem__evict_forget_vma(rmem_client *c, struct rmem__vma *vma);
 
 /* options.c */
 /* Parses "123", "64K", "16M", "1G" (also "KiB" style, case-insensitive);

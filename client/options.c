@@ -58,7 +58,7 @@ void rmem_options_init(rmem_options *o)
     o->tls_cert = env_or("RMEM_TLS_CERT", NULL);
     o->tls_key = env_or("RMEM_TLS_KEY", NULL);
     o->fault_threads = 1;
-    o->prefetch_max = 0;
+    o->prefetch_max = 64;
     if (limit && rmem__parse_size(limit, &v) == 0)
         o->local_limit = (size_t)v;
 }

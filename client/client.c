@@ -1,0 +1,352 @@
+/* The client handle and the mapping calls of the public API: connect,
+ * rmem_mmap / rmem_munmap, rmem_stat, disconnect.
+ *
+ * A client has two connections in one server session: `ctl` for API calls
+ * and `fconn` for the fault thread, so a slow call never delays a fault.
+ * Anonymous segments belong to the session; the server frees them if the
+ * process dies without unmapping. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+static char *dup_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+static void *alloc_locked(size_t len)
+{
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+
+    if (p == MAP_FAILED)
+        return NULL;
+    mlock(p, len);      /* best effort: RLIMIT_MEMLOCK may be small */
+    return p;
+}
+
+static void free_client(rmem_client *c)
+{
+    if (c->iobuf)
+        munmap(c->iobuf, FRAME_MAX_PAYLOAD);
+    if (c->zeros)
+        munmap(c->zeros, FRAME_MAX_PAYLOAD);
+    free(c->iov);
+    free(c->victims);
+    if (c->uffd >= 0)
+        close(c->uffd);
+    if (c->stop_efd >= 0)
+        close(c->stop_efd);
+    rmem__conn_close(&c->fconn);
+    rmem__conn_close(&c->ctl);
+    pthread_mutex_destroy(&c->lock);
+    pthread_mutex_destroy(&c->ctl_lock);
+    free(c->server);
+    free(c->tenant);
+    free(c->token);
+    free(c);
+}
+
+static int open_conns(rmem_client *c)
+{
+    struct rmem__conn_target t = {c->server, c->tenant, c->token, "librmem", 0};
+    int err = rmem__conn_open(&c->ctl, &t);
+
+    if (err)
+        return err;
+    t.session = c->ctl.session;
+    return rmem__conn_open(&c->fconn, &t);
+}
+
+rmem_client *rmem_connect(const rmem_options *o)
+{
+    rmem_options defaults;
+    rmem_client *c;
+    int err = -ENOMEM;
+
+    if (!o) {
+        rmem_options_init(&defaults);
+        o = &defaults;
+    }
+    if (o->tls_ca || o->tls_cert || o->tls_key) {
+        errno = EOPNOTSUPP;     /* TLS is not built into this version */
+        return NULL;
+    }
+    c = calloc(1, sizeof(*c));
+    if (!c) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    c->uffd = c->stop_efd = -1;
+    c->ctl.fd = c->fconn.fd = -1;
+    pthread_mutex_init(&c->lock, NULL);
+    pthread_mutex_init(&c->ctl_lock, NULL);
+    rmem__lru_init(&c->lru);
+    c->server = dup_or_null(o->server ? o->server : "127.0.0.1:7070");
+    c->tenant = dup_or_null(o->tenant ? o->tenant : "default");
+    c->token = dup_or_null(o->token);
+    c->iobuf = alloc_locked(FRAME_MAX_PAYLOAD);
+    c->zeros = alloc_locked(FRAME_MAX_PAYLOAD);
+    c->iov = calloc(FRAME_MAX_IO_PAGES, sizeof(*c->iov));
+    c->victims = calloc(FRAME_MAX_IO_PAGES, sizeof(*c->victims));
+    if (!c->server || !c->tenant || (o->token && !c->token) || !c->iobuf ||
+        !c->zeros || !c->iov || !c->victims)
+        goto err_free;
+
+    c->limit = o->local_limit / RMEM_PAGE_SIZE;
+    if (o->local_limit && c->limit == 0)
+        c->limit = 1;
+    /* Evict an eighth of the limit at a time: big enough to batch the
+     * write-back, small enough not to throw out the working set. */
+    c->evict_batch = c->limit / 8 ? c->limit / 8 : 1;
+    if (c->evict_batch > FRAME_MAX_IO_PAGES)
+        c->evict_batch = FRAME_MAX_IO_PAGES;
+    c->prefetch_max = o->prefetch_max < FRAME_MAX_IO_PAGES ?
+                      o->prefetch_max : FRAME_MAX_IO_PAGES;
+
+    err = open_conns(c);
+    if (err)
+        goto err_free;
+    c->uffd = rmem__uffd_open();
+    if (c->uffd < 0) {
+        err = c->uffd;
+        goto err_free;
+    }
+    c->stop_efd = eventfd(0, EFD_CLOEXEC);
+    if (c->stop_efd < 0) {
+        err = -errno;
+        goto err_free;
+    }
+    err = rmem__fault_start(c);
+    if (err)
+        goto err_free;
+    return c;
+
+err_free:
+    free_client(c);
+    errno = -err;
+    return NULL;
+}
+
+static int segment_create(rmem_client *c, size_t len, uint64_t *segment)
+{
+    Rmem__SegmentCreate sc = RMEM__SEGMENT_CREATE__INIT;
+    Rmem__Request req = RMEM__REQUEST__INIT;
+    Rmem__Response *resp;
+    int err;
+
+    sc.name = "";
+    sc.size = len;
+    req.body_case = RMEM__REQUEST__BODY_SEGMENT_CREATE;
+    req.segment_create = &sc;
+    pthread_mutex_lock(&c->ctl_lock);
+    err = rmem__conn_rpc(&c->ctl, &req, NULL, 0, &resp, NULL, 0, NULL);
+    if (!err && resp->body_case != RMEM__RESPONSE__BODY_SEGMENT_CREATE)
+        err = -EPROTO;
+    if (!err)
+        *segment = resp->segment_create->segment;
+    pthread_mutex_unlock(&c->ctl_lock);
+    return err;
+}
+
+static int segment_free(rmem_client *c, uint64_t segment)
+{
+    Rmem__SegmentFree sf = RMEM__SEGMENT_FREE__INIT;
+    Rmem__Request req = RMEM__REQUEST__INIT;
+    Rmem__Response *resp;
+    int err;
+
+    sf.segment = segment;
+    req.body_case = RMEM__REQUEST__BODY_SEGMENT_FREE;
+    req.segment_free = &sf;
+    pthread_mutex_lock(&c->ctl_lock);
+    err = rmem__conn_rpc(&c->ctl, &req, NULL, 0, &resp, NULL, 0, NULL);
+    pthread_mutex_unlock(&c->ctl_lock);
+    return err;
+}
+
+static int check_mmap_args(size_t length, int prot, int flags,
+                           const char *segment, off_t offset)
+{
+    if (length == 0 || offset != 0 || (prot & ~(PROT_READ | PROT_WRITE)))
+        return -EINVAL;
+    if ((flags & MAP_TYPE) != MAP_PRIVATE || !(flags & MAP_ANONYMOUS))
+        return -EINVAL;     /* shared and named mappings: not in this version */
+    if (segment)
+        return -EINVAL;
+    if (flags & ~(MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED |
+                  MAP_FIXED_NOREPLACE))
+        return -EINVAL;
+    return 0;
+}
+
+void *rmem_mmap(rmem_client *c, void *addr, size_t length, int prot, int flags,
+                const char *segment, off_t offset)
+{
+    struct rmem__vma *vma;
+    uint64_t seg;
+    void *p;
+    int err;
+
+    if (!c) {
+        errno = EINVAL;
+        return MAP_FAILED;
+    }
+    err = check_mmap_args(length, prot, flags, segment, offset);
+    if (err)
+        goto out_err;
+    length = (length + RMEM_PAGE_SIZE - 1) & ~(size_t)(RMEM_PAGE_SIZE - 1);
+    err = segment_create(c, length, &seg);
+    if (err)
+        goto out_err;
+    p = mmap(addr, length, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE |
+             (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)), -1, 0);
+    if (p == MAP_FAILED) {
+        err = -errno;
+        goto err_free_segment;
+    }
+    /* A child would see non-resident pages as zeros; huge pages would
+     * defeat page-granular faults. */
+    madvise(p, length, MADV_DONTFORK);
+    madvise(p, length, MADV_NOHUGEPAGE);
+    vma = rmem__vma_alloc(p, length, prot, flags, seg);
+    if (!vma) {
+        err = -ENOMEM;
+        goto err_unmap;
+    }
+    err = rmem__uffd_register(c->uffd, p, length);
+    if (err)
+        goto err_free_vma;
+    pthread_mutex_lock(&c->lock);
+    rmem__vma_insert(&c->vmas, vma);
+    c->stat.total_vm += length;
+    pthread_mutex_unlock(&c->lock);
+    return p;
+
+err_free_vma:
+    rmem__vma_free(vma);
+err_unmap:
+    munmap(p, length);
+err_free_segment:
+    segment_free(c, seg);
+out_err:
+    errno = -err;
+    return MAP_FAILED;
+}
+
+/* Tears one mapping down; caller holds c->lock and has unlinked it. */
+static void vma_teardown(rmem_client *c, struct rmem__vma *vma)
+{
+    rmem__evict_forget_vma(c, vma);
+    rmem__uffd_unregister(c->uffd, vma->start, vma->len);
+    munmap(vma->start, vma->len);
+    c->stat.total_vm -= vma->len;
+}
+
+int rmem_munmap(rmem_client *c, void *addr, size_t length)
+{
+    struct rmem__vma *vma;
+    uint64_t seg;
+
+    if (!c || ((uintptr_t)addr & (RMEM_PAGE_SIZE - 1)) || length == 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    length = (length + RMEM_PAGE_SIZE - 1) & ~(size_t)(RMEM_PAGE_SIZE - 1);
+    pthread_mutex_lock(&c->lock);
+    vma = rmem__vma_find(c->vmas, addr);
+    /* Whole mappings only in this version. */
+    if (!vma || vma->start != (char *)addr || vma->len != length) {
+        pthread_mutex_unlock(&c->lock);
+        errno = EINVAL;
+        return -1;
+    }
+    rmem__vma_unlink(&c->vmas, vma);
+    vma_teardown(c, vma);
+    pthread_mutex_unlock(&c->lock);
+    seg = vma->segment;
+    rmem__vma_free(vma);
+    if (segment_free(c, seg) < 0)
+        fprintf(stderr, "librmem: segment %llu not freed on the server; it goes "
+                "with the session\n", (unsigned long long)seg);
+    return 0;
+}
+
+static int remote_stat(rmem_client *c, struct rmem_stat *st)
+{
+    Rmem__Stat s = RMEM__STAT__INIT;
+    Rmem__Request req = RMEM__REQUEST__INIT;
+    Rmem__Response *resp;
+    int err;
+
+    req.body_case = RMEM__REQUEST__BODY_STAT;
+    req.stat = &s;
+    pthread_mutex_lock(&c->ctl_lock);
+    err = rmem__conn_rpc(&c->ctl, &req, NULL, 0, &resp, NULL, 0, NULL);
+    if (!err && resp->body_case != RMEM__RESPONSE__BODY_STAT)
+        err = -EPROTO;
+    if (!err) {
+        st->remote_usage = resp->stat->usage;
+        st->remote_limit = resp->stat->limit;
+    }
+    pthread_mutex_unlock(&c->ctl_lock);
+    return err;
+}
+
+int rmem_stat(rmem_client *c, struct rmem_stat *out)
+{
+    struct rmem_stat st;
+    int err;
+
+    if (!c || !out) {
+        errno = EINVAL;
+        return -1;
+    }
+    pthread_mutex_lock(&c->lock);
+    st = c->stat;
+    st.rss = c->resident * RMEM_PAGE_SIZE;
+    st.fault_ns_p50 = rmem__hist_percentile(&c->remote_ns, 50);
+    st.fault_ns_p99 = rmem__hist_percentile(&c->remote_ns, 99);
+    pthread_mutex_unlock(&c->lock);
+    err = remote_stat(c, &st);
+    if (err) {
+        errno = -err;
+        return -1;
+    }
+    /* Written only now: out may itself live in rmem-managed memory. */
+    *out = st;
+    return 0;
+}
+
+void rmem_disconnect(rmem_client *c)
+{
+    struct rmem__vma *gone = NULL;
+
+    if (!c)
+        return;
+    rmem__fault_stop(c);
+    pthread_mutex_lock(&c->lock);
+    while (c->vmas) {
+        struct rmem__vma *vma = c->vmas;
+
+        rmem__vma_unlink(&c->vmas, vma);
+        vma_teardown(c, vma);
+        vma->next = gone;
+        gone = vma;
+    }
+    pthread_mutex_unlock(&c->lock);
+    while (gone) {
+        struct rmem__vma *vma = gone;
+
+        gone = vma->next;
+        segment_free(c, vma->segment);
+        rmem__vma_free(vma);
+    }
+    free_client(c);
+}

@@ -1,0 +1,279 @@
+/* The fault thread: reads userfaults and resolves each from the page's
+ * state (internal.h).
+ *
+ *   absent, never written  -> zeros; write-protected unless the fault is a
+ *                             write, then writable and dirty at once
+ *   absent, on the server  -> READ on this thread's connection, the reply
+ *                             lands in the copy buffer, one UFFDIO_COPY
+ *   resident, write fault  -> the PTE dirty bit: mark dirty, unprotect
+ *   resident, other        -> already resolved by an earlier message: wake
+ *
+ * A page is made resident only after room was made for it (eviction runs
+ * here too, never in a thread that must read events for it to finish).
+ * The thread never touches managed memory except pages it knows resident,
+ * and all its buffers are allocated and locked before it starts. */
+#include <errno.h>
+#include <linux/userfaultfd.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define FAULT_BATCH 64
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Readahead: two faults in a row on neighbouring pages start a stream;
+ * each fault that lands just past the previous window doubles it (up to
+ * prefetch_max), any other fault ends the stream.  Pages of the previous
+ * window count as hits when the stream continues past them. */
+#define RA_INITIAL 4
+
+static uint32_t readahead_window(rmem_client *c, struct rmem__vma *vma,
+                                 uint64_t idx)
+{
+    uint32_t w = 1;
+
+    if (c->prefetch_max > 1) {
+        if (vma->ra_window > 1 && idx == vma->ra_next) {
+            c->stat.prefetch_hits += vma->ra_window - 1;
+            w = vma->ra_window * 2;
+        } else if (idx == vma->ra_last) {
+            w = RA_INITIAL;
+        }
+        if (w > c->prefetch_max)
+            w = c->prefetch_max;
+    }
+    vma->ra_last = idx + 1;
+    return w;
+}
+
+/* Pages from idx that can be brought in together: absent, all on the
+ * server or all never written, at most max. */
+static uint32_t run_of_absent(const struct rmem__vma *vma, uint64_t idx,
+                              uint32_t max)
+{
+    uint32_t remote = vma->pages[idx].flags & RP_REMOTE, n = 1;
+
+    while (n < max && idx + n < vma->npages &&
+           (vma->pages[idx + n].flags & (RP_RESIDENT | RP_REMOTE)) == remote)
+        n++;
+    return n;
+}
+
+static int fetch_remote(rmem_client *c, struct rmem__vma *vma, uint64_t first,
+                        uint32_t count)
+{
+    Rmem__Read rd = RMEM__READ__INIT;
+    Rmem__Request req = RMEM__REQUEST__INIT;
+    Rmem__Response *resp;
+    size_t got;
+    int err;
+
+    rd.segment = vma->segment;
+    rd.first = first;
+    rd.count = count;
+    req.body_case = RMEM__REQUEST__BODY_READ;
+    req.read = &rd;
+    err = rmem__conn_rpc(&c->fconn, &req, NULL, 0, &resp, c->iobuf,
+                         FRAME_MAX_PAYLOAD, &got);
+    if (err)
+        return err;
+    if (got != (size_t)count * RMEM_PAGE_SIZE)
+        return -EPROTO;
+    c->stat.bytes_in += got;
+    return 0;
+}
+
+/* Evicts so that `count` more pages fit under the limit, and returns how
+ * many may be brought in (at least the faulting page). */
+static uint32_t make_room(rmem_client *c, uint32_t count)
+{
+    uint64_t batch = c->evict_batch > count ? c->evict_batch : count;
+    int err;
+
+    if (!c->limit || c->resident + count <= c->limit)
+        return count;
+    err = rmem__evict(c, c->limit > batch ? c->limit - batch : 0);
+    if (err)
+        fprintf(stderr, "librmem: eviction failed (%s)\n", strerror(-err));
+    if (c->resident + count <= c->limit)
+        return count;
+    return c->resident < c->limit ? (uint32_t)(c->limit - c->resident) : 1;
+}
+
+/* Maps pages [idx, idx+count) from src.  A write fault gets its own page
+ * writable and dirty at once; every other page is mapped write-protected
+ * so that its first store is seen. */
+static int map_pages(rmem_client *c, struct rmem__vma *vma, uint64_t idx,
+                     uint32_t count, const char *src, bool write, bool dirty_all)
+{
+    char *dst = vma->start + idx * RMEM_PAGE_SIZE;
+    int err;
+
+    if (dirty_all) {
+        err = rmem__uffd_copy(c->uffd, dst, src, count * RMEM_PAGE_SIZE, false);
+    } else {
+        err = rmem__uffd_copy(c->uffd, dst, src, RMEM_PAGE_SIZE, !write);
+        if (!err && count > 1)
+            err = rmem__uffd_copy(c->uffd, dst + RMEM_PAGE_SIZE, src + RMEM_PAGE_SIZE,
+                                  (count - 1) * RMEM_PAGE_SIZE, true);
+    }
+    if (err)
+        return err;
+    for (uint32_t k = 0; k < count; k++) {
+        struct rmem__page *p = &vma->pages[idx + k];
+
+        p->flags |= RP_RESIDENT;
+        if (dirty_all || (k == 0 && write))
+            p->flags |= RP_DIRTY;
+        rmem__lru_add(&c->lru, p);
+    }
+    c->resident += count;
+    return 0;
+}
+
+/* Brings an absent page in, with its readahead window.  A stream of
+ * first writes to never-written pages gets its window of zero pages
+ * mapped writable (they are about to be written); reads of never-written
+ * pages get only their own page. */
+static int fault_in(rmem_client *c, struct rmem__page *p, bool write)
+{
+    struct rmem__vma *vma = p->vma;
+    uint64_t idx = rmem__page_index(p), t0 = now_ns();
+    bool remote = p->flags & RP_REMOTE;
+    uint32_t count = readahead_window(c, vma, idx);
+    int err;
+
+    if (!remote && !write)
+        count = 1;
+    count = run_of_absent(vma, idx, count);
+    count = make_room(c, count);
+    vma->ra_window = count;
+    vma->ra_next = idx + count;
+    if (remote) {
+        err = fetch_remote(c, vma, idx, count);
+        if (err)
+            return err;
+    }
+    err = map_pages(c, vma, idx, count, remote ? c->iobuf : c->zeros, write,
+                    !remote && count > 1);
+    if (err)
+        return err;
+    if (remote) {
+        c->stat.faults_remote++;
+        rmem__hist_add(&c->remote_ns, now_ns() - t0);
+    } else {
+        c->stat.faults_zero++;
+    }
+    c->stat.prefetched += count - 1;
+    c->stat.faults++;
+    return 0;
+}
+
+static int fault_wp(rmem_client *c, struct rmem__page *p)
+{
+    int err = rmem__uffd_writeprotect(c->uffd, rmem__page_addr(p), RMEM_PAGE_SIZE,
+                                      false, true);
+    if (err)
+        return err;
+    if (!(p->flags & RP_DIRTY)) {
+        p->flags |= RP_DIRTY;
+        c->stat.faults_wp++;
+        c->stat.faults++;
+    }
+    rmem__lru_mark_referenced(&c->lru, p);
+    return 0;
+}
+
+static void handle_fault(rmem_client *c, const struct uffd_msg *m)
+{
+    char *addr = (char *)(uintptr_t)(m->arg.pagefault.address &
+                                     ~(uint64_t)(RMEM_PAGE_SIZE - 1));
+    bool write = m->arg.pagefault.flags & (UFFD_PAGEFAULT_FLAG_WRITE |
+                                           UFFD_PAGEFAULT_FLAG_WP);
+    struct rmem__vma *vma;
+    struct rmem__page *p;
+    int err;
+
+    pthread_mutex_lock(&c->lock);
+    vma = rmem__vma_find(c->vmas, addr);
+    if (!vma) {
+        /* Unmapped while the message was queued: nothing waits on it. */
+        pthread_mutex_unlock(&c->lock);
+        return;
+    }
+    p = &vma->pages[(uint64_t)(addr - vma->start) / RMEM_PAGE_SIZE];
+    if (!(p->flags & RP_RESIDENT))
+        err = fault_in(c, p, write);
+    else if (write)
+        err = fault_wp(c, p);
+    else
+        err = rmem__uffd_wake(c->uffd, addr, RMEM_PAGE_SIZE);
+    pthread_mutex_unlock(&c->lock);
+    if (err)
+        fprintf(stderr, "librmem: cannot resolve fault at %p: %s\n",
+                (void *)addr, strerror(-err));
+}
+
+static void *fault_thread(void *arg)
+{
+    rmem_client *c = arg;
+    struct uffd_msg msgs[FAULT_BATCH];
+    struct pollfd pfd[2] = {{.fd = c->uffd, .events = POLLIN},
+                            {.fd = c->stop_efd, .events = POLLIN}};
+
+    for (;;) {
+        int n;
+
+        if (poll(pfd, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            fprintf(stderr, "librmem: fault thread: poll: %s\n", strerror(errno));
+            break;
+        }
+        if (pfd[1].revents)
+            break;
+        n = rmem__uffd_read(c->uffd, msgs, FAULT_BATCH);
+        if (n < 0) {
+            fprintf(stderr, "librmem: fault thread: read: %s\n", strerror(-n));
+            break;
+        }
+        for (int i = 0; i < n; i++)
+            if (msgs[i].event == UFFD_EVENT_PAGEFAULT)
+                handle_fault(c, &msgs[i]);
+    }
+    return NULL;
+}
+
+int rmem__fault_start(rmem_client *c)
+{
+    int err = pthread_create(&c->fault_thread, NULL, fault_thread, c);
+
+    if (err)
+        return -err;
+    c->thread_started = true;
+    return 0;
+}
+
+void rmem__fault_stop(rmem_client *c)
+{
+    uint64_t one = 1;
+
+    if (!c->thread_started)
+        return;
+    if (write(c->stop_efd, &one, sizeof(one)) != sizeof(one))
+        fprintf(stderr, "librmem: cannot stop fault thread: %s\n", strerror(errno));
+    pthread_join(c->fault_thread, NULL);
+    c->thread_started = false;
+}
