@@ -464,6 +464,9 @@ bad_arg:
     printf("    remote fault p50 %.1f us, p99 %.1f us\n",
            (double)end.fault_ns_p50 / 1e3, (double)end.fault_ns_p99 / 1e3);
     printf("    checksum sum %#" PRIx64 " xor %#" PRIx64 "\n", got.sum, got.xor);
+    if (limit && 2 * bytes > limit && end.evictions == s.st0.evictions)
+        printf("    note: nothing was evicted: the %s local limit was not enforced\n",
+               human(limit, h2, sizeof(h2)));
 out:
     if (s.a && s.a != MAP_FAILED)
         rmem_munmap(s.c, s.a, bytes);
