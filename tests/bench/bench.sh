@@ -36,6 +36,7 @@ stop_server() {
     pid=
 }
 
+# shellcheck disable=SC2317  # called from the EXIT trap
 cleanup() {
     stop_server
     [ -n "$tmp" ] && rm -rf "$tmp"
