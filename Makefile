@@ -88,6 +88,10 @@ $(BUILD)/obj/tests/%.o: tests/%.c $(GEN)/suites.h | $(PB_H)
 	$(CC) $(ALLCFLAGS) -MMD -MP -Imm -Iserver -Iclient -Itests \
 	    -DRMEM_BUILD_DIR='"$(abspath $(BUILD))"' -c $< -o $@
 
+$(BUILD)/obj/client/examples/%.o: client/examples/%.c | $(PB_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLCFLAGS) -MMD -MP -Iclient -c $< -o $@
+
 $(BUILD)/obj/%.o: %.c | $(PB_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLCFLAGS) -MMD -MP -c $< -o $@

@@ -58,10 +58,14 @@ static int open_conns(rmem_client *c)
     struct rmem__conn_target t = {c->server, c->tenant, c->token, "librmem", 0};
     int err = rmem__conn_open(&c->ctl, &t);
 
-    if (err)
-        return err;
-    t.session = c->ctl.session;
-    return rmem__conn_open(&c->fconn, &t);
+    if (!err) {
+        t.session = c->ctl.session;
+        err = rmem__conn_open(&c->fconn, &t);
+    }
+    if (err && (c->ctl.error[0] || c->fconn.error[0]))
+        fprintf(stderr, "librmem: %s refused the connection: %s\n", c->server,
+                c->ctl.error[0] ? c->ctl.error : c->fconn.error);
+    return err;
 }
 
 rmem_client *rmem_connect(const rmem_options *o)

@@ -154,7 +154,7 @@ int rmem__conn_call(struct rmem__conn *cn, Rmem__Request *req,
                     size_t *rlen)
 {
     ProtobufCAllocator alloc = {arena_alloc, arena_free, cn};
-    struct iovec out[8];
+    struct iovec *out = cn->iov;
     uint32_t hlen, plen;
     size_t payload = 0;
     int64_t n;
@@ -162,7 +162,7 @@ int rmem__conn_call(struct rmem__conn *cn, Rmem__Request *req,
 
     if (cn->fd < 0)
         return -ENOTCONN;
-    if (iovcnt > (int)(sizeof(out) / sizeof(out[0])) - 1)
+    if (iovcnt < 0 || iovcnt > (int)FRAME_MAX_IO_PAGES)
         return -EINVAL;
     for (int i = 0; i < iovcnt; i++)
         payload += iov[i].iov_len;
@@ -222,7 +222,11 @@ int rmem__conn_rpc(struct rmem__conn *cn, Rmem__Request *req,
 
     if (err)
         return err;
-    return (*resp)->status ? -(*resp)->status : 0;
+    if ((*resp)->status == 0)
+        return 0;
+    snprintf(cn->error, sizeof(cn->error), "%s",
+             (*resp)->message ? (*resp)->message : "");
+    return -(*resp)->status;
 }
 
 static int conn_hello(struct rmem__conn *cn, const struct rmem__conn_target *t)
@@ -261,7 +265,8 @@ int rmem__conn_open(struct rmem__conn *cn, const struct rmem__conn_target *t)
     cn->fd = -1;
     cn->hbuf = calloc(1, FRAME_PREFIX_LEN + FRAME_MAX_HEADER);
     cn->arena = calloc(1, RMEM__ARENA_SIZE);
-    if (!cn->hbuf || !cn->arena) {
+    cn->iov = calloc(1 + FRAME_MAX_IO_PAGES, sizeof(*cn->iov));
+    if (!cn->hbuf || !cn->arena || !cn->iov) {
         err = -ENOMEM;
         goto err_free;
     }
@@ -284,7 +289,9 @@ err_close:
 err_free:
     free(cn->hbuf);
     free(cn->arena);
-    memset(cn, 0, sizeof(*cn));
+    free(cn->iov);
+    cn->hbuf = cn->arena = NULL;
+    cn->iov = NULL;
     cn->fd = -1;
     return err;
 }
@@ -295,6 +302,7 @@ void rmem__conn_close(struct rmem__conn *cn)
         close(cn->fd);
     free(cn->hbuf);
     free(cn->arena);
+    free(cn->iov);
     memset(cn, 0, sizeof(*cn));
     cn->fd = -1;
 }

@@ -27,7 +27,9 @@ struct rmem__conn {
     uint8_t *hbuf;                 /* prefix + header, FRAME_MAX_HEADER */
     uint8_t *arena;                /* protobuf-c unpack arena */
     size_t arena_used;
+    struct iovec *iov;             /* 1 + FRAME_MAX_IO_PAGES entries */
     char server_version[32];
+    char error[128];               /* the server's message for the last failure */
 };
 
 struct rmem__conn_target {
