@@ -175,6 +175,12 @@ static int check_free_block(const struct zone *zone, pfn_t pfn, unsigned order)
                (unsigned)pfn, order, head->order);
         return -EINVAL;
     }
+    /* Only the head of an allocation holds the reference: this also
+     * refuses a tail page passed as an order-0 block. */
+    if (head->refcount != 1) {
+        dump_page(zone->mm, pfn, "freeing a page that is not a sole-owner head");
+        return -EINVAL;
+    }
     for (uint32_t i = 0; i < (1u << order); i++) {
         if (zone_page(zone, off + i)->state != PAGE_ALLOCATED) {
             dump_page(zone->mm, pfn + i, "freeing a page that is not allocated");
