@@ -34,27 +34,51 @@ static uint64_t now_ns(void)
 }
 
 /* Readahead: two faults in a row on neighbouring pages start a stream;
- * each fault that lands just past the previous window doubles it (up to
- * prefetch_max), any other fault ends the stream.  Pages of the previous
- * window count as hits when the stream continues past them. */
+ * each fault that lands just past a stream's window doubles the window (up
+ * to prefetch_max); a fault that continues no stream takes over the oldest
+ * slot.  The pages of a window count as hits when their stream continues
+ * past them. */
 #define RA_INITIAL 4
 
-static uint32_t readahead_window(rmem_client *c, struct rmem__vma *vma,
-                                 uint64_t idx)
+static struct rmem__stream *stream_of(struct rmem__vma *vma, uint64_t idx,
+                                      bool *continues)
+{
+    struct rmem__stream *s;
+
+    for (unsigned i = 0; i < RMEM__RA_STREAMS; i++) {
+        s = &vma->ra[i];
+        if (s->window > 1 && idx == s->next) {
+            *continues = true;
+            return s;
+        }
+        if (idx == s->last && s->last) {
+            *continues = false;
+            return s;
+        }
+    }
+    *continues = false;
+    s = &vma->ra[vma->ra_clock++ % RMEM__RA_STREAMS];
+    s->window = 0;
+    s->last = s->next = 0;
+    return s;
+}
+
+static uint32_t readahead_window(rmem_client *c, struct rmem__stream *s,
+                                 uint64_t idx, bool continues)
 {
     uint32_t w = 1;
 
     if (c->prefetch_max > 1) {
-        if (vma->ra_window > 1 && idx == vma->ra_next) {
-            c->stat.prefetch_hits += vma->ra_window - 1;
-            w = vma->ra_window * 2;
-        } else if (idx == vma->ra_last) {
+        if (continues) {
+            c->stat.prefetch_hits += s->window - 1;
+            w = s->window * 2;
+        } else if (s->last && idx == s->last) {
             w = RA_INITIAL;
         }
         if (w > c->prefetch_max)
             w = c->prefetch_max;
     }
-    vma->ra_last = idx + 1;
+    s->last = idx + 1;
     return w;
 }
 
@@ -151,16 +175,17 @@ static int fault_in(rmem_client *c, struct rmem__page *p, bool write)
 {
     struct rmem__vma *vma = p->vma;
     uint64_t idx = rmem__page_index(p), t0 = now_ns();
-    bool remote = p->flags & RP_REMOTE;
-    uint32_t count = readahead_window(c, vma, idx);
+    bool remote = p->flags & RP_REMOTE, continues;
+    struct rmem__stream *s = stream_of(vma, idx, &continues);
+    uint32_t count = readahead_window(c, s, idx, continues);
     int err;
 
     if (!remote && !write)
         count = 1;
     count = run_of_absent(vma, idx, count);
     count = make_room(c, count);
-    vma->ra_window = count;
-    vma->ra_next = idx + count;
+    s->window = count;
+    s->next = idx + count;
     if (remote) {
         err = fetch_remote(c, vma, idx, count);
         if (err)

@@ -91,6 +91,16 @@ enum {
 
 struct rmem__vma;
 
+/* One sequential access stream of a mapping (fault.c).  Several are kept
+ * per mapping so that interleaved scans - a k-way merge - each keep their
+ * readahead. */
+#define RMEM__RA_STREAMS 16
+struct rmem__stream {
+    uint64_t last;                    /* index of its last fault + 1 */
+    uint64_t next;                    /* index just past its last window */
+    uint32_t window;                  /* pages in its last window */
+};
+
 struct rmem__page {
     struct rmem__page *prev, *next;   /* LRU links while resident */
     struct rmem__vma *vma;
@@ -105,10 +115,8 @@ struct rmem__vma {
     int prot, flags;
     uint64_t segment;                 /* server handle */
     struct rmem__page *pages;
-    /* readahead (fault.c): a fault at ra_next continues the stream */
-    uint64_t ra_last;                 /* index of the last fault + 1 */
-    uint64_t ra_next;                 /* index just past the last window */
-    uint32_t ra_window;               /* pages in the last window */
+    struct rmem__stream ra[RMEM__RA_STREAMS];   /* readahead, fault.c */
+    unsigned ra_clock;                /* next stream slot to reuse */
 };
 
 struct rmem__vma *rmem__vma_alloc(void *start, size_t len, int prot, int flags,

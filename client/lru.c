@@ -86,23 +86,26 @@ static void age_active(struct rmem__lru *lru)
 size_t rmem__lru_isolate(struct rmem__lru *lru, struct rmem__page **out,
                          size_t max)
 {
-    /* Bounded: each page is promoted at most once per call, so a list in
-     * which every page is referenced still yields victims. */
+    /* Bounded: a referenced page is promoted instead of taken while the
+     * budget lasts; once it is spent the tail is taken as it is, so a list
+     * in which every page is referenced still yields victims. */
     uint64_t budget = lru->inactive.nr + lru->active.nr;
     size_t n = 0;
 
-    while (n < max && budget-- > 0) {
+    while (n < max) {
         struct rmem__page *p;
 
         age_active(lru);
         p = list_tail(&lru->inactive);
         if (!p)
             break;
-        if (p->flags & RP_REFERENCED) {
+        if ((p->flags & RP_REFERENCED) && budget > 0) {
+            budget--;
             activate_page(lru, p);
             continue;
         }
         list_del(&lru->inactive, p);
+        p->flags &= ~(uint32_t)RP_REFERENCED;
         out[n++] = p;
     }
     return n;

@@ -118,12 +118,14 @@ int rmem__uffd_copy(int fd, void *dst, const void *src, size_t len, bool wp)
     }
 }
 
+/* Protecting never wakes anyone (the kernel refuses WP|DONTWAKE), so
+ * `wake` matters only when lifting the protection. */
 int rmem__uffd_writeprotect(int fd, void *addr, size_t len, bool wp, bool wake)
 {
     struct uffdio_writeprotect w = {
         .range = {.start = (uintptr_t)addr, .len = len},
-        .mode = (wp ? UFFDIO_WRITEPROTECT_MODE_WP : 0) |
-                (wake ? 0 : UFFDIO_WRITEPROTECT_MODE_DONTWAKE),
+        .mode = wp ? UFFDIO_WRITEPROTECT_MODE_WP :
+                     (wake ? 0 : UFFDIO_WRITEPROTECT_MODE_DONTWAKE),
     };
 
     while (ioctl(fd, UFFDIO_WRITEPROTECT, &w) < 0) {

@@ -45,6 +45,13 @@ struct mm_zone_info {
     uint64_t managed_pages;
     uint64_t free_pages;
     uint64_t min_pages, low_pages, high_pages;
+    /* numastat(8) counters of allocations from this zone */
+    uint64_t numa_hit;                  /* on the preferred node */
+    uint64_t numa_miss;                 /* here, though another was preferred */
+    uint64_t numa_foreign;              /* preferred here, served elsewhere */
+    uint64_t interleave_hit;            /* interleave policy, preferred node */
+    uint64_t local_node;                /* here, and this is rmemd's node */
+    uint64_t other_node;                /* here, rmemd runs on another node */
 };
 
 struct mm_stat {
@@ -56,6 +63,15 @@ struct mm_stat {
     unsigned numa_nodes;
     unsigned zones;
 };
+
+/* Logging: mm/ reports through one hook, by default a line on stderr.
+ * level is a syslog priority. */
+#define MM_LOG_ERR 3
+#define MM_LOG_WARNING 4
+#define MM_LOG_INFO 6
+#define MM_LOG_DEBUG 7
+typedef void (*mm_log_fn)(int level, const char *msg);
+void mm_set_log(mm_log_fn fn);          /* NULL restores the default */
 
 /* Pool: arenas per NUMA node, zones, buddy allocator. */
 int  mm_create(const struct mm_config *cfg, struct mm **out);

@@ -1,0 +1,177 @@
+/* debug.c - logging, page dumps and mm_check(), the walker of walkers.
+ *
+ * mm_check() verifies, in this order, and logs the first identity broken:
+ *   each zone: buddy_check() (free lists, free blocks, per-state counts)
+ *   each segment: segment_check() (PTE -> page reverse map, resident count)
+ *   each DATA page: segment_check_data_page() (page -> PTE)
+ *   data pages  == sum of segments' resident pages
+ *   table pages == sum of segments' table pages
+ *   each memcg: usage == resident pages of the segments charging it
+ *   total pages == free + data + table + allocated-without-a-role
+ * It is O(pool pages): for tests and for rmemctl's debug command, not for
+ * the write path. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "internal.h"
+
+#define CHECK(cond, ...)                                \
+    do {                                                \
+        if (!(cond)) {                                  \
+            mm_log(MM_LOG_ERR, __VA_ARGS__);            \
+            return -EUCLEAN;                            \
+        }                                               \
+    } while (0)
+
+static void log_stderr(int level, const char *msg)
+{
+    static const char *const names[8] = {
+        "emerg", "alert", "crit", "error", "warning", "notice", "info", "debug"
+    };
+
+    fprintf(stderr, "rmem %s: %s\n", names[level & 7], msg);
+}
+
+/* Set once by rmemd at start-up (and by tests around a test), like libuv's
+ * allocator hooks. */
+static mm_log_fn log_hook = log_stderr;
+
+void mm_set_log(mm_log_fn fn)
+{
+    log_hook = fn ? fn : log_stderr;
+}
+
+void mm_log(int level, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    log_hook(level, msg);
+}
+
+void dump_page(const struct mm *mm, pfn_t pfn, const char *reason)
+{
+    static const char *const flag_names[NR_PAGE_FLAGS] = {
+#define PAGE_FLAG_NAME(f) #f,
+        PAGE_FLAGS(PAGE_FLAG_NAME)
+#undef PAGE_FLAG_NAME
+    };
+    const struct page *page;
+    char flags[128] = "";
+    size_t len = 0;
+
+    if (!pfn_valid(mm, pfn)) {
+        mm_log(MM_LOG_ERR, "mm: pfn %u (invalid): %s", (unsigned)pfn, reason);
+        return;
+    }
+    page = pfn_to_page(mm, pfn);
+    for (unsigned f = 0; f < NR_PAGE_FLAGS && len < sizeof(flags); f++)
+        if (page->flags & (1u << f))
+            len += (size_t)snprintf(flags + len, sizeof(flags) - len, "%s%s",
+                                    len ? "|" : "", flag_names[f]);
+    mm_log(MM_LOG_ERR, "mm: page %u: %s; state %s flags %s order %u zone %u "
+           "refcount %d rmap (%u, %llu) %s %u", (unsigned)pfn, reason,
+           page_state_name(page->state), len ? flags : "-", page->order,
+           page->zone, page->refcount, page->seg_id,
+           (unsigned long long)page_index(page),
+           page->state == PAGE_TABLE ? "nr_used" : "memcg", page->memcg_id);
+}
+
+static int check_segments(const struct mm *mm, uint64_t *resident,
+                          uint64_t *tables)
+{
+    *resident = *tables = 0;
+    for (uint32_t id = idr_next(&mm->segments, 0); id;
+         id = idr_next(&mm->segments, id + 1)) {
+        const struct segment *seg = idr_find(&mm->segments, id);
+        int err = segment_check(seg);
+
+        if (err)
+            return err;
+        CHECK(seg->id == id, "mm: segment %u filed under id %u", seg->id, id);
+        *resident += seg->resident;
+        *tables += seg->pt.nr_tables;
+    }
+    return 0;
+}
+
+static int check_memcgs(const struct mm *mm)
+{
+    for (uint32_t id = idr_next(&mm->memcgs, 0); id;
+         id = idr_next(&mm->memcgs, id + 1)) {
+        const struct memcg *cg = idr_find(&mm->memcgs, id);
+        uint64_t resident = 0, nr_segments = 0;
+        int err = memcg_check(cg);
+
+        if (err)
+            return err;
+        for (uint32_t sid = idr_next(&mm->segments, 0); sid;
+             sid = idr_next(&mm->segments, sid + 1)) {
+            const struct segment *seg = idr_find(&mm->segments, sid);
+
+            if (seg->memcg == cg) {
+                resident += seg->resident;
+                nr_segments++;
+            }
+        }
+        CHECK(cg->usage == resident,
+              "memcg %s: usage %llu pages, its segments hold %llu", cg->name,
+              (unsigned long long)cg->usage, (unsigned long long)resident);
+        CHECK(cg->nr_segments == nr_segments,
+              "memcg %s: nr_segments %llu, %llu segments charge it", cg->name,
+              (unsigned long long)cg->nr_segments,
+              (unsigned long long)nr_segments);
+    }
+    return 0;
+}
+
+int mm_check(const struct mm *mm)
+{
+    uint64_t count[NR_PAGE_STATES] = { 0 };
+    uint64_t resident, tables, total = 0;
+    int err;
+
+    if (!mm)
+        return -EINVAL;
+    for (unsigned z = 0; z < mm->nr_zones; z++) {
+        err = buddy_check(&mm->zones[z]);
+        if (err)
+            return err;
+        for (unsigned s = 0; s < NR_PAGE_STATES; s++)
+            count[s] += mm->zones[z].nr_state[s];
+        total += mm->zones[z].managed_pages;
+    }
+    CHECK(total == mm->nr_pages, "mm: zones manage %llu pages, memmap has %llu",
+          (unsigned long long)total, (unsigned long long)mm->nr_pages);
+    err = check_segments(mm, &resident, &tables);
+    if (err)
+        return err;
+    for (pfn_t pfn = 0; pfn < mm->nr_pages; pfn++) {
+        if (pfn_to_page(mm, pfn)->state != PAGE_DATA)
+            continue;
+        err = segment_check_data_page(mm, pfn);
+        if (err)
+            return err;
+    }
+    CHECK(count[PAGE_DATA] == resident,
+          "mm: %llu data pages, segments hold %llu",
+          (unsigned long long)count[PAGE_DATA], (unsigned long long)resident);
+    CHECK(count[PAGE_TABLE] == tables,
+          "mm: %llu table pages, segments have %llu",
+          (unsigned long long)count[PAGE_TABLE], (unsigned long long)tables);
+    err = check_memcgs(mm);
+    if (err)
+        return err;
+    CHECK(total == count[PAGE_FREE] + count[PAGE_DATA] + count[PAGE_TABLE] +
+                   count[PAGE_ALLOCATED],
+          "mm: total %llu != free %llu + data %llu + table %llu + allocated %llu",
+          (unsigned long long)total, (unsigned long long)count[PAGE_FREE],
+          (unsigned long long)count[PAGE_DATA],
+          (unsigned long long)count[PAGE_TABLE],
+          (unsigned long long)count[PAGE_ALLOCATED]);
+    return 0;
+}

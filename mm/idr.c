@@ -1,0 +1,80 @@
+/* idr.c - small integer ids for segments and memcgs.
+ *
+ * Page descriptors name their segment and owner memcg by a 32-bit id
+ * instead of a pointer, which halves the reverse map.  The table is a flat
+ * array that doubles when full; ids are reused lowest-first so it stays as
+ * small as the number of live objects.  Id 0 is reserved for "none". */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define IDR_MIN_CAP 16u
+#define IDR_MAX_CAP (1u << 31)
+
+static int idr_grow(struct idr *idr)
+{
+    uint32_t cap = idr->cap ? idr->cap * 2 : IDR_MIN_CAP;
+    void **slots;
+
+    if (idr->cap >= IDR_MAX_CAP)
+        return -ENOSPC;
+    slots = realloc(idr->slots, (size_t)cap * sizeof(*slots));
+    if (!slots)
+        return -ENOMEM;
+    memset(slots + idr->cap, 0, (size_t)(cap - idr->cap) * sizeof(*slots));
+    idr->slots = slots;
+    idr->cap = cap;
+    return 0;
+}
+
+int idr_alloc(struct idr *idr, void *ptr, uint32_t *id)
+{
+    uint32_t i = idr->hint ? idr->hint : 1;
+    int err;
+
+    if (!ptr)
+        return -EINVAL;
+    while (i < idr->cap && idr->slots[i])
+        i++;
+    if (i >= idr->cap) {
+        err = idr_grow(idr);
+        if (err)
+            return err;
+    }
+    idr->slots[i] = ptr;
+    idr->count++;
+    idr->hint = i + 1;
+    *id = i;
+    return 0;
+}
+
+void *idr_find(const struct idr *idr, uint32_t id)
+{
+    return id && id < idr->cap ? idr->slots[id] : NULL;
+}
+
+void idr_remove(struct idr *idr, uint32_t id)
+{
+    if (!idr_find(idr, id))
+        return;
+    idr->slots[id] = NULL;
+    idr->count--;
+    if (!idr->hint || id < idr->hint)
+        idr->hint = id;
+}
+
+uint32_t idr_next(const struct idr *idr, uint32_t id)
+{
+    for (uint32_t i = id ? id : 1; i < idr->cap; i++)
+        if (idr->slots[i])
+            return i;
+    return 0;
+}
+
+void idr_destroy(struct idr *idr)
+{
+    free(idr->slots);
+    memset(idr, 0, sizeof(*idr));
+}

@@ -1,0 +1,198 @@
+/* internal.h - declarations shared inside mm/, grouped by defining file.
+ * Nothing outside mm/ includes this except the unit tests. */
+#ifndef RMEM_MM_INTERNAL_H
+#define RMEM_MM_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mm.h"
+#include "page.h"
+#include "pgtable.h"
+#include "types.h"
+
+/* ---- debug.c ---- */
+
+void mm_log(int level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void dump_page(const struct mm *mm, pfn_t pfn, const char *reason);
+
+/* ---- os.c ---- */
+
+struct numa_topology {
+    unsigned nr_nodes;
+    int node_ids[MM_MAX_ZONES];         /* configured nodes, ascending */
+    int local_node;                     /* node of the CPU mm_create ran on */
+    bool bind_memory;                   /* mbind arenas to their node */
+};
+
+int  os_numa_topology(struct numa_topology *topo);
+int  os_arena_map(uint64_t bytes, int node, bool bind, void **out);
+void os_arena_unmap(void *base, uint64_t bytes);
+
+/* ---- idr.c ---- */
+
+/* Small integer ids for pointers, so that a page descriptor can name its
+ * segment and memcg in 32 bits.  Id 0 is never handed out. */
+struct idr {
+    void **slots;                       /* slots[id], NULL when free */
+    uint32_t cap;                       /* slots allocated */
+    uint32_t count;                     /* ids in use */
+    uint32_t hint;                      /* lowest id that may be free */
+};
+
+int   idr_alloc(struct idr *idr, void *ptr, uint32_t *id);
+void *idr_find(const struct idr *idr, uint32_t id);
+void  idr_remove(struct idr *idr, uint32_t id);
+void  idr_destroy(struct idr *idr);
+/* Next id in use at or after *id, 0 when there is none. */
+uint32_t idr_next(const struct idr *idr, uint32_t id);
+
+/* ---- page.c ---- */
+
+int  page_set_state(struct mm *mm, struct page *page, enum page_state to);
+bool page_state_allowed(enum page_state from, enum page_state to);
+const char *page_state_name(unsigned state);
+
+/* ---- numa.c ---- */
+
+enum zone_watermarks { WMARK_MIN, WMARK_LOW, WMARK_HIGH, NR_WMARK };
+
+/* The counters numastat(8) prints, kept per zone. */
+#define NUMA_STATS(X)   \
+    X(numa_hit)         \
+    X(numa_miss)        \
+    X(numa_foreign)     \
+    X(interleave_hit)   \
+    X(local_node)       \
+    X(other_node)
+
+enum numa_stat_item {
+#define NUMA_STAT_ENUM(s) NUMA_##s,
+    NUMA_STATS(NUMA_STAT_ENUM)
+#undef NUMA_STAT_ENUM
+    NR_NUMA_STAT
+};
+
+struct free_area {
+    pfn_t head;                         /* first free block of this order */
+    uint64_t nr_free;                   /* blocks on the list */
+};
+
+struct zone {
+    struct mm *mm;
+    const char *name;                   /* "Normal" */
+    int node;
+    uint8_t id;                         /* index in mm->zones */
+    char *base;                         /* arena: managed_pages pages */
+    pfn_t start_pfn;                    /* pfn of the arena's first page */
+    uint64_t managed_pages;             /* whole max-order blocks */
+    uint64_t free_pages;                /* sum of nr_free[o] << o */
+    uint64_t watermark[NR_WMARK];
+    struct free_area free_area[MM_NR_ORDERS];
+    uint64_t nr_state[NR_PAGE_STATES];  /* pages per state, by page_set_state */
+    uint64_t numa_stat[NR_NUMA_STAT];
+};
+
+struct mm {
+    struct mm_config cfg;
+    struct numa_topology topo;
+    struct zone *zones;
+    unsigned nr_zones;
+    struct page *memmap;                /* nr_pages descriptors */
+    uint64_t nr_pages;
+    unsigned il_next;                   /* MM_NUMA_INTERLEAVE: next zone */
+    struct idr segments;
+    struct idr memcgs;
+};
+
+/* What a page is for decides how deep into the reserves it may dig. */
+enum alloc_purpose {
+    ALLOC_DATA,                         /* segment contents: down to min */
+    ALLOC_TABLE,                        /* page tables: may use the reserve */
+};
+
+int  numa_split_pool(uint64_t pool_bytes, const struct mm_config *cfg,
+                     const struct numa_topology *topo, uint64_t *node_pages);
+uint64_t numa_min_free_pages(uint64_t total_pages);
+int  mm_create_topology(const struct mm_config *cfg,
+                        const struct numa_topology *topo, struct mm **out);
+bool zone_watermark_ok(const struct zone *zone, unsigned order, uint64_t mark);
+int  mm_alloc_pages(struct mm *mm, unsigned order, enum alloc_purpose purpose,
+                    pfn_t *pfn);
+int  mm_free_pages(struct mm *mm, pfn_t pfn, unsigned order);
+
+static inline struct page *pfn_to_page(const struct mm *mm, pfn_t pfn)
+{
+    return &mm->memmap[pfn];
+}
+
+static inline pfn_t page_to_pfn(const struct mm *mm, const struct page *page)
+{
+    return (pfn_t)(page - mm->memmap);
+}
+
+static inline struct zone *page_zone(const struct mm *mm,
+                                     const struct page *page)
+{
+    return &mm->zones[page->zone];
+}
+
+static inline bool pfn_valid(const struct mm *mm, pfn_t pfn)
+{
+    return pfn < mm->nr_pages;
+}
+
+static inline void *page_address(const struct mm *mm, pfn_t pfn)
+{
+    const struct zone *zone = page_zone(mm, pfn_to_page(mm, pfn));
+
+    return zone->base + (uint64_t)(pfn - zone->start_pfn) * MM_PAGE_SIZE;
+}
+
+/* ---- buddy.c ---- */
+
+void buddy_init_zone(struct zone *zone);
+int  buddy_alloc_pages(struct zone *zone, unsigned order, pfn_t *pfn);
+int  buddy_free_pages(struct zone *zone, pfn_t pfn, unsigned order);
+int  buddy_check(const struct zone *zone);
+
+/* ---- segment.c ---- */
+
+struct segment {
+    struct mm *mm;
+    struct memcg *memcg;                /* charged for every data page */
+    uint32_t id;                        /* in mm->segments, the rmap's name */
+    uint64_t npages;
+    uint64_t resident;                  /* data pages, == present PTEs */
+    struct pgtable pt;
+};
+
+int segment_check(const struct segment *seg);
+int segment_check_data_page(const struct mm *mm, pfn_t pfn);
+
+/* ---- memcg.c ---- */
+
+struct memcg {
+    struct mm *mm;
+    uint32_t id;                        /* in mm->memcgs, the owner in pages */
+    char name[MEMCG_NAME_MAX];
+    uint64_t usage;                     /* pages charged */
+    uint64_t limit;                     /* pages; MEMCG_UNLIMITED if none */
+    uint64_t max_usage;                 /* high-water mark of usage */
+    uint64_t failcnt;                   /* charges refused by the limit */
+    uint64_t nr_segments;               /* segments charging this memcg */
+    bool dying;                         /* destroyed, waits for its segments */
+};
+
+#define MEMCG_UNLIMITED UINT64_MAX
+
+int  memcg_try_charge(struct memcg *cg, uint64_t nr_pages);
+int  memcg_uncharge(struct memcg *cg, uint64_t nr_pages);
+void memcg_attach_segment(struct memcg *cg);
+void memcg_detach_segment(struct memcg *cg);
+void memcg_free(struct memcg *cg);
+int  memcg_check(const struct memcg *cg);
+
+#endif

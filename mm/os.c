@@ -1,0 +1,126 @@
+/* os.c - the only file of mm/ that talks to the operating system.
+ *
+ * The pool lives in one anonymous mapping per NUMA node (an arena), mapped
+ * MAP_NORESERVE so that a 1 GiB pool costs nothing until its pages are
+ * written, aligned to a max-order block so that buddy blocks coincide with
+ * transparent huge pages (MADV_HUGEPAGE asks for them), and bound to its
+ * node with mbind.  Topology comes from libnuma; without NUMA support (or
+ * where the kernel refuses the policy) the pool is one unbound arena and
+ * rmem still works, only without placement. */
+#include <errno.h>
+#include <numa.h>
+#include <numaif.h>
+#include <sched.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "internal.h"
+
+#define ARENA_ALIGN ((uint64_t)MAX_ORDER_NR_PAGES * MM_PAGE_SIZE)
+
+static void topology_single_node(struct numa_topology *topo)
+{
+    memset(topo, 0, sizeof(*topo));
+    topo->nr_nodes = 1;
+    topo->node_ids[0] = 0;
+    topo->local_node = 0;
+    topo->bind_memory = false;
+}
+
+static int current_node(const struct numa_topology *topo)
+{
+    int cpu = sched_getcpu();
+    int node = cpu >= 0 ? numa_node_of_cpu(cpu) : -1;
+
+    return node >= 0 ? node : topo->node_ids[0];
+}
+
+int os_numa_topology(struct numa_topology *topo)
+{
+    int configured, max_node;
+
+    if (numa_available() < 0) {
+        topology_single_node(topo);
+        return 0;
+    }
+    memset(topo, 0, sizeof(*topo));
+    configured = numa_num_configured_nodes();
+    max_node = numa_max_node();
+    for (int n = 0; n <= max_node; n++) {
+        if (!numa_bitmask_isbitset(numa_all_nodes_ptr, (unsigned)n))
+            continue;
+        /* bind_mask is 64 bits wide: nodes beyond it cannot be named. */
+        if (n >= MM_MAX_ZONES) {
+            mm_log(MM_LOG_WARNING, "mm: NUMA node %d ignored (max %d)",
+                   n, MM_MAX_ZONES - 1);
+            continue;
+        }
+        topo->node_ids[topo->nr_nodes++] = n;
+    }
+    if (topo->nr_nodes == 0) {
+        mm_log(MM_LOG_WARNING, "mm: libnuma reports %d nodes, none usable",
+               configured);
+        topology_single_node(topo);
+        return 0;
+    }
+    topo->local_node = current_node(topo);
+    topo->bind_memory = true;
+    return 0;
+}
+
+/* Map bytes + one block and trim both ends, so that the arena starts on a
+ * max-order (and hence huge-page) boundary. */
+static void *map_aligned(uint64_t bytes)
+{
+    uint64_t span = bytes + ARENA_ALIGN;
+    char *raw, *base;
+    uint64_t head, tail;
+
+    raw = mmap(NULL, span, PROT_READ | PROT_WRITE,
+               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (raw == MAP_FAILED)
+        return NULL;
+    base = (char *)(((uintptr_t)raw + ARENA_ALIGN - 1) & ~(uintptr_t)(ARENA_ALIGN - 1));
+    head = (uint64_t)(base - raw);
+    tail = span - head - bytes;
+    if (head)
+        munmap(raw, head);
+    if (tail)
+        munmap(base + bytes, tail);
+    return base;
+}
+
+static void bind_arena(void *base, uint64_t bytes, int node)
+{
+    unsigned long mask[1] = { 1ul << node };
+
+    /* maxnode counts one past the last bit the kernel should read. */
+    if (mbind(base, bytes, MPOL_BIND, mask, 8 * sizeof(mask) + 1, 0) != 0)
+        mm_log(MM_LOG_WARNING, "mm: mbind to node %d: %s; arena unbound",
+               node, strerror(errno));
+}
+
+int os_arena_map(uint64_t bytes, int node, bool bind, void **out)
+{
+    void *base;
+
+    if (bytes == 0 || bytes % ARENA_ALIGN)
+        return -EINVAL;
+    base = map_aligned(bytes);
+    if (!base)
+        return -ENOMEM;
+#ifdef MADV_HUGEPAGE
+    /* A hint: without THP the pool works in 4 KiB pages. */
+    (void)madvise(base, bytes, MADV_HUGEPAGE);
+#endif
+    if (bind && node >= 0 && node < 64)
+        bind_arena(base, bytes, node);
+    *out = base;
+    return 0;
+}
+
+void os_arena_unmap(void *base, uint64_t bytes)
+{
+    if (base && munmap(base, bytes) != 0)
+        mm_log(MM_LOG_ERR, "mm: munmap arena: %s", strerror(errno));
+}

@@ -1,0 +1,55 @@
+/* page.c - the page descriptor's state machine.
+ *
+ * Every change of page->state goes through page_set_state(), which checks
+ * the predecessor against one table of legal transitions and keeps the
+ * zone's per-state page counts, so that mm_check() can compare counters
+ * with a walk of the memmap.  A wrong predecessor means a bug elsewhere
+ * (a double free, a table page freed as data): it is refused and logged,
+ * never acted on, and never aborts the server. */
+#include <errno.h>
+
+#include "internal.h"
+
+#define BIT(s) (1u << PAGE_##s)
+
+/* allowed_from[to]: the states a page may come from. */
+static const unsigned allowed_from[NR_PAGE_STATES] = {
+    [PAGE_FREE] = BIT(ALLOCATED),
+    [PAGE_ALLOCATED] = BIT(FREE) | BIT(DATA) | BIT(TABLE),
+    [PAGE_DATA] = BIT(ALLOCATED),
+    [PAGE_TABLE] = BIT(ALLOCATED),
+};
+
+static const char *const state_names[NR_PAGE_STATES] = {
+#define PAGE_STATE_NAME(s) #s,
+    PAGE_STATES(PAGE_STATE_NAME)
+#undef PAGE_STATE_NAME
+};
+
+const char *page_state_name(unsigned state)
+{
+    return state < NR_PAGE_STATES ? state_names[state] : "INVALID";
+}
+
+bool page_state_allowed(enum page_state from, enum page_state to)
+{
+    if ((unsigned)from >= NR_PAGE_STATES || (unsigned)to >= NR_PAGE_STATES)
+        return false;
+    return (allowed_from[to] & (1u << from)) != 0;
+}
+
+int page_set_state(struct mm *mm, struct page *page, enum page_state to)
+{
+    struct zone *zone = page_zone(mm, page);
+
+    if (!page_state_allowed(page->state, to)) {
+        mm_log(MM_LOG_ERR, "mm: page %u: transition %s -> %s refused",
+               (unsigned)page_to_pfn(mm, page), page_state_name(page->state),
+               page_state_name(to));
+        return -EINVAL;
+    }
+    zone->nr_state[page->state]--;
+    zone->nr_state[to]++;
+    page->state = (uint8_t)to;
+    return 0;
+}

@@ -1,0 +1,121 @@
+/* page.h - the memmap: one descriptor per pool page.
+ *
+ * A descriptor is 32 bytes (Linux's struct page is 64): links and the
+ * reverse map are 32-bit pfns and ids instead of pointers.  Its life is a
+ * small state machine; page_set_state() (page.c) is the only code that
+ * changes ->state, and it refuses a transition from the wrong predecessor.
+ *
+ *   FREE  --buddy alloc-->  ALLOCATED  --segment write-->  DATA
+ *     ^                       |   ^  <--discard / destroy--'
+ *     '-----buddy free--------'   '--> TABLE (page-table page) --'
+ *
+ * Which fields mean what depends on the state:
+ *   FREE       part of a free buddy block; the block's head has PG_buddy,
+ *              ->order and ->next/->prev on its zone's free list.
+ *   ALLOCATED  handed out by the buddy allocator, no role yet; the head of
+ *              an order-n allocation keeps ->order = n.
+ *   DATA       holds page index ->index of segment ->seg_id, charged to
+ *              memcg ->memcg_id.
+ *   TABLE      a page-table page of segment ->seg_id covering indices from
+ *              ->index; ->nr_used entries are not none. */
+#ifndef RMEM_MM_PAGE_H
+#define RMEM_MM_PAGE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "types.h"
+
+#define PAGE_STATES(X)  \
+    X(FREE)             \
+    X(ALLOCATED)        \
+    X(DATA)             \
+    X(TABLE)
+
+enum page_state {
+#define PAGE_STATE_ENUM(s) PAGE_##s,
+    PAGE_STATES(PAGE_STATE_ENUM)
+#undef PAGE_STATE_ENUM
+    NR_PAGE_STATES
+};
+
+/* Page flags, as Linux names them.  PG_lru/active/referenced are kept by
+ * the LRU code; here they are only cleared when a page is freed. */
+#define PAGE_FLAGS(X)   \
+    X(buddy)            \
+    X(locked)           \
+    X(dirty)            \
+    X(uptodate)         \
+    X(lru)              \
+    X(active)           \
+    X(referenced)       \
+    X(table)
+
+enum pageflag_bits {
+#define PAGE_FLAG_ENUM(f) PG_##f##_bit,
+    PAGE_FLAGS(PAGE_FLAG_ENUM)
+#undef PAGE_FLAG_ENUM
+    NR_PAGE_FLAGS
+};
+
+#define PG_buddy      (1u << PG_buddy_bit)
+#define PG_locked     (1u << PG_locked_bit)
+#define PG_dirty      (1u << PG_dirty_bit)
+#define PG_uptodate   (1u << PG_uptodate_bit)
+#define PG_lru        (1u << PG_lru_bit)
+#define PG_active     (1u << PG_active_bit)
+#define PG_referenced (1u << PG_referenced_bit)
+#define PG_table      (1u << PG_table_bit)
+
+struct page {
+    uint32_t flags;                     /* PG_* */
+    uint8_t state;                      /* enum page_state, via page_set_state() */
+    uint8_t order;                      /* FREE head / ALLOCATED head: block order */
+    uint8_t zone;                       /* index in mm->zones */
+    uint8_t index_hi;                   /* bits 32..35 of the reverse-map index */
+    int32_t refcount;                   /* users of an allocated block's head */
+    pfn_t next, prev;                   /* free list (later: LRU list) links */
+    uint32_t seg_id;                    /* DATA/TABLE: reverse map, segment */
+    uint32_t index_lo;                  /* DATA/TABLE: reverse map, index bits 0..31 */
+    union {
+        uint32_t memcg_id;              /* DATA: owner memcg */
+        uint32_t nr_used;               /* TABLE: entries that are not none */
+    };
+};
+
+_Static_assert(sizeof(struct page) == 32, "struct page grew");
+
+static inline bool page_test(const struct page *page, uint32_t flag)
+{
+    return (page->flags & flag) != 0;
+}
+
+static inline void page_set(struct page *page, uint32_t flag)
+{
+    page->flags |= flag;
+}
+
+static inline void page_clear(struct page *page, uint32_t flag)
+{
+    page->flags &= ~flag;
+}
+
+static inline uint64_t page_index(const struct page *page)
+{
+    return (uint64_t)page->index_hi << 32 | page->index_lo;
+}
+
+static inline void page_set_rmap(struct page *page, uint32_t seg_id,
+                                 uint64_t index)
+{
+    page->seg_id = seg_id;
+    page->index_lo = (uint32_t)index;
+    page->index_hi = (uint8_t)(index >> 32);
+}
+
+static inline void page_clear_rmap(struct page *page)
+{
+    page_set_rmap(page, 0, 0);
+}
+
+#endif
