@@ -399,7 +399,7 @@ int config_parse_args(struct config *cfg, int argc, char **argv)
             log_error("--%s needs a value (%s)", o->name, type_hint(o));
             return -EINVAL;
         }
-        snprintf(source, sizeof(source), "--%s", o->name);
+        snprintf(source, sizeof(source), "command line");
         err = option_apply(cfg, o, value, source);
         if (err)
             return err;

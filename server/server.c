@@ -9,6 +9,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* mm/ logs through one hook: its lines join ours, at its syslog level. */
+static void log_from_mm(int level, const char *msg)
+{
+    enum log_level lvl = level <= MM_LOG_ERR ? LL_ERROR :
+                         level <= MM_LOG_WARNING ? LL_WARN :
+                         level <= MM_LOG_INFO ? LL_INFO : LL_DEBUG;
+
+    log_print(lvl, "mm: %s", msg);
+}
+
 static void on_connection(uv_stream_t *listener, int status)
 {
     struct server *srv = listener->data;
@@ -52,8 +62,10 @@ int server_init(struct server *srv, const struct config *cfg, uv_loop_t *loop)
     srv->start_ns = uv_hrtime();
     srv->next_segment_id = 1;
 
+    mm_set_log(log_from_mm);
     err = mm_create(&mc, &srv->mm);
     if (err) {
+        mm_set_log(NULL);
         log_error("cannot create a pool of %llu bytes: %s",
                   (unsigned long long)cfg->pool_bytes, strerror(-err));
         return err;
@@ -77,6 +89,7 @@ int server_init(struct server *srv, const struct config *cfg, uv_loop_t *loop)
 err_destroy_mm:
     mm_destroy(srv->mm);
     srv->mm = NULL;
+    mm_set_log(NULL);
     return err;
 }
 
@@ -149,6 +162,7 @@ void server_fini(struct server *srv)
         mm_destroy(srv->mm);
         srv->mm = NULL;
     }
+    mm_set_log(NULL);
 }
 
 int server_run(const struct config *cfg)
