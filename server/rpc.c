@@ -35,6 +35,21 @@ int rpc_fail(struct rpc_ctx *ctx, int err, const char *fmt, ...)
     return err;
 }
 
+static void rpc_reply_unsupported(struct conn *c, const Rmem__Request *req)
+{
+    Rmem__Response resp = RMEM__RESPONSE__INIT;
+    char msg[128];
+
+    snprintf(msg, sizeof(msg), "request %llu: unknown request type; this server "
+             "speaks protocol %u", (unsigned long long)req->id, RMEM_PROTO_VERSION);
+    resp.id = req->id;
+    resp.status = EOPNOTSUPP;
+    resp.message = msg;
+    if (conn_send(c, &resp, NULL, 0) < 0)
+        log_debug("conn %llu: cannot send the unsupported reply",
+                  (unsigned long long)c->id);
+}
+
 void rpc_handle_frame(struct conn *c, const uint8_t *hdr, uint32_t hdr_len,
                       const uint8_t *payload, uint32_t payload_len)
 {
@@ -47,6 +62,12 @@ void rpc_handle_frame(struct conn *c, const uint8_t *hdr, uint32_t hdr_len,
     if (!req) {
         conn_bad_frame(c, "header of %u bytes is not a protobuf Request", hdr_len);
         return;
+    }
+    if (req->body_case == RMEM__REQUEST__BODY__NOT_SET &&
+        req->base.n_unknown_fields > 0 && payload_len == 0) {
+        /* A request from a newer protocol: say so and keep serving. */
+        rpc_reply_unsupported(c, req);
+        goto out_free_req;
     }
     if ((unsigned)req->body_case >= RPC_TABLE_LEN || !rpc_table[req->body_case].fn) {
         conn_bad_frame(c, "request %llu has no known body (case %d)",

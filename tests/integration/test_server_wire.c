@@ -604,6 +604,37 @@ START_TEST(malformed_frame_closes_only_that_connection)
 }
 END_TEST
 
+/* A request type from a newer protocol (an unknown oneof field) is answered
+ * with EOPNOTSUPP and the connection keeps working. */
+START_TEST(unknown_request_type_is_eopnotsupp)
+{
+    /* Request{id = 5, field 99 (varint) = 1}: tag (99 << 3) = 0x318. */
+    static const uint8_t hdr[] = {0x08, 0x05, 0x98, 0x06, 0x01};
+    uint8_t buf[FRAME_PREFIX_LEN + sizeof(hdr)];
+    Rmem__Response *resp;
+    struct rmemd d;
+    int fd;
+
+    start(&d, "10");
+    fd = client(&d, NULL);
+    frame_prefix_encode(buf, sizeof(hdr), 0);
+    memcpy(buf + FRAME_PREFIX_LEN, hdr, sizeof(hdr));
+    send_all(fd, buf, sizeof(buf));
+    uint32_t plen;
+
+    resp = recv_resp(fd, &plen);
+    ck_assert_ptr_nonnull(resp);
+    ck_assert_uint_eq(resp->id, 5);
+    ck_assert_uint_eq(plen, 0);
+    ck_assert_int_eq(resp->status, EOPNOTSUPP);
+    rmem__response__free_unpacked(resp, NULL);
+    ck_assert_uint_eq(info(fd, &resp)->bad_frames, 0);
+    rmem__response__free_unpacked(resp, NULL);
+    close(fd);
+    ck_assert_int_eq(rmemd_stop(&d), 0);
+}
+END_TEST
+
 START_TEST(unknown_and_foreign_segments_are_enoent)
 {
     static uint8_t page[4096];
@@ -842,6 +873,7 @@ Suite *server_wire_suite(void)
     tcase_add_test(tc, slow_reader_is_paused_not_dropped);
     tcase_add_loop_test(tc, malformed_frame_closes_only_that_connection, 0, BAD_NR);
     tcase_add_test(tc, unknown_and_foreign_segments_are_enoent);
+    tcase_add_test(tc, unknown_request_type_is_eopnotsupp);
     tcase_add_test(tc, bad_ranges_and_sizes);
     tcase_add_test(tc, session_join_shares_segments);
     tcase_add_test(tc, session_grace_frees_segments);
