@@ -43,8 +43,11 @@ static void free_client(rmem_client *c)
         close(c->uffd);
     if (c->stop_efd >= 0)
         close(c->stop_efd);
+    rmem__conn_close(&c->econn);
     rmem__conn_close(&c->fconn);
     rmem__conn_close(&c->ctl);
+    pthread_cond_destroy(&c->evict_cond);
+    pthread_cond_destroy(&c->room_cond);
     pthread_mutex_destroy(&c->lock);
     pthread_mutex_destroy(&c->ctl_lock);
     free(c->server);
@@ -62,6 +65,8 @@ static int open_conns(rmem_client *c)
         t.session = c->ctl.session;
         err = rmem__conn_open(&c->fconn, &t);
     }
+    if (!err)
+        err = rmem__conn_open(&c->econn, &t);
     if (err && (c->ctl.error[0] || c->fconn.error[0]))
         fprintf(stderr, "librmem: %s refused the connection: %s\n", c->server,
                 c->ctl.error[0] ? c->ctl.error : c->fconn.error);
@@ -88,8 +93,10 @@ rmem_client *rmem_connect(const rmem_options *o)
         return NULL;
     }
     c->uffd = c->stop_efd = -1;
-    c->ctl.fd = c->fconn.fd = -1;
+    c->ctl.fd = c->fconn.fd = c->econn.fd = -1;
     pthread_mutex_init(&c->lock, NULL);
+    pthread_cond_init(&c->evict_cond, NULL);
+    pthread_cond_init(&c->room_cond, NULL);
     pthread_mutex_init(&c->ctl_lock, NULL);
     rmem__lru_init(&c->lru);
     c->server = dup_or_null(o->server ? o->server : "127.0.0.1:7070");
@@ -103,14 +110,8 @@ rmem_client *rmem_connect(const rmem_options *o)
         !c->zeros || !c->iov || !c->victims)
         goto err_free;
 
-    c->limit = o->local_limit / RMEM_PAGE_SIZE;
-    if (o->local_limit && c->limit == 0)
-        c->limit = 1;
-    /* Evict an eighth of the limit at a time: big enough to batch the
-     * write-back, small enough not to throw out the working set. */
-    c->evict_batch = c->limit / 8 ? c->limit / 8 : 1;
-    if (c->evict_batch > FRAME_MAX_IO_PAGES)
-        c->evict_batch = FRAME_MAX_IO_PAGES;
+    rmem__evict_set_limit(c, o->local_limit && o->local_limit < RMEM_PAGE_SIZE ?
+                             1 : o->local_limit / RMEM_PAGE_SIZE);
     c->prefetch_max = o->prefetch_max < FRAME_MAX_IO_PAGES ?
                       o->prefetch_max : FRAME_MAX_IO_PAGES;
 
@@ -127,11 +128,16 @@ rmem_client *rmem_connect(const rmem_options *o)
         err = -errno;
         goto err_free;
     }
-    err = rmem__fault_start(c);
+    err = rmem__evict_start(c);
     if (err)
         goto err_free;
+    err = rmem__fault_start(c);
+    if (err)
+        goto err_stop_evictor;
     return c;
 
+err_stop_evictor:
+    rmem__evict_stop(c);
 err_free:
     free_client(c);
     errno = -err;
@@ -264,6 +270,8 @@ int rmem_munmap(rmem_client *c, void *addr, size_t length)
     }
     length = (length + RMEM_PAGE_SIZE - 1) & ~(size_t)(RMEM_PAGE_SIZE - 1);
     pthread_mutex_lock(&c->lock);
+    /* The evictor holds pointers into a batch's mappings until it ends. */
+    rmem__evict_wait_idle(c);
     vma = rmem__vma_find(c->vmas, addr);
     /* Whole mappings only in this version. */
     if (!vma || vma->start != (char *)addr || vma->len != length) {
@@ -335,6 +343,7 @@ void rmem_disconnect(rmem_client *c)
     if (!c)
         return;
     rmem__fault_stop(c);
+    rmem__evict_stop(c);
     pthread_mutex_lock(&c->lock);
     while (c->vmas) {
         struct rmem__vma *vma = c->vmas;

@@ -1,18 +1,26 @@
-/* Eviction: the client's swap-out path.
+/* Eviction: the client's swap-out path, run by its own thread.
  *
- * Victims come off the inactive tail in batches of at most one WRITE.
- * Dirty victims are write-protected first (one ioctl per contiguous run),
- * so a store racing with the write-back raises a fault instead of being
- * lost; their bytes then go to the server straight from the mapping (one
- * iovec per run, no copy).  Only after the server acknowledged them are the
- * pages dropped with MADV_DONTNEED, again one call per run.  Clean victims
- * whose server copy is current, and clean pages that were never written,
- * are dropped without any transfer. */
+ * The evictor wakes when the resident pages pass the high watermark (one
+ * batch below the local limit) and works down to the low watermark (two
+ * batches below), so the fault thread rarely waits for room: it only
+ * blocks when the limit itself is reached.  It has its own connection, so
+ * write-back traffic never queues in front of a demand READ.
+ *
+ * A batch comes off the inactive tail under the lock and is marked
+ * RP_WRITEBACK; the slow part runs unlocked.  Dirty victims are
+ * write-protected first (one ioctl per contiguous run), so a store racing
+ * with the write-back raises a fault - which waits for the write-back -
+ * instead of being lost; their bytes go to the server straight from the
+ * mapping (one iovec per run, no copy).  Only after the server acknowledged
+ * them are the pages dropped with MADV_DONTNEED, one call per run.  Clean
+ * victims whose server copy is current, and clean pages never written, are
+ * dropped without any transfer. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 
 #include "internal.h"
 
@@ -24,24 +32,21 @@ static int cmp_page_addr(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static bool next_in_run(const struct rmem__page *prev, const struct rmem__page *p)
-{
-    return p->vma == prev->vma && p == prev + 1;
-}
-
-/* Length of the run of victims[i..] that are contiguous and agree on
- * `want_dirty` (or any state when want_dirty < 0). */
-static size_t run_len(struct rmem__page **v, size_t i, size_t n, int want_dirty)
+/* Length of the run of v[i..n) that is contiguous in one mapping and, when
+ * `dirty` >= 0, agrees with it on the dirty bit. */
+static size_t run_len(struct rmem__page **v, size_t i, size_t n, int dirty)
 {
     size_t j = i + 1;
 
-    while (j < n && next_in_run(v[j - 1], v[j]) &&
-           (want_dirty < 0 || !!(v[j]->flags & RP_DIRTY) == want_dirty))
+    while (j < n && v[j]->vma == v[j - 1]->vma && v[j] == v[j - 1] + 1 &&
+           (dirty < 0 || !!(v[j]->flags & RP_DIRTY) == dirty))
         j++;
     return j - i;
 }
 
-/* Sends the dirty victims of one segment, [i, end), in one WRITE. */
+/* Sends the dirty victims of one mapping, v[i..end), in one WRITE.  The
+ * dirty bits cannot change meanwhile: a fault on a page under write-back
+ * waits. */
 static int write_back_vma(rmem_client *c, struct rmem__page **v, size_t i,
                           size_t end, uint64_t *sent)
 {
@@ -49,7 +54,7 @@ static int write_back_vma(rmem_client *c, struct rmem__page **v, size_t i,
     Rmem__Write w = RMEM__WRITE__INIT;
     Rmem__Request req = RMEM__REQUEST__INIT;
     Rmem__Response *resp;
-    size_t nr = 0, pages = 0, start = i;
+    size_t nr = 0, pages = 0;
     int err;
 
     while (i < end) {
@@ -80,91 +85,195 @@ static int write_back_vma(rmem_client *c, struct rmem__page **v, size_t i,
     w.ranges = rptr;
     req.body_case = RMEM__REQUEST__BODY_WRITE;
     req.write = &w;
-    err = rmem__conn_rpc(&c->fconn, &req, c->iov, (int)nr, &resp, NULL, 0, NULL);
+    err = rmem__conn_rpc(&c->econn, &req, c->iov, (int)nr, &resp, NULL, 0, NULL);
     if (err)
         return err;
-    /* Acknowledged: the server copy is current from here on. */
-    for (size_t k = start; k < end; k++)
-        if (v[k]->flags & RP_DIRTY)
-            v[k]->flags = (v[k]->flags & ~(uint32_t)RP_DIRTY) | RP_REMOTE;
     *sent += pages;
     return 0;
 }
 
-static void drop_pages(rmem_client *c, struct rmem__page **v, size_t n)
+/* Writes back and unmaps v[0..n), sorted by address; unlocked.  On return
+ * v[0..*done) are gone from the process; the rest could not be written. */
+static int write_back_and_drop(rmem_client *c, struct rmem__page **v, size_t n,
+                               size_t *done, uint64_t *sent)
 {
-    for (size_t i = 0; i < n;) {
-        size_t len = run_len(v, i, n, -1);
-
-        /* Cannot fail: the range is ours, mapped and page-aligned. */
-        madvise(rmem__page_addr(v[i]), len * RMEM_PAGE_SIZE, MADV_DONTNEED);
-        for (size_t k = i; k < i + len; k++)
-            v[k]->flags &= ~(uint32_t)RP_RESIDENT;
-        i += len;
-    }
-    c->resident -= n;
-    c->stat.evictions += n;
-}
-
-/* Puts victims whose write-back was not acknowledged on the LRU again; they stay
- * resident, dirty and write-protected (the next store unprotects them). */
-static void putback_dirty(rmem_client *c, struct rmem__page **v, size_t n,
-                          size_t *kept)
-{
-    size_t k = 0;
-
-    for (size_t i = 0; i < n; i++) {
-        if (v[i]->flags & RP_DIRTY)
-            rmem__lru_add(&c->lru, v[i]);
-        else
-            v[k++] = v[i];
-    }
-    *kept = k;
-}
-
-static int evict_batch(rmem_client *c, struct rmem__page **v, size_t n)
-{
-    uint64_t sent = 0;
     int err = 0;
+    size_t i = 0;
 
-    qsort(v, n, sizeof(*v), cmp_page_addr);
-    for (size_t i = 0; i < n && !err;) {
+    while (i < n) {
         size_t end = i + 1;
 
         while (end < n && v[end]->vma == v[i]->vma)
             end++;
-        err = write_back_vma(c, v, i, end, &sent);
+        err = write_back_vma(c, v, i, end, sent);
+        if (err)
+            break;
+        for (size_t k = i; k < end;) {
+            size_t len = run_len(v, k, end, -1);
+
+            /* Cannot fail: the range is ours, mapped and page-aligned. */
+            madvise(rmem__page_addr(v[k]), len * RMEM_PAGE_SIZE, MADV_DONTNEED);
+            k += len;
+        }
         i = end;
     }
-    if (err) {
-        /* Keep what was not acknowledged; clean victims still go. */
-        fprintf(stderr, "librmem: write-back failed: %s; keeping dirty pages "
-                "resident\n", strerror(-err));
-        putback_dirty(c, v, n, &n);
-    }
-    c->stat.writebacks += sent;
-    c->stat.bytes_out += sent * RMEM_PAGE_SIZE;
-    drop_pages(c, v, n);
+    *done = i;
     return err;
 }
 
-int rmem__evict(rmem_client *c, uint64_t target)
+/* Under the lock: the victims are gone, or back on the LRU if their
+ * write-back failed (still resident, dirty and write-protected: the next
+ * store unprotects them). */
+static void finish_batch(rmem_client *c, struct rmem__page **v, size_t n,
+                         size_t done)
 {
-    while (c->resident > target) {
-        uint64_t want = c->resident - target;
-        size_t n;
+    for (size_t i = 0; i < n; i++) {
+        struct rmem__page *p = v[i];
+
+        p->flags &= ~(uint32_t)RP_WRITEBACK;
+        if (i >= done) {
+            rmem__lru_add(&c->lru, p);
+            continue;
+        }
+        if (p->flags & RP_DIRTY)
+            p->flags |= RP_REMOTE;
+        p->flags &= ~(uint32_t)(RP_RESIDENT | RP_DIRTY);
+    }
+    c->resident -= done;
+    c->writeback -= n;
+    c->stat.evictions += done;
+}
+
+static size_t isolate_batch(rmem_client *c)
+{
+    uint64_t want = c->resident - c->wmark_low;
+    size_t n;
+
+    if (want > c->econn.max_io_pages)
+        want = c->econn.max_io_pages;
+    n = rmem__lru_isolate(&c->lru, c->victims, (size_t)want);
+    for (size_t i = 0; i < n; i++)
+        c->victims[i]->flags |= RP_WRITEBACK;
+    c->writeback += n;
+    return n;
+}
+
+static bool above_high(const rmem_client *c)
+{
+    return c->limit && c->resident > c->wmark_high;
+}
+
+static void *evict_thread(void *arg)
+{
+    rmem_client *c = arg;
+
+    pthread_mutex_lock(&c->lock);
+    while (!c->evict_stop) {
+        uint64_t sent = 0;
+        size_t n, done;
         int err;
 
-        if (want > c->fconn.max_io_pages)
-            want = c->fconn.max_io_pages;
-        n = rmem__lru_isolate(&c->lru, c->victims, (size_t)want);
-        if (n == 0)
-            return -ENOMEM;
-        err = evict_batch(c, c->victims, n);
-        if (err)
-            return err;
+        if (!above_high(c) && !c->evict_urgent) {
+            pthread_cond_wait(&c->evict_cond, &c->lock);
+            continue;
+        }
+        c->evict_urgent = false;
+        while (!c->evict_stop && c->resident > c->wmark_low &&
+               (n = isolate_batch(c)) > 0) {
+            pthread_mutex_unlock(&c->lock);
+            qsort(c->victims, n, sizeof(*c->victims), cmp_page_addr);
+            err = write_back_and_drop(c, c->victims, n, &done, &sent);
+            pthread_mutex_lock(&c->lock);
+            finish_batch(c, c->victims, n, done);
+            c->stat.writebacks += sent;
+            c->stat.bytes_out += sent * RMEM_PAGE_SIZE;
+            sent = 0;
+            pthread_cond_broadcast(&c->room_cond);
+            if (err) {
+                fprintf(stderr, "librmem: write-back failed: %s; keeping dirty "
+                        "pages resident\n", strerror(-err));
+                break;
+            }
+        }
+        /* Nothing more can go: let waiters go over the limit. */
+        c->evict_stalled = c->resident > c->wmark_low;
+        pthread_cond_broadcast(&c->room_cond);
+        if (c->evict_stalled)
+            pthread_cond_wait(&c->evict_cond, &c->lock);
     }
+    pthread_mutex_unlock(&c->lock);
+    return NULL;
+}
+
+void rmem__evict_kick(rmem_client *c, bool urgent)
+{
+    if (urgent)
+        c->evict_urgent = true;
+    if (urgent || above_high(c))
+        pthread_cond_signal(&c->evict_cond);
+}
+
+uint32_t rmem__evict_wait_room(rmem_client *c, uint32_t count)
+{
+    struct timespec deadline;
+
+    if (!c->limit)
+        return count;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += 2;
+    while (c->resident >= c->limit && !c->evict_stalled) {
+        rmem__evict_kick(c, true);
+        if (pthread_cond_timedwait(&c->room_cond, &c->lock, &deadline) == ETIMEDOUT) {
+            fprintf(stderr, "librmem: no room under the local limit after 2 s; "
+                    "going over it\n");
+            break;
+        }
+    }
+    if (c->resident + count <= c->limit)
+        return count;
+    return c->resident < c->limit ? (uint32_t)(c->limit - c->resident) : 1;
+}
+
+void rmem__evict_set_limit(rmem_client *c, uint64_t limit)
+{
+    uint64_t batch;
+
+    c->limit = limit;
+    /* An eighth of the limit a batch: big enough to batch the write-back,
+     * small enough not to throw out the working set. */
+    batch = limit / 8 ? limit / 8 : 1;
+    if (batch > FRAME_MAX_IO_PAGES)
+        batch = FRAME_MAX_IO_PAGES;
+    c->wmark_high = limit > batch ? limit - batch : 0;
+    c->wmark_low = limit > 2 * batch ? limit - 2 * batch : 0;
+}
+
+int rmem__evict_start(rmem_client *c)
+{
+    int err = pthread_create(&c->evict_thread, NULL, evict_thread, c);
+
+    if (err)
+        return -err;
+    c->evict_started = true;
     return 0;
+}
+
+void rmem__evict_stop(rmem_client *c)
+{
+    if (!c->evict_started)
+        return;
+    pthread_mutex_lock(&c->lock);
+    c->evict_stop = true;
+    pthread_cond_signal(&c->evict_cond);
+    pthread_mutex_unlock(&c->lock);
+    pthread_join(c->evict_thread, NULL);
+    c->evict_started = false;
+}
+
+void rmem__evict_wait_idle(rmem_client *c)
+{
+    while (c->writeback > 0)
+        pthread_cond_wait(&c->room_cond, &c->lock);
 }
 
 void rmem__evict_forget_vma(rmem_client *c, struct rmem__vma *vma)

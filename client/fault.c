@@ -119,23 +119,6 @@ static int fetch_remote(rmem_client *c, struct rmem__vma *vma, uint64_t first,
     return 0;
 }
 
-/* Evicts so that `count` more pages fit under the limit, and returns how
- * many may be brought in (at least the faulting page). */
-static uint32_t make_room(rmem_client *c, uint32_t count)
-{
-    uint64_t batch = c->evict_batch > count ? c->evict_batch : count;
-    int err;
-
-    if (!c->limit || c->resident + count <= c->limit)
-        return count;
-    err = rmem__evict(c, c->limit > batch ? c->limit - batch : 0);
-    if (err)
-        fprintf(stderr, "librmem: eviction failed (%s)\n", strerror(-err));
-    if (c->resident + count <= c->limit)
-        return count;
-    return c->resident < c->limit ? (uint32_t)(c->limit - c->resident) : 1;
-}
-
 /* Maps pages [idx, idx+count) from src.  A write fault gets its own page
  * writable and dirty at once; every other page is mapped write-protected
  * so that its first store is seen. */
@@ -183,7 +166,7 @@ static int fault_in(rmem_client *c, struct rmem__page *p, bool write)
     if (!remote && !write)
         count = 1;
     count = run_of_absent(vma, idx, count);
-    count = make_room(c, count);
+    count = rmem__evict_wait_room(c, count);
     s->window = count;
     s->next = idx + count;
     if (remote) {
@@ -203,6 +186,7 @@ static int fault_in(rmem_client *c, struct rmem__page *p, bool write)
     }
     c->stat.prefetched += count - 1;
     c->stat.faults++;
+    rmem__evict_kick(c, false);
     return 0;
 }
 
@@ -221,24 +205,40 @@ static int fault_wp(rmem_client *c, struct rmem__page *p)
     return 0;
 }
 
+/* The page addr is in, or NULL if no mapping holds it any more.  Waits
+ * (dropping the lock) while the page is under write-back, so the state it
+ * returns is settled. */
+static struct rmem__page *settled_page(rmem_client *c, char *addr)
+{
+    for (;;) {
+        struct rmem__vma *vma = rmem__vma_find(c->vmas, addr);
+        struct rmem__page *p;
+
+        if (!vma)
+            return NULL;
+        p = &vma->pages[(uint64_t)(addr - vma->start) / RMEM_PAGE_SIZE];
+        if (!(p->flags & RP_WRITEBACK))
+            return p;
+        pthread_cond_wait(&c->room_cond, &c->lock);
+    }
+}
+
 static void handle_fault(rmem_client *c, const struct uffd_msg *m)
 {
     char *addr = (char *)(uintptr_t)(m->arg.pagefault.address &
                                      ~(uint64_t)(RMEM_PAGE_SIZE - 1));
     bool write = m->arg.pagefault.flags & (UFFD_PAGEFAULT_FLAG_WRITE |
                                            UFFD_PAGEFAULT_FLAG_WP);
-    struct rmem__vma *vma;
     struct rmem__page *p;
     int err;
 
     pthread_mutex_lock(&c->lock);
-    vma = rmem__vma_find(c->vmas, addr);
-    if (!vma) {
+    p = settled_page(c, addr);
+    if (!p) {
         /* Unmapped while the message was queued: nothing waits on it. */
         pthread_mutex_unlock(&c->lock);
         return;
     }
-    p = &vma->pages[(uint64_t)(addr - vma->start) / RMEM_PAGE_SIZE];
     if (!(p->flags & RP_RESIDENT))
         err = fault_in(c, p, write);
     else if (write)

@@ -87,6 +87,7 @@ enum {
     RP_REMOTE     = 1 << 2,
     RP_ACTIVE     = 1 << 3,       /* on the active list, else inactive */
     RP_REFERENCED = 1 << 4,       /* written again since it joined its list */
+    RP_WRITEBACK  = 1 << 5,       /* being evicted: faults on it wait */
 };
 
 struct rmem__vma;
@@ -175,22 +176,31 @@ uint64_t rmem__hist_percentile(const struct rmem__hist *h, double pct);
  * Lock order: ctl_lock, then lock.  `lock` guards the mappings, the page
  * states, the LRU and the counters; the fault thread holds it while it
  * resolves a fault, including the round trip, so a page's state never
- * changes under it.  `ctl_lock` serialises the control connection. */
+ * changes under it; the evictor drops it while a batch is on the wire (its
+ * pages are marked RP_WRITEBACK and faults on them wait on room_cond).
+ * `ctl_lock` serialises the control connection. */
 struct rmem_client {
     pthread_mutex_t lock;             /* vmas, pages, lru, stat, resident */
     pthread_mutex_t ctl_lock;         /* ctl */
     struct rmem__conn ctl;            /* API calls */
-    struct rmem__conn fconn;          /* fault thread: faults and write-back */
+    struct rmem__conn fconn;          /* fault thread: demand reads */
+    struct rmem__conn econn;          /* evictor: write-back */
     int uffd;
     int stop_efd;                     /* eventfd that stops the fault thread */
     pthread_t fault_thread;
     bool thread_started;
+    pthread_t evict_thread;
+    bool evict_started;
+    pthread_cond_t evict_cond;        /* wakes the evictor */
+    pthread_cond_t room_cond;         /* a batch finished: room or state changed */
+    bool evict_stop, evict_urgent, evict_stalled;
 
     struct rmem__vma *vmas;
     struct rmem__lru lru;
-    uint64_t resident;                /* pages */
+    uint64_t resident;                /* pages, including those under write-back */
+    uint64_t writeback;               /* pages under write-back */
     uint64_t limit;                   /* pages; 0 = none */
-    uint64_t evict_batch;             /* pages evicted at once */
+    uint64_t wmark_high, wmark_low;   /* evictor starts above high, stops at low */
     uint32_t prefetch_max;            /* pages; 0 = no readahead */
 
     struct rmem_stat stat;            /* counters; rss and total_vm derived */
@@ -208,8 +218,17 @@ struct rmem_client {
 int  rmem__fault_start(rmem_client *c);
 void rmem__fault_stop(rmem_client *c);
 
-/* evict.c: writes dirty victims back in batches and drops them. */
-int  rmem__evict(rmem_client *c, uint64_t target);
+/* evict.c: the evictor thread; every call but start/stop with c->lock held. */
+void rmem__evict_set_limit(rmem_client *c, uint64_t limit_pages);
+int  rmem__evict_start(rmem_client *c);
+void rmem__evict_stop(rmem_client *c);
+/* Wakes the evictor if above the high watermark, or at once if urgent. */
+void rmem__evict_kick(rmem_client *c, bool urgent);
+/* Waits until a page fits under the limit (or eviction is stuck); returns
+ * how many of `count` pages may come in, at least 1. */
+uint32_t rmem__evict_wait_room(rmem_client *c, uint32_t count);
+/* Waits until no page is under write-back. */
+void rmem__evict_wait_idle(rmem_client *c);
 /* Drops every page of vma from the LRU and the resident count. */
 void rmem__evict_forget_vma(rmem_client *c, struct rmem__vma *vma);
 

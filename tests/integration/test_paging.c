@@ -143,8 +143,10 @@ START_TEST(test_read_zero_then_write_survives_eviction)
     for (size_t i = 0; i < npages; i++)
         ck_assert_int_eq(p[i * PAGE + 100], (char)(i % 251 + 1));
     ck_assert_int_eq(rmem_stat(c, &st), 0);
+    /* Most stores hit a resident zero page (one WP fault each); a page the
+     * evictor dropped in between faults in writable instead. */
     ck_assert_uint_ge(st.faults_zero, npages);
-    ck_assert_uint_ge(st.faults_wp, npages);
+    ck_assert_uint_gt(st.faults_wp, npages / 2);
     rmem_disconnect(c);
 }
 END_TEST
