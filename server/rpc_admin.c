@@ -187,6 +187,22 @@ int rpc_cgroup_get(struct rpc_ctx *ctx)
     return 0;
 }
 
+/* A limit refused with EINVAL: a bad size, or cgroup v1's order of limits
+ * (memory <= memsw) broken; say which with the current values. */
+static int limit_order_fail(struct rpc_ctx *ctx, const struct tenant *t,
+                            const Rmem__CgroupSet *cs)
+{
+    char mem[32] = "", memsw[32] = "";
+
+    memcg_file_read(t->memcg, "memory.limit_in_bytes", mem, sizeof(mem));
+    memcg_file_read(t->memcg, "memory.memsw.limit_in_bytes", memsw, sizeof(memsw));
+    mem[strcspn(mem, "\n")] = memsw[strcspn(memsw, "\n")] = '\0';
+    return rpc_fail(ctx, -EINVAL, "%s %.32s: not a size (bytes, K/M/G/T, -1 for "
+                    "none), or it breaks memory.limit_in_bytes (%s) <= "
+                    "memory.memsw.limit_in_bytes (%s); set memory.limit_in_bytes "
+                    "first when lowering both", cs->key, cs->value, mem, memsw);
+}
+
 int rpc_cgroup_set(struct rpc_ctx *ctx)
 {
     const Rmem__CgroupSet *cs = ctx->req->cgroup_set;
@@ -206,9 +222,7 @@ int rpc_cgroup_set(struct rpc_ctx *ctx)
                         cs->value, t->name,
                         (unsigned long long)memcg_usage_bytes(t->memcg));
     if (err == -EINVAL && strstr(cs->key, "limit_in_bytes"))
-        return rpc_fail(ctx, err, "%s %.32s: not a size (bytes, K/M/G/T, -1 for "
-                        "none), or memory.limit_in_bytes would exceed "
-                        "memory.memsw.limit_in_bytes", cs->key, cs->value);
+        return limit_order_fail(ctx, t, cs);
     if (err)
         return rpc_fail(ctx, err, "%s %.32s: %s", cs->key, cs->value,
                         err == -EINVAL ? "bad value (0 resets a counter; "
