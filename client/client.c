@@ -144,7 +144,11 @@ err_free:
     return NULL;
 }
 
-static int segment_create(rmem_client *c, size_t len, uint64_t *segment)
+/* reserve: the server charges all of len to the tenant's memsw limit now
+ * (ENOMEM past it), so that writing pages back later cannot fail for lack
+ * of quota; MAP_NORESERVE mappings skip it, as Linux overcommit does. */
+static int segment_create(rmem_client *c, size_t len, bool reserve,
+                          uint64_t *segment)
 {
     Rmem__SegmentCreate sc = RMEM__SEGMENT_CREATE__INIT;
     Rmem__Request req = RMEM__REQUEST__INIT;
@@ -153,6 +157,7 @@ static int segment_create(rmem_client *c, size_t len, uint64_t *segment)
 
     sc.name = "";
     sc.size = len;
+    sc.reserve = reserve;
     req.body_case = RMEM__REQUEST__BODY_SEGMENT_CREATE;
     req.segment_create = &sc;
     pthread_mutex_lock(&c->ctl_lock);
@@ -212,7 +217,7 @@ void *rmem_mmap(rmem_client *c, void *addr, size_t length, int prot, int flags,
     if (err)
         goto out_err;
     length = (length + RMEM_PAGE_SIZE - 1) & ~(size_t)(RMEM_PAGE_SIZE - 1);
-    err = segment_create(c, length, &seg);
+    err = segment_create(c, length, !(flags & MAP_NORESERVE), &seg);
     if (err)
         goto out_err;
     p = mmap(addr, length, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE |

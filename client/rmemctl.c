@@ -28,6 +28,7 @@ struct ctl {
     const char *server;
     const char *tenant;
     const char *token;
+    const char *admin_token;       /* --admin-token / $RMEM_ADMIN_TOKEN */
     bool json;
     bool connected;
     struct rmem__conn cn;
@@ -42,12 +43,22 @@ struct command {
 
 static int cmd_info(struct ctl *ctl, int argc, char **argv);
 static int cmd_buddyinfo(struct ctl *ctl, int argc, char **argv);
+static int cmd_tenant(struct ctl *ctl, int argc, char **argv);
+static int cmd_cgroup(struct ctl *ctl, int argc, char **argv);
+static int cmd_segment(struct ctl *ctl, int argc, char **argv);
 
 static const struct command commands[] = {
     {"info", cmd_info, "",
      "server, pool, connection and traffic figures"},
     {"buddyinfo", cmd_buddyinfo, "",
      "free blocks of each order per zone, as /proc/buddyinfo"},
+    /* the admin role: tenants, their memory cgroups, segments */
+    {"tenant", cmd_tenant, "list|create NAME [--token T]|delete NAME",
+     "list, create or delete tenants"},
+    {"cgroup", cmd_cgroup, "get TENANT [KEY]|set TENANT KEY VALUE",
+     "read or write a tenant's memory.* cgroup v1 files"},
+    {"segment", cmd_segment, "list [TENANT]",
+     "segments per tenant: pages, resident, reserved, OOM-killed"},
 };
 
 #define NR_COMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -60,6 +71,8 @@ static void usage(FILE *f)
         "  -s, --server HOST:PORT  rmemd to ask (default $RMEM_SERVER or 127.0.0.1:7070)\n"
         "      --tenant T          tenant to connect as (default $RMEM_TENANT or default)\n"
         "      --token T           its token (default $RMEM_TOKEN)\n"
+        "      --admin-token T     admin role's token, for tenant/cgroup/segment\n"
+        "                          (default $RMEM_ADMIN_TOKEN, else --token)\n"
         "      --json              print JSON instead of text\n"
         "  -h, --help              this help\n"
         "  -V, --version           print the version\n"
@@ -311,6 +324,316 @@ static int cmd_buddyinfo(struct ctl *ctl, int argc, char **argv)
     return EXIT_SUCCESS;
 }
 
+/* ---- tenants, cgroups, segments: the admin role ------------------------ */
+
+/* Admin commands say Hello as tenant "admin" with the admin token:
+ * --admin-token, $RMEM_ADMIN_TOKEN, or else --token. */
+static void ctl_as_admin(struct ctl *ctl)
+{
+    ctl->tenant = "admin";
+    if (ctl->admin_token)
+        ctl->token = ctl->admin_token;
+}
+
+static int admin_rpc(struct ctl *ctl, const char *what, Rmem__Request *req,
+                     Rmem__Response__BodyCase want, Rmem__Response **resp)
+{
+    int err;
+
+    ctl_as_admin(ctl);
+    err = ctl_rpc(ctl, what, req, want, resp);
+    if (!err && (*resp)->message && (*resp)->message[0])
+        fprintf(stderr, "rmemctl: %s: %s\n", what, (*resp)->message);
+    return err ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+static bool is_number(const char *s, size_t len)
+{
+    if (len == 0)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+    return true;
+}
+
+static void json_token(const char *s, size_t len)
+{
+    char buf[256];
+
+    if (is_number(s, len)) {
+        fwrite(s, 1, len, stdout);
+        return;
+    }
+    snprintf(buf, sizeof(buf), "%.*s", (int)len, s);
+    json_string(buf);
+}
+
+/* A cgroup file as JSON: `key value` lines (memory.stat, oom_control) an
+ * object, one number a number, anything else a string. */
+static void json_cgroup_value(const char *text)
+{
+    const char *nl = strchr(text, '\n');
+    bool lines = nl && nl[1] != '\0';
+
+    if (!lines && !strchr(text, ' ')) {
+        json_token(text, nl ? (size_t)(nl - text) : strlen(text));
+        return;
+    }
+    putchar('{');
+    for (const char *p = text; *p;) {
+        const char *end = strchr(p, '\n'), *sp;
+
+        if (!end)
+            end = p + strlen(p);
+        sp = memchr(p, ' ', (size_t)(end - p));
+        if (sp) {
+            printf("%s", p == text ? "" : ", ");
+            json_token(p, (size_t)(sp - p));
+            printf(": ");
+            json_token(sp + 1, (size_t)(end - sp - 1));
+        }
+        p = *end ? end + 1 : end;
+    }
+    putchar('}');
+}
+
+#define UNLIMITED_BYTES 9223372036854771712ull
+
+static void print_limit(uint64_t v)
+{
+    if (v == UNLIMITED_BYTES)
+        printf("%14s", "unlimited");
+    else
+        printf("%14" PRIu64, v);
+}
+
+static int tenant_list(struct ctl *ctl)
+{
+    Rmem__TenantList tl = RMEM__TENANT_LIST__INIT;
+    Rmem__Request req = RMEM__REQUEST__INIT;
+    Rmem__Response *resp;
+    Rmem__TenantListReply *r;
+
+    req.body_case = RMEM__REQUEST__BODY_TENANT_LIST;
+    req.tenant_list = &tl;
+    if (admin_rpc(ctl, "tenant list", &req, RMEM__RESPONSE__BODY_TENANT_LIST, &resp))
+        return EXIT_FAILURE;
+    r = resp->tenant_list;
+    if (ctl->json) {
+        putchar('[');
+        for (size_t i = 0; i < r->n_tenants; i++) {
+            const Rmem__TenantInfo *t = r->tenants[i];
+
+            printf("%s{\"name\": ", i ? ", " : "");
+            json_string(t->name);
+            printf(", \"token\": %s, \"usage_bytes\": %" PRIu64 ", \"limit_bytes\": %"
+                   PRIu64 ", \"memsw_usage_bytes\": %" PRIu64 ", \"memsw_limit_bytes\": %"
+                   PRIu64 ", \"segments\": %" PRIu64 ", \"sessions\": %" PRIu64 "}",
+                   t->has_token ? "true" : "false", t->usage, t->limit,
+                   t->memsw_usage, t->memsw_limit, t->segments, t->sessions);
+        }
+        printf("]\n");
+        return EXIT_SUCCESS;
+    }
+    printf("%-20s %-5s %14s %14s %14s %14s %8s %8s\n", "NAME", "TOKEN", "USAGE",
+           "LIMIT", "MEMSW_USAGE", "MEMSW_LIMIT", "SEGMENTS", "SESSIONS");
+    for (size_t i = 0; i < r->n_tenants; i++) {
+        const Rmem__TenantInfo *t = r->tenants[i];
+
+        printf("%-20s %-5s %14" PRIu64 " ", t->name, t->has_token ? "yes" : "no",
+               t->usage);
+        print_limit(t->limit);
+        printf(" %14" PRIu64 " ", t->memsw_usage);
+        print_limit(t->memsw_limit);
+        printf(" %8" PRIu64 " %8" PRIu64 "\n", t->segments, t->sessions);
+    }
+    return EXIT_SUCCESS;
+}
+
+static int tenant_create(struct ctl *ctl, int argc, char **argv)
+{
+    Rmem__TenantCreate tc = RMEM__TENANT_CREATE__INIT;
+    Rmem__Request req = RMEM__REQUEST__INIT;
+    Rmem__Response *resp;
+
+    if (argc == 3 && strcmp(argv[1], "--token") == 0)
+        tc.token = argv[2];
+    else if (argc != 1) {
+        fprintf(stderr, "rmemctl: usage: tenant create NAME [--token T]\n");
+        return EXIT_USAGE;
+    }
+    tc.name = argv[0];
+    req.body_case = RMEM__REQUEST__BODY_TENANT_CREATE;
+    req.tenant_create = &tc;
+    if (admin_rpc(ctl, "tenant create", &req, RMEM__RESPONSE__BODY__NOT_SET, &resp))
+        return EXIT_FAILURE;
+    if (ctl->json) {
+        printf("{\"created\": ");
+        json_string(tc.name);
+        printf("}\n");
+    }
+    return EXIT_SUCCESS;
+}
+
+static int tenant_delete(struct ctl *ctl, int argc, char **argv)
+{
+    Rmem__TenantDelete td = RMEM__TENANT_DELETE__INIT;
+    Rmem__Request req = RMEM__REQUEST__INIT;
+    Rmem__Response *resp;
+
+    if (argc != 1) {
+        fprintf(stderr, "rmemctl: usage: tenant delete NAME\n");
+        return EXIT_USAGE;
+    }
+    td.name = argv[0];
+    req.body_case = RMEM__REQUEST__BODY_TENANT_DELETE;
+    req.tenant_delete = &td;
+    if (admin_rpc(ctl, "tenant delete", &req, RMEM__RESPONSE__BODY__NOT_SET, &resp))
+        return EXIT_FAILURE;
+    if (ctl->json) {
+        printf("{\"deleted\": ");
+        json_string(td.name);
+        printf("}\n");
+    }
+    return EXIT_SUCCESS;
+}
+
+static int cmd_tenant(struct ctl *ctl, int argc, char **argv)
+{
+    if (argc == 1 && strcmp(argv[0], "list") == 0)
+        return tenant_list(ctl);
+    if (argc >= 1 && strcmp(argv[0], "create") == 0)
+        return argc >= 2 ? tenant_create(ctl, argc - 1, argv + 1) :
+               tenant_create(ctl, 0, NULL);
+    if (argc >= 1 && strcmp(argv[0], "delete") == 0)
+        return tenant_delete(ctl, argc - 1, argv + 1);
+    fprintf(stderr, "rmemctl: usage: tenant list | create NAME [--token T] | "
+            "delete NAME\n");
+    return EXIT_USAGE;
+}
+
+static int cgroup_get(struct ctl *ctl, const char *tenant, const char *key)
+{
+    Rmem__CgroupGet g = RMEM__CGROUP_GET__INIT;
+    Rmem__Request req = RMEM__REQUEST__INIT;
+    Rmem__Response *resp;
+    Rmem__CgroupGetReply *r;
+
+    g.tenant = (char *)tenant;
+    g.key = (char *)(key ? key : "");
+    req.body_case = RMEM__REQUEST__BODY_CGROUP_GET;
+    req.cgroup_get = &g;
+    if (admin_rpc(ctl, "cgroup get", &req, RMEM__RESPONSE__BODY_CGROUP_GET, &resp))
+        return EXIT_FAILURE;
+    r = resp->cgroup_get;
+    if (ctl->json) {
+        if (key && r->n_files == 1) {
+            json_cgroup_value(r->files[0]->value);
+            putchar('\n');
+            return EXIT_SUCCESS;
+        }
+        putchar('{');
+        for (size_t i = 0; i < r->n_files; i++) {
+            printf("%s", i ? ", " : "");
+            json_string(r->files[i]->key);
+            printf(": ");
+            json_cgroup_value(r->files[i]->value);
+        }
+        printf("}\n");
+        return EXIT_SUCCESS;
+    }
+    if (key) {
+        /* Byte for byte the Linux file. */
+        for (size_t i = 0; i < r->n_files; i++)
+            fputs(r->files[i]->value, stdout);
+        return EXIT_SUCCESS;
+    }
+    /* Every file, as `grep . memory.*` shows a cgroup directory. */
+    for (size_t i = 0; i < r->n_files; i++) {
+        for (const char *p = r->files[i]->value; *p;) {
+            const char *end = strchr(p, '\n');
+            size_t len = end ? (size_t)(end - p) : strlen(p);
+
+            printf("%s:%.*s\n", r->files[i]->key, (int)len, p);
+            p += len + (end != NULL);
+        }
+    }
+    return EXIT_SUCCESS;
+}
+
+static int cgroup_set(struct ctl *ctl, char **argv)
+{
+    Rmem__CgroupSet s = RMEM__CGROUP_SET__INIT;
+    Rmem__Request req = RMEM__REQUEST__INIT;
+    Rmem__Response *resp;
+
+    s.tenant = argv[0];
+    s.key = argv[1];
+    s.value = argv[2];
+    req.body_case = RMEM__REQUEST__BODY_CGROUP_SET;
+    req.cgroup_set = &s;
+    if (admin_rpc(ctl, "cgroup set", &req, RMEM__RESPONSE__BODY__NOT_SET, &resp))
+        return EXIT_FAILURE;
+    /* Silent like `echo VALUE > FILE`; --json shows the file after. */
+    return ctl->json ? cgroup_get(ctl, argv[0], argv[1]) : EXIT_SUCCESS;
+}
+
+static int cmd_cgroup(struct ctl *ctl, int argc, char **argv)
+{
+    if (argc >= 2 && argc <= 3 && strcmp(argv[0], "get") == 0)
+        return cgroup_get(ctl, argv[1], argc == 3 ? argv[2] : NULL);
+    if (argc == 4 && strcmp(argv[0], "set") == 0)
+        return cgroup_set(ctl, argv + 1);
+    fprintf(stderr, "rmemctl: usage: cgroup get TENANT [KEY] | cgroup set TENANT "
+            "KEY VALUE\n");
+    return EXIT_USAGE;
+}
+
+static int cmd_segment(struct ctl *ctl, int argc, char **argv)
+{
+    Rmem__SegmentList sl = RMEM__SEGMENT_LIST__INIT;
+    Rmem__Request req = RMEM__REQUEST__INIT;
+    Rmem__Response *resp;
+    Rmem__SegmentListReply *r;
+
+    if (argc < 1 || argc > 2 || strcmp(argv[0], "list") != 0) {
+        fprintf(stderr, "rmemctl: usage: segment list [TENANT]\n");
+        return EXIT_USAGE;
+    }
+    sl.tenant = argc == 2 ? argv[1] : "";
+    req.body_case = RMEM__REQUEST__BODY_SEGMENT_LIST;
+    req.segment_list = &sl;
+    if (admin_rpc(ctl, "segment list", &req, RMEM__RESPONSE__BODY_SEGMENT_LIST, &resp))
+        return EXIT_FAILURE;
+    r = resp->segment_list;
+    if (ctl->json) {
+        putchar('[');
+        for (size_t i = 0; i < r->n_segments; i++) {
+            const Rmem__SegmentInfo *s = r->segments[i];
+
+            printf("%s{\"tenant\": ", i ? ", " : "");
+            json_string(s->tenant);
+            printf(", \"segment\": %" PRIu64 ", \"pages\": %" PRIu64
+                   ", \"resident_pages\": %" PRIu64 ", \"reserved_pages\": %" PRIu64
+                   ", \"dead\": %s}", s->segment, s->pages, s->resident_pages,
+                   s->reserved_pages, s->dead ? "true" : "false");
+        }
+        printf("]\n");
+        return EXIT_SUCCESS;
+    }
+    printf("%-20s %10s %12s %12s %12s %s\n", "TENANT", "SEGMENT", "PAGES",
+           "RESIDENT", "RESERVED", "STATE");
+    for (size_t i = 0; i < r->n_segments; i++) {
+        const Rmem__SegmentInfo *s = r->segments[i];
+
+        printf("%-20s %10" PRIu64 " %12" PRIu64 " %12" PRIu64 " %12" PRIu64 " %s\n",
+               s->tenant, s->segment, s->pages, s->resident_pages,
+               s->reserved_pages, s->dead ? "oom-killed" : "live");
+    }
+    return EXIT_SUCCESS;
+}
+
 /* ---- main ------------------------------------------------------------ */
 
 static const struct command *find_command(const char *name)
@@ -327,6 +650,7 @@ int main(int argc, char **argv)
         {"server", required_argument, NULL, 's'},
         {"tenant", required_argument, NULL, 't'},
         {"token", required_argument, NULL, 'k'},
+        {"admin-token", required_argument, NULL, 'a'},
         {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
@@ -341,6 +665,7 @@ int main(int argc, char **argv)
     ctl.server = o.server;
     ctl.tenant = o.tenant;
     ctl.token = o.token;
+    ctl.admin_token = getenv("RMEM_ADMIN_TOKEN");
 
     /* '+': options end at the command; its own arguments follow it. */
     while ((c = getopt_long(argc, argv, "+s:hV", longopts, NULL)) != -1) {
@@ -348,6 +673,7 @@ int main(int argc, char **argv)
         case 's': ctl.server = optarg; break;
         case 't': ctl.tenant = optarg; break;
         case 'k': ctl.token = optarg; break;
+        case 'a': ctl.admin_token = optarg; break;
         case 'j': ctl.json = true; break;
         case 'h': usage(stdout); return EXIT_SUCCESS;
         case 'V': printf("rmemctl %s\n", RMEM_VERSION); return EXIT_SUCCESS;

@@ -6,7 +6,8 @@
  *   each DATA page: segment_check_data_page() (page -> PTE)
  *   data pages  == sum of segments' resident pages
  *   table pages == sum of segments' table pages
- *   each memcg: usage == resident pages of the segments charging it
+ *   each memcg: usage == resident pages of the segments charging it,
+ *               reserved == the reservations they hold
  *   total pages == free + data + table + allocated-without-a-role
  * It is O(pool pages): for tests and for rmemctl's debug command, not for
  * the write path. */
@@ -104,7 +105,7 @@ static int check_memcgs(const struct mm *mm)
     for (uint32_t id = idr_next(&mm->memcgs, 0); id;
          id = idr_next(&mm->memcgs, id + 1)) {
         const struct memcg *cg = idr_find(&mm->memcgs, id);
-        uint64_t resident = 0, nr_segments = 0;
+        uint64_t resident = 0, reserved = 0, nr_segments = 0;
         int err = memcg_check(cg);
 
         if (err)
@@ -115,12 +116,16 @@ static int check_memcgs(const struct mm *mm)
 
             if (seg->memcg == cg) {
                 resident += seg->resident;
+                reserved += seg->reserved;
                 nr_segments++;
             }
         }
         CHECK(cg->usage == resident,
               "memcg %s: usage %llu pages, its segments hold %llu", cg->name,
               (unsigned long long)cg->usage, (unsigned long long)resident);
+        CHECK(cg->reserved == reserved,
+              "memcg %s: reserved %llu pages, its segments hold %llu", cg->name,
+              (unsigned long long)cg->reserved, (unsigned long long)reserved);
         CHECK(cg->nr_segments == nr_segments,
               "memcg %s: nr_segments %llu, %llu segments charge it", cg->name,
               (unsigned long long)cg->nr_segments,

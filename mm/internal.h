@@ -166,6 +166,9 @@ struct segment {
     uint32_t id;                        /* in mm->segments, the rmap's name */
     uint64_t npages;
     uint64_t resident;                  /* data pages, == present PTEs */
+    uint64_t reserved;                  /* memsw reserved for unwritten pages */
+    bool reserving;                     /* created with a reservation */
+    bool dead;                          /* OOM-killed: pages gone, I/O refused */
     struct pgtable pt;
 };
 
@@ -174,25 +177,73 @@ int segment_check_data_page(const struct mm *mm, pfn_t pfn);
 
 /* ---- memcg.c ---- */
 
+/* Events counted per memcg, as memory.stat names them. */
+enum memcg_event {
+    MEMCG_PGPGIN,                       /* pages charged */
+    MEMCG_PGPGOUT,                      /* pages uncharged */
+    MEMCG_PGFAULT,                      /* pages served to clients (READ) */
+    MEMCG_PGMAJFAULT,                   /* of those, brought in from swap */
+    NR_MEMCG_EVENTS
+};
+
 struct memcg {
     struct mm *mm;
     uint32_t id;                        /* in mm->memcgs, the owner in pages */
     char name[MEMCG_NAME_MAX];
-    uint64_t usage;                     /* pages charged */
+    uint64_t usage;                     /* pages charged (resident) */
+    uint64_t swap;                      /* pages in swap (swap.c's hooks) */
+    uint64_t reserved;                  /* memsw reserved, not yet charged */
     uint64_t limit;                     /* pages; MEMCG_UNLIMITED if none */
+    uint64_t memsw_limit;               /* pages; >= limit, as cgroup v1 */
     uint64_t max_usage;                 /* high-water mark of usage */
-    uint64_t failcnt;                   /* charges refused by the limit */
+    uint64_t memsw_max_usage;           /* of usage + swap + reserved */
+    uint64_t failcnt;                   /* charges refused by either limit */
+    uint64_t memsw_failcnt;             /* of those, refused by memsw */
+    uint64_t events[NR_MEMCG_EVENTS];
+    uint64_t oom_kill;                  /* segments the OOM killer freed */
     uint64_t nr_segments;               /* segments charging this memcg */
+    bool oom_kill_disable;              /* memory.oom_control: ENOMEM, no kill */
+    bool under_oom;                     /* last charge refused, nothing freed since */
     bool dying;                         /* destroyed, waits for its segments */
 };
 
 #define MEMCG_UNLIMITED UINT64_MAX
 
 int  memcg_try_charge(struct memcg *cg, uint64_t nr_pages);
+int  memcg_charge_reserved(struct memcg *cg, uint64_t nr_pages);
 int  memcg_uncharge(struct memcg *cg, uint64_t nr_pages);
+int  memcg_uncharge_reserved(struct memcg *cg, uint64_t nr_pages);
+int  memcg_reserve(struct memcg *cg, uint64_t nr_pages);
+int  memcg_unreserve(struct memcg *cg, uint64_t nr_pages);
+uint64_t memcg_memsw_usage(const struct memcg *cg);
+uint64_t memcg_reclaim(struct memcg *cg, uint64_t nr_pages);
+int  memcg_resize_limit(struct memcg *cg, bool memsw, uint64_t pages);
+void memcg_count_event(struct memcg *cg, enum memcg_event ev, uint64_t n);
 void memcg_attach_segment(struct memcg *cg);
 void memcg_detach_segment(struct memcg *cg);
 void memcg_free(struct memcg *cg);
 int  memcg_check(const struct memcg *cg);
+
+/* Swap hooks for swap.c: swap-out moves nr_pages' charge from memory to
+ * swap (memsw unchanged, never refused); swap-in moves it back, checked
+ * against the memory limit only, and counts pgmajfault; uncharge_swap
+ * drops swap entries that will not come back. */
+int  memcg_charge_swap(struct memcg *cg, uint64_t nr_pages);
+int  memcg_uncharge_swap(struct memcg *cg, uint64_t nr_pages);
+int  memcg_charge_swapin(struct memcg *cg, uint64_t nr_pages);
+
+/* ---- oom.c ---- */
+
+#define OOM_SCORE_SCALE 1000            /* badness of a memcg at its limit */
+
+uint64_t oom_badness(const struct memcg *cg);
+struct memcg *oom_select_memcg(const struct mm *mm);
+struct segment *oom_select_segment(const struct memcg *cg);
+void oom_kill_segment(struct segment *seg);
+/* A charge of seg's memcg was refused: -ENOMEM (no kill), 0 (a segment
+ * was killed, retry) or -EOWNERDEAD (seg itself was the victim). */
+int  oom_memcg(struct memcg *cg, struct segment *seg);
+/* The pool is exhausted allocating for seg: the same outcomes. */
+int  oom_global(struct mm *mm, struct segment *seg);
 
 #endif

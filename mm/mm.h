@@ -91,6 +91,25 @@ uint64_t memcg_usage_bytes(const struct memcg *cg);
 uint64_t memcg_limit_bytes(const struct memcg *cg); /* unlimited: pool size */
 uint64_t memcg_max_usage_bytes(const struct memcg *cg);
 uint64_t memcg_failcnt(const struct memcg *cg);
+uint64_t memcg_nr_segments(const struct memcg *cg);
+const char *memcg_name(const struct memcg *cg);
+
+/* The cgroup v1 files of a memcg (memcg_file.c), by name:
+ * memory.usage_in_bytes, memory.max_usage_in_bytes, memory.limit_in_bytes,
+ * memory.failcnt, memory.memsw.{usage_in_bytes,max_usage_in_bytes,
+ * limit_in_bytes,failcnt}, memory.stat, memory.pressure_level,
+ * memory.oom_control, memory.reserved_in_bytes.  Contents as Linux prints
+ * them, newline included.  Read: -EINVAL for an unknown name, -ENOSPC if
+ * buf is too small (4 KiB always suffices).  Write: -EINVAL for an unknown
+ * or read-only name or a bad value; a limit below what is charged and
+ * cannot be reclaimed: -EBUSY; limit > memsw limit: -EINVAL (cgroup v1). */
+const char *memcg_file_name(unsigned i);        /* NULL past the last */
+bool memcg_file_exists(const char *name);
+bool memcg_file_writable(const char *name);
+int  memcg_file_read(const struct memcg *cg, const char *name, char *buf,
+                     size_t len);
+int  memcg_file_write(struct memcg *cg, const char *name, const char *value);
+const char *memcg_pressure_level(const struct memcg *cg);  /* low|medium|critical */
 
 /* Segments: npages indices, backed lazily; pages never written read as
  * zeros and cost nothing. */
@@ -99,15 +118,26 @@ int  segment_create(struct mm *mm, struct memcg *cg, uint64_t npages,
 void segment_destroy(struct segment *seg);  /* frees its pages and tables */
 uint64_t segment_npages(const struct segment *seg);
 uint64_t segment_resident_pages(const struct segment *seg);
+uint64_t segment_reserved_pages(const struct segment *seg);
+/* Charge the segment's whole length to its memcg's memsw counter now
+ * (rmem_mmap without MAP_NORESERVE): -ENOMEM past the memsw limit, which
+ * counts in failcnt.  Pages written later draw on the reservation; the
+ * segment returns it when destroyed. */
+int  segment_reserve(struct segment *seg);
+/* Killed by the OOM killer (oom.c): its pages are gone and reads and
+ * writes fail with -EOWNERDEAD; only segment_destroy remains to do. */
+bool segment_is_dead(const struct segment *seg);
 
 /* Copy count pages from index first into dst (count * MM_PAGE_SIZE bytes).
- * -ERANGE if the range leaves the segment. */
+ * -ERANGE if the range leaves the segment, -EOWNERDEAD if it was killed. */
 int  segment_read(struct segment *seg, uint64_t first, uint32_t count, void *dst);
 
 /* Copy count pages from src into the segment, allocating pages (and table
  * pages) as needed and charging the memcg.  -ERANGE outside the segment,
- * -ENOMEM when the pool or the memcg limit is exhausted; on failure pages
- * already written stay written (each page is all-or-nothing). */
+ * -ENOMEM when the pool or the memcg limit is exhausted and the OOM
+ * policy (memory.oom_control) kills nothing, -EOWNERDEAD if it killed this
+ * very segment; on failure pages already written stay written (each page
+ * is all-or-nothing). */
 int  segment_write(struct segment *seg, uint64_t first, uint32_t count,
                    const void *src);
 

@@ -7,12 +7,22 @@
  * read as zeros.  A first write charges the memcg, allocates the page,
  * fills it and only then installs the PTE: a failure at any step undoes the
  * ones before it, so no reader ever sees a half-written page and nothing
- * leaks. */
+ * leaks.
+ *
+ * A segment may reserve its memsw quota up front (segment_reserve): its
+ * pages then charge against the reservation and return to it when
+ * discarded, so the whole length stays charged until the segment goes.
+ * A refused charge or an empty pool calls the OOM policy (oom.c), which
+ * may kill a segment: a dead segment holds nothing and refuses all I/O
+ * with -EOWNERDEAD until its owner destroys it. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
+
+/* A charge or allocation retried after this many OOM kills fails. */
+#define OOM_RETRIES 4
 
 #define CHECK(cond, ...)                                \
     do {                                                \
@@ -61,6 +71,31 @@ uint64_t segment_resident_pages(const struct segment *seg)
     return seg->resident;
 }
 
+uint64_t segment_reserved_pages(const struct segment *seg)
+{
+    return seg->reserved;
+}
+
+bool segment_is_dead(const struct segment *seg)
+{
+    return seg->dead;
+}
+
+int segment_reserve(struct segment *seg)
+{
+    uint64_t nr = seg->npages - seg->resident;
+    int err;
+
+    if (seg->reserving || seg->dead)
+        return -EINVAL;
+    err = memcg_reserve(seg->memcg, nr);
+    if (err)
+        return err;
+    seg->reserved = nr;
+    seg->reserving = true;
+    return 0;
+}
+
 /* [first, first + count) must lie inside the segment; overflow-safe. */
 static int check_range(const struct segment *seg, uint64_t first,
                        uint64_t count)
@@ -95,9 +130,12 @@ int segment_read(struct segment *seg, uint64_t first, uint32_t count, void *dst)
 
     if (!seg || (count && !dst))
         return -EINVAL;
+    if (seg->dead)
+        return -EOWNERDEAD;
     err = check_range(seg, first, count);
     if (err)
         return err;
+    memcg_count_event(seg->memcg, MEMCG_PGFAULT, count);
     for (uint32_t i = 0; i < count; i++) {
         err = read_one_page(seg, first + i, (char *)dst + (size_t)i * MM_PAGE_SIZE);
         if (err)
@@ -115,16 +153,64 @@ static void overwrite_page(struct segment *seg, pte_t *pte, const void *src)
     page_set(page, PG_dirty | PG_uptodate | PG_referenced);
 }
 
+/* Charge one new page, from the reservation if the segment holds one;
+ * a refusal goes to the memcg's OOM policy and is retried after a kill. */
+static int charge_page(struct segment *seg, bool *from_reserve)
+{
+    int err;
+
+    for (int tries = 0;; tries++) {
+        *from_reserve = seg->reserved > 0;
+        err = *from_reserve ? memcg_charge_reserved(seg->memcg, 1) :
+                              memcg_try_charge(seg->memcg, 1);
+        if (err != -ENOMEM || tries == OOM_RETRIES)
+            break;
+        err = oom_memcg(seg->memcg, seg);
+        if (err)
+            return err;
+    }
+    if (!err && *from_reserve)
+        seg->reserved--;
+    return err;
+}
+
+/* A reserved page's charge goes back to the reservation, unless the OOM
+ * killer took the segment (and its reservation) meanwhile. */
+static void uncharge_page(struct segment *seg, bool from_reserve)
+{
+    if (from_reserve && !seg->dead) {
+        memcg_uncharge_reserved(seg->memcg, 1);
+        seg->reserved++;
+    } else {
+        memcg_uncharge(seg->memcg, 1);
+    }
+}
+
+static int alloc_data_page(struct segment *seg, pfn_t *pfn)
+{
+    int err;
+
+    for (int tries = 0;; tries++) {
+        err = mm_alloc_pages(seg->mm, 0, ALLOC_DATA, pfn);
+        if (err != -ENOMEM || tries == OOM_RETRIES)
+            return err;
+        err = oom_global(seg->mm, seg);
+        if (err)
+            return err;
+    }
+}
+
 static int write_new_page(struct segment *seg, uint64_t index, const void *src)
 {
     struct page *page;
+    bool from_reserve;
     pfn_t pfn;
     int err;
 
-    err = memcg_try_charge(seg->memcg, 1);
+    err = charge_page(seg, &from_reserve);
     if (err)
         return err;
-    err = mm_alloc_pages(seg->mm, 0, ALLOC_DATA, &pfn);
+    err = alloc_data_page(seg, &pfn);
     if (err)
         goto err_uncharge;
     page = pfn_to_page(seg->mm, pfn);
@@ -149,7 +235,7 @@ err_unset_data:
 err_free_page:
     mm_free_pages(seg->mm, pfn, 0);
 err_uncharge:
-    memcg_uncharge(seg->memcg, 1);
+    uncharge_page(seg, from_reserve);
     return err;
 }
 
@@ -176,6 +262,8 @@ int segment_write(struct segment *seg, uint64_t first, uint32_t count,
 
     if (!seg || (count && !src))
         return -EINVAL;
+    if (seg->dead)
+        return -EOWNERDEAD;
     err = check_range(seg, first, count);
     if (err)
         return err;
@@ -212,7 +300,7 @@ static int release_data_page(void *arg, uint64_t index, pte_t *pte)
     page_clear_rmap(page);
     page->memcg_id = 0;
     seg->resident--;
-    memcg_uncharge(seg->memcg, 1);
+    uncharge_page(seg, seg->reserving);
     return mm_free_pages(seg->mm, pfn, 0);
 }
 
@@ -243,6 +331,8 @@ void segment_destroy(struct segment *seg)
                "%llu tables it could not free", seg->id,
                (unsigned long long)seg->resident,
                (unsigned long long)seg->pt.nr_tables);
+    memcg_unreserve(seg->memcg, seg->reserved);
+    seg->reserved = 0;
     idr_remove(&mm->segments, seg->id);
     memcg_detach_segment(seg->memcg);
     free(seg);
@@ -262,6 +352,16 @@ int segment_check(const struct segment *seg)
     CHECK(seg->resident <= seg->npages, "segment %u: resident %llu > npages %llu",
           seg->id, (unsigned long long)seg->resident,
           (unsigned long long)seg->npages);
+    CHECK(seg->reserving || seg->reserved == 0,
+          "segment %u: %llu pages reserved without a reservation", seg->id,
+          (unsigned long long)seg->reserved);
+    CHECK(seg->reserved + seg->resident <= seg->npages,
+          "segment %u: reserved %llu + resident %llu > npages %llu", seg->id,
+          (unsigned long long)seg->reserved, (unsigned long long)seg->resident,
+          (unsigned long long)seg->npages);
+    CHECK(!seg->dead || (seg->resident == 0 && seg->reserved == 0),
+          "segment %u: dead with %llu resident, %llu reserved", seg->id,
+          (unsigned long long)seg->resident, (unsigned long long)seg->reserved);
     return 0;
 }
 

@@ -100,6 +100,12 @@ const char *frame_request_name(const Rmem__Request *req)
     case RMEM__REQUEST__BODY_WRITE:          return "write";
     case RMEM__REQUEST__BODY_STAT:           return "stat";
     case RMEM__REQUEST__BODY_INFO:           return "info";
+    case RMEM__REQUEST__BODY_TENANT_LIST:    return "tenant_list";
+    case RMEM__REQUEST__BODY_TENANT_CREATE:  return "tenant_create";
+    case RMEM__REQUEST__BODY_TENANT_DELETE:  return "tenant_delete";
+    case RMEM__REQUEST__BODY_CGROUP_GET:     return "cgroup_get";
+    case RMEM__REQUEST__BODY_CGROUP_SET:     return "cgroup_set";
+    case RMEM__REQUEST__BODY_SEGMENT_LIST:   return "segment_list";
     default:                                 return "unknown";
     }
 }

@@ -137,6 +137,7 @@ struct conn {
     struct server *srv;
     struct conn *prev, *next;           /* srv->conns */
     struct session *session;            /* NULL until Hello succeeds */
+    bool admin;                         /* Hello as the admin role: no session */
     uint64_t id;
     uint8_t *rbuf;                      /* received, not yet handled bytes */
     size_t rlen, rcap;
@@ -173,6 +174,9 @@ struct rpc_ctx {
         Rmem__SegmentCreateReply segment_create;
         Rmem__StatReply stat;
         Rmem__InfoReply info;
+        Rmem__TenantListReply tenant_list;
+        Rmem__CgroupGetReply cgroup_get;
+        Rmem__SegmentListReply segment_list;
     } reply;
     void *out_payload;                  /* response payload, malloc'd */
     uint32_t out_len;
@@ -195,6 +199,12 @@ int rpc_read(struct rpc_ctx *ctx);
 int rpc_write(struct rpc_ctx *ctx);
 int rpc_stat(struct rpc_ctx *ctx);              /* rpc_info.c */
 int rpc_info(struct rpc_ctx *ctx);
+int rpc_tenant_list(struct rpc_ctx *ctx);       /* rpc_admin.c */
+int rpc_tenant_create(struct rpc_ctx *ctx);
+int rpc_tenant_delete(struct rpc_ctx *ctx);
+int rpc_cgroup_get(struct rpc_ctx *ctx);
+int rpc_cgroup_set(struct rpc_ctx *ctx);
+int rpc_segment_list(struct rpc_ctx *ctx);
 
 /* ---- tenant.c: tenants and their memory cgroups ---- */
 
@@ -216,6 +226,16 @@ int  tenant_authenticate(const struct tenant *t, const char *token,
                          bool loopback);
 /* Constant-time comparison of two secrets of any length. */
 bool tenant_secret_equal(const char *want, const char *got);
+/* The name Hello uses for the admin role; no tenant may take it. */
+#define TENANT_ADMIN "admin"
+#define TENANT_NAME_MAX 64               /* mm's MEMCG_NAME_MAX, NUL included */
+/* 0, or -EINVAL with why in *why: [A-Za-z0-9_.-], 1..TENANT_NAME_MAX-1
+ * bytes, not TENANT_ADMIN. */
+int  tenant_check_name(const char *name, const char **why);
+/* The admin role: --admin-token, or loopback when none is set. */
+int  tenant_authenticate_admin(const struct config *cfg, const char *token,
+                               bool loopback);
+uint64_t tenant_nr_segments(const struct tenant *t);
 
 /* ---- session.c: a client's connections and its anonymous segments ---- */
 

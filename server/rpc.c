@@ -10,9 +10,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Who may call a handler once Hello is done: a tenant's connection (the
+ * zero default), the admin role's, or either. */
+enum rpc_role { RPC_TENANT = 0, RPC_ADMIN, RPC_ANY };
+
 static const struct rpc_handler {
     int (*fn)(struct rpc_ctx *ctx);
     bool before_hello;                  /* allowed without a session */
+    enum rpc_role role;
 } rpc_table[] = {
     [RMEM__REQUEST__BODY_HELLO]          = {rpc_hello, true},
     [RMEM__REQUEST__BODY_SEGMENT_CREATE] = {rpc_segment_create, false},
@@ -20,7 +25,14 @@ static const struct rpc_handler {
     [RMEM__REQUEST__BODY_READ]           = {rpc_read, false},
     [RMEM__REQUEST__BODY_WRITE]          = {rpc_write, false},
     [RMEM__REQUEST__BODY_STAT]           = {rpc_stat, false},
-    [RMEM__REQUEST__BODY_INFO]           = {rpc_info, false},
+    [RMEM__REQUEST__BODY_INFO]           = {rpc_info, false, RPC_ANY},
+    /* the admin role: tenants, their cgroups, segments (rpc_admin.c) */
+    [RMEM__REQUEST__BODY_TENANT_LIST]    = {rpc_tenant_list, false, RPC_ADMIN},
+    [RMEM__REQUEST__BODY_TENANT_CREATE]  = {rpc_tenant_create, false, RPC_ADMIN},
+    [RMEM__REQUEST__BODY_TENANT_DELETE]  = {rpc_tenant_delete, false, RPC_ADMIN},
+    [RMEM__REQUEST__BODY_CGROUP_GET]     = {rpc_cgroup_get, false, RPC_ADMIN},
+    [RMEM__REQUEST__BODY_CGROUP_SET]     = {rpc_cgroup_set, false, RPC_ADMIN},
+    [RMEM__REQUEST__BODY_SEGMENT_LIST]   = {rpc_segment_list, false, RPC_ADMIN},
 };
 
 #define RPC_TABLE_LEN (sizeof(rpc_table) / sizeof(rpc_table[0]))
@@ -94,10 +106,17 @@ void rpc_handle_frame(struct conn *c, const uint8_t *hdr, uint32_t hdr_len,
     rmem__response__init(&ctx.resp);
     ctx.resp.id = req->id;
 
-    if (!c->session && !h->before_hello) {
+    if (!c->session && !c->admin && !h->before_hello) {
         err = rpc_fail(&ctx, -EPERM, "hello first: %s before a successful Hello",
                        frame_request_name(req));
         ctx.close = true;
+    } else if (!h->before_hello && h->role == RPC_ADMIN && !c->admin) {
+        err = rpc_fail(&ctx, -EACCES, "%s is for the admin role: connect as "
+                       "tenant \"admin\" with rmemd's admin token",
+                       frame_request_name(req));
+    } else if (!h->before_hello && h->role == RPC_TENANT && c->admin) {
+        err = rpc_fail(&ctx, -EPERM, "%s needs a tenant; the admin role has no "
+                       "memory of its own", frame_request_name(req));
     } else {
         err = h->fn(&ctx);
     }

@@ -2,12 +2,24 @@
  * Handles are looked up in the caller's session only, so a segment of
  * another session or tenant is indistinguishable from one that never
  * existed (ENOENT).  Every range is checked before any page moves: a WRITE
- * is either rejected whole or attempted range by range. */
+ * is either rejected whole or attempted range by range.
+ *
+ * SegmentCreate with `reserve` charges the whole size to the tenant's memsw
+ * limit at once (ENOMEM past it).  A segment the OOM killer took answers
+ * every READ and WRITE with EOWNERDEAD until its owner frees it. */
 #include "internal.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+
+static int segment_dead(struct rpc_ctx *ctx, uint64_t id)
+{
+    return rpc_fail(ctx, -EOWNERDEAD, "segment %llu was killed by the OOM killer "
+                    "of tenant '%s' (memory.oom_control) and its contents are "
+                    "gone; unmap it", (unsigned long long)id,
+                    ctx->conn->session->tenant->name);
+}
 
 static int lookup(struct rpc_ctx *ctx, uint64_t id, struct segment **out)
 {
@@ -15,6 +27,8 @@ static int lookup(struct rpc_ctx *ctx, uint64_t id, struct segment **out)
     if (!*out)
         return rpc_fail(ctx, -ENOENT, "no segment %llu in this session",
                         (unsigned long long)id);
+    if (segment_is_dead(*out))
+        return segment_dead(ctx, id);
     return 0;
 }
 
@@ -47,6 +61,17 @@ int rpc_segment_create(struct rpc_ctx *ctx)
     if (err)
         return rpc_fail(ctx, err, "cannot create a segment of %llu pages: %s",
                         (unsigned long long)pages, strerror(-err));
+    if (sc->reserve) {
+        err = segment_reserve(seg);
+        if (err) {
+            segment_destroy(seg);
+            return rpc_fail(ctx, err, "cannot reserve %llu bytes: tenant '%s' "
+                            "would exceed memory.memsw.limit_in_bytes (map with "
+                            "MAP_NORESERVE to skip the reservation)",
+                            (unsigned long long)pages * RMEM_PAGE_SIZE,
+                            s->tenant->name);
+        }
+    }
     err = session_segment_add(s, seg, &id);
     if (err) {
         segment_destroy(seg);
@@ -124,6 +149,8 @@ int rpc_write(struct rpc_ctx *ctx)
         const Rmem__PageRange *r = w->ranges[i];
 
         err = segment_write(seg, r->first, r->count, src);
+        if (err == -EOWNERDEAD)
+            return segment_dead(ctx, w->segment);
         if (err == -ENOMEM) {
             struct memcg *cg = ctx->conn->session->tenant->memcg;
 

@@ -1,6 +1,7 @@
 /* Tenants: a name, an optional token, and the memory cgroup every page of
- * their segments is charged to.  For now only the built-in "default"
- * tenant exists; tenant create/delete RPCs will add to srv->tenants.
+ * their segments is charged to.  The built-in "default" tenant exists from
+ * the start; the admin role creates and deletes others (rpc_admin.c) and
+ * authenticates here too, under the reserved name "admin".
  * Tokens are compared through their SHA-256 digests with CRYPTO_memcmp, so
  * neither the content nor the length of a secret leaks through timing. */
 #include "internal.h"
@@ -84,6 +85,36 @@ bool tenant_secret_equal(const char *want, const char *got)
     SHA256((const unsigned char *)want, strlen(want), a);
     SHA256((const unsigned char *)got, strlen(got), b);
     return CRYPTO_memcmp(a, b, sizeof(a)) == 0;
+}
+
+int tenant_check_name(const char *name, const char **why)
+{
+    size_t len = strlen(name);
+
+    *why = NULL;
+    if (len == 0)
+        *why = "empty";
+    else if (len >= TENANT_NAME_MAX)
+        *why = "longer than 63 bytes";
+    else if (strcmp(name, TENANT_ADMIN) == 0)
+        *why = "reserved for the admin role";
+    else if (strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                    "0123456789_.-") != len)
+        *why = "only letters, digits, '_', '.' and '-' are allowed";
+    return *why ? -EINVAL : 0;
+}
+
+int tenant_authenticate_admin(const struct config *cfg, const char *token,
+                              bool loopback)
+{
+    if (cfg->admin_token)
+        return tenant_secret_equal(cfg->admin_token, token ? token : "") ? 0 : -EACCES;
+    return loopback ? 0 : -EACCES;
+}
+
+uint64_t tenant_nr_segments(const struct tenant *t)
+{
+    return memcg_nr_segments(t->memcg);
 }
 
 int tenant_authenticate(const struct tenant *t, const char *token, bool loopback)

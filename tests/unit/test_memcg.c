@@ -1,6 +1,10 @@
 /* test_memcg.c - the per-tenant memory cgroup: limits refuse with -ENOMEM
  * and count failcnt, max_usage keeps the high-water mark, unlimited reads
- * as the pool size, and a memcg outlives its destroy while segments use it. */
+ * as the pool size, and a memcg outlives its destroy while segments use it;
+ * the cgroup v1 files (read, write, bad values) table by table; memsw with
+ * reservations and the swap hooks; pressure levels. */
+#include <stdio.h>
+
 #include "mm_test.h"
 
 static int write_pages(struct segment *seg, uint64_t first, uint64_t n)
@@ -193,6 +197,295 @@ START_TEST(test_tenants_charged_separately)
 }
 END_TEST
 
+static const char *read_file(const struct memcg *cg, const char *key)
+{
+    static char buf[4096];
+
+    ck_assert_int_eq(memcg_file_read(cg, key, buf, sizeof(buf)), 0);
+    return buf;
+}
+
+#define UNLIMITED "9223372036854771712\n"
+
+/* A fresh memcg reads as a fresh Linux cgroup v1 (save oom_kill_disable,
+ * which defaults to 1 here: ENOMEM rather than the killer). */
+START_TEST(test_files_fresh)
+{
+    static const struct { const char *key, *want; } cases[] = {
+        { "memory.usage_in_bytes", "0\n" },
+        { "memory.max_usage_in_bytes", "0\n" },
+        { "memory.limit_in_bytes", UNLIMITED },
+        { "memory.failcnt", "0\n" },
+        { "memory.memsw.usage_in_bytes", "0\n" },
+        { "memory.memsw.max_usage_in_bytes", "0\n" },
+        { "memory.memsw.limit_in_bytes", UNLIMITED },
+        { "memory.memsw.failcnt", "0\n" },
+        { "memory.pressure_level", "low\n" },
+        { "memory.oom_control", "oom_kill_disable 1\nunder_oom 0\noom_kill 0\n" },
+        { "memory.reserved_in_bytes", "0\n" },
+    };
+    struct mm *mm = test_mm(8 * MiB);
+    struct memcg *cg = test_memcg(mm, "t");
+    unsigned n = 0;
+
+    ck_assert_str_eq(read_file(cg, cases[_i].key), cases[_i].want);
+    while (memcg_file_name(n))
+        ck_assert(memcg_file_exists(memcg_file_name(n++)));
+    ck_assert_uint_eq(n, 12);           /* the cases + memory.stat */
+    mm_destroy(mm);
+}
+END_TEST
+
+/* Each write: the error it gets and what a file reads afterwards. */
+START_TEST(test_files_write)
+{
+    static const struct {
+        const char *key, *value;
+        int err;
+        const char *read_key, *want;
+    } cases[] = {
+        { "memory.limit_in_bytes", "1M", 0, "memory.limit_in_bytes", "1048576\n" },
+        { "memory.limit_in_bytes", "4097", 0, "memory.limit_in_bytes", "4096\n" },
+        { "memory.limit_in_bytes", "2g\n", 0, "memory.limit_in_bytes", "2147483648\n" },
+        { "memory.limit_in_bytes", "-1", 0, "memory.limit_in_bytes", UNLIMITED },
+        { "memory.limit_in_bytes", "0", 0, "memory.limit_in_bytes", "0\n" },
+        { "memory.limit_in_bytes", "9999999T", 0, "memory.limit_in_bytes", UNLIMITED },
+        { "memory.limit_in_bytes", "", -EINVAL, "memory.limit_in_bytes", UNLIMITED },
+        { "memory.limit_in_bytes", "12Q", -EINVAL, "memory.limit_in_bytes", UNLIMITED },
+        { "memory.limit_in_bytes", "-2", -EINVAL, "memory.limit_in_bytes", UNLIMITED },
+        { "memory.limit_in_bytes", "1 M", -EINVAL, "memory.limit_in_bytes", UNLIMITED },
+        { "memory.limit_in_bytes", "99999999999999999999", -EINVAL,
+          "memory.limit_in_bytes", UNLIMITED },
+        { "memory.memsw.limit_in_bytes", "32M", -EINVAL,     /* below limit */
+          "memory.memsw.limit_in_bytes", UNLIMITED },
+        { "memory.memsw.limit_in_bytes", "-1", 0, "memory.memsw.limit_in_bytes", UNLIMITED },
+        { "memory.oom_control", "0", 0, "memory.oom_control",
+          "oom_kill_disable 0\nunder_oom 0\noom_kill 0\n" },
+        { "memory.oom_control", "2", -EINVAL, "memory.oom_control",
+          "oom_kill_disable 1\nunder_oom 0\noom_kill 0\n" },
+        { "memory.failcnt", "0", 0, "memory.failcnt", "0\n" },
+        { "memory.failcnt", "5", -EINVAL, "memory.failcnt", "0\n" },
+        { "memory.max_usage_in_bytes", "0", 0, "memory.max_usage_in_bytes", "0\n" },
+        { "memory.memsw.max_usage_in_bytes", "0", 0,
+          "memory.memsw.max_usage_in_bytes", "0\n" },
+        { "memory.memsw.failcnt", "0", 0, "memory.memsw.failcnt", "0\n" },
+        { "memory.usage_in_bytes", "0", -EINVAL, "memory.usage_in_bytes", "0\n" },
+        { "memory.stat", "0", -EINVAL, "memory.usage_in_bytes", "0\n" },
+        { "memory.pressure_level", "low", -EINVAL, "memory.pressure_level", "low\n" },
+        { "memory.nonsense", "0", -EINVAL, "memory.failcnt", "0\n" },
+        { "memory.memsw", "0", -EINVAL, "memory.failcnt", "0\n" },
+    };
+    struct mm *mm = test_mm(8 * MiB);
+    struct memcg *cg = test_memcg(mm, "t");
+    char buf[64];
+
+    ck_assert_int_eq(memcg_file_write(cg, cases[_i].key, cases[_i].value),
+                     cases[_i].err);
+    ck_assert_str_eq(read_file(cg, cases[_i].read_key), cases[_i].want);
+    ck_assert_int_eq(memcg_file_read(cg, "memory.bogus", buf, sizeof(buf)), -EINVAL);
+    ck_assert_int_eq(memcg_file_read(cg, "memory.stat", buf, 16), -ENOSPC);
+    ck_assert_mm_ok(mm);
+    mm_destroy(mm);
+}
+END_TEST
+
+/* cgroup v1's order of limits: memory first, then memsw at or above it;
+ * neither may drop below what is charged while nothing can be reclaimed. */
+START_TEST(test_limits_ebusy_and_order)
+{
+    struct mm *mm = test_mm(8 * MiB);
+    struct memcg *cg = test_memcg(mm, "t");
+    struct segment *seg = test_segment(mm, cg, 64);
+
+    ck_assert_int_eq(write_pages(seg, 0, 10), 0);
+    ck_assert_int_eq(memcg_file_write(cg, "memory.limit_in_bytes", "36K"), -EBUSY);
+    ck_assert_str_eq(read_file(cg, "memory.limit_in_bytes"), UNLIMITED);
+    ck_assert_int_eq(memcg_file_write(cg, "memory.limit_in_bytes", "40K"), 0);
+    ck_assert_int_eq(memcg_file_write(cg, "memory.memsw.limit_in_bytes", "36K"), -EINVAL);
+    ck_assert_int_eq(memcg_file_write(cg, "memory.memsw.limit_in_bytes", "40K"), 0);
+    ck_assert_int_eq(memcg_file_write(cg, "memory.limit_in_bytes", "44K"), -EINVAL);
+    ck_assert_int_eq(memcg_file_write(cg, "memory.limit_in_bytes", "-1"), -EINVAL);
+    ck_assert_int_eq(memcg_file_write(cg, "memory.memsw.limit_in_bytes", "-1"), 0);
+    ck_assert_int_eq(memcg_file_write(cg, "memory.limit_in_bytes", "-1"), 0);
+    ck_assert_int_eq(segment_discard(seg, 0, 5), 0);
+    ck_assert_int_eq(memcg_file_write(cg, "memory.limit_in_bytes", "20K"), 0);
+    ck_assert_int_eq(memcg_file_write(cg, "memory.memsw.limit_in_bytes", "20K"), 0);
+    ck_assert_int_eq(write_pages(seg, 20, 1), -ENOMEM);
+    ck_assert_str_eq(read_file(cg, "memory.failcnt"), "1\n");
+    ck_assert_str_eq(read_file(cg, "memory.memsw.failcnt"), "0\n");  /* memory's refusal */
+    ck_assert_str_eq(read_file(cg, "memory.max_usage_in_bytes"), "40960\n");
+    ck_assert_int_eq(memcg_file_write(cg, "memory.max_usage_in_bytes", "0"), 0);
+    ck_assert_str_eq(read_file(cg, "memory.max_usage_in_bytes"), "20480\n");
+    ck_assert_int_eq(memcg_file_write(cg, "memory.failcnt", "0"), 0);
+    ck_assert_str_eq(read_file(cg, "memory.failcnt"), "0\n");
+    ck_assert_mm_ok(mm);
+    mm_destroy(mm);
+}
+END_TEST
+
+/* A reservation charges memsw for the whole length; pages draw on it and
+ * give back to it; past the memsw limit a reservation fails and counts. */
+START_TEST(test_reservation)
+{
+    struct mm *mm = test_mm(8 * MiB);
+    struct memcg *cg = test_memcg(mm, "t");
+    struct segment *a = test_segment(mm, cg, 16), *b = test_segment(mm, cg, 9);
+    struct segment *c = test_segment(mm, cg, 4);
+
+    ck_assert_int_eq(memcg_file_write(cg, "memory.limit_in_bytes", "96K"), 0);
+    ck_assert_int_eq(memcg_file_write(cg, "memory.memsw.limit_in_bytes", "96K"), 0);
+    ck_assert_int_eq(segment_reserve(a), 0);
+    ck_assert_int_eq(segment_reserve(a), -EINVAL);          /* once */
+    ck_assert_str_eq(read_file(cg, "memory.memsw.usage_in_bytes"), "65536\n");
+    ck_assert_str_eq(read_file(cg, "memory.reserved_in_bytes"), "65536\n");
+    ck_assert_str_eq(read_file(cg, "memory.usage_in_bytes"), "0\n");
+    ck_assert_int_eq(segment_reserve(b), -ENOMEM);          /* 16 + 9 > 24 */
+    ck_assert_str_eq(read_file(cg, "memory.failcnt"), "1\n");
+    ck_assert_str_eq(read_file(cg, "memory.memsw.failcnt"), "1\n");
+    ck_assert_int_eq(write_pages(a, 0, 10), 0);
+    ck_assert_uint_eq(segment_reserved_pages(a), 6);
+    ck_assert_str_eq(read_file(cg, "memory.memsw.usage_in_bytes"), "65536\n");
+    ck_assert_str_eq(read_file(cg, "memory.usage_in_bytes"), "40960\n");
+    /* The unreserved b gets only what a's reservation leaves: 8 pages. */
+    ck_assert_int_eq(write_pages(b, 0, 8), 0);
+    ck_assert_int_eq(write_pages(c, 0, 1), -ENOMEM);
+    /* a's reserved pages still succeed at the memsw limit. */
+    ck_assert_int_eq(write_pages(a, 10, 6), 0);
+    ck_assert_uint_eq(segment_reserved_pages(a), 0);
+    ck_assert_int_eq(segment_discard(a, 0, 4), 0);           /* back to a's */
+    ck_assert_uint_eq(segment_reserved_pages(a), 4);
+    ck_assert_str_eq(read_file(cg, "memory.memsw.usage_in_bytes"), "98304\n");
+    ck_assert_int_eq(memcg_file_write(cg, "memory.limit_in_bytes", "84K"), 0);
+    /* memsw counts a's 4 reserved pages: 20 + 4 > 22. */
+    ck_assert_int_eq(memcg_file_write(cg, "memory.memsw.limit_in_bytes", "88K"), -EBUSY);
+    ck_assert_mm_ok(mm);
+    segment_destroy(a);
+    ck_assert_str_eq(read_file(cg, "memory.memsw.usage_in_bytes"), "32768\n");
+    ck_assert_str_eq(read_file(cg, "memory.reserved_in_bytes"), "0\n");
+    ck_assert_str_eq(read_file(cg, "memory.memsw.max_usage_in_bytes"), "98304\n");
+    ck_assert_mm_ok(mm);
+    mm_destroy(mm);
+}
+END_TEST
+
+/* memory.stat: Linux's key order, bytes and event counts, total_ twins. */
+START_TEST(test_stat_counts)
+{
+    static const char *const keys[] = {
+        "cache", "rss", "swap", "pgpgin", "pgpgout", "pgfault", "pgmajfault",
+        "inactive_anon", "active_anon", "inactive_file", "active_file",
+        "unevictable",
+    };
+    struct mm *mm = test_mm(8 * MiB);
+    struct memcg *cg = test_memcg(mm, "t");
+    struct segment *seg = test_segment(mm, cg, 64);
+    static char buf[MM_PAGE_SIZE * 4];
+    char want[4096], *p = want;
+    const uint64_t vals[] = { 0, 5 * MM_PAGE_SIZE, 0, 7, 2, 4, 0, 0, 0, 0, 0, 0 };
+
+    ck_assert_int_eq(write_pages(seg, 0, 7), 0);
+    ck_assert_int_eq(write_pages(seg, 0, 3), 0);            /* overwrites */
+    ck_assert_int_eq(segment_read(seg, 0, 4, buf), 0);
+    ck_assert_int_eq(segment_discard(seg, 5, 2), 0);
+    for (unsigned i = 0; i < 12; i++)
+        p += sprintf(p, "%s %llu\n", keys[i], (unsigned long long)vals[i]);
+    p += sprintf(p, "hierarchical_memory_limit 9223372036854771712\n"
+                 "hierarchical_memsw_limit 9223372036854771712\n");
+    for (unsigned i = 0; i < 12; i++)
+        p += sprintf(p, "total_%s %llu\n", keys[i], (unsigned long long)vals[i]);
+    ck_assert_str_eq(read_file(cg, "memory.stat"), want);
+    mm_destroy(mm);
+}
+END_TEST
+
+/* The swap hooks move charges between memory and swap; memsw holds. */
+START_TEST(test_swap_hooks)
+{
+    struct mm *mm = test_mm(8 * MiB);
+    struct memcg *cg = test_memcg(mm, "t");
+
+    ck_assert_int_eq(memcg_file_write(cg, "memory.limit_in_bytes", "16K"), 0);
+    ck_assert_int_eq(memcg_file_write(cg, "memory.memsw.limit_in_bytes", "24K"), 0);
+    ck_assert_int_eq(memcg_try_charge(cg, 4), 0);
+    ck_assert_int_eq(memcg_charge_swap(cg, 2), 0);          /* swap-out */
+    ck_assert_uint_eq(cg->usage, 2);
+    ck_assert_uint_eq(cg->swap, 2);
+    ck_assert_uint_eq(memcg_memsw_usage(cg), 4);
+    ck_assert_int_eq(memcg_try_charge(cg, 2), 0);
+    ck_assert_int_eq(memcg_try_charge(cg, 1), -ENOMEM);     /* memory 4/4 */
+    ck_assert_int_eq(memcg_charge_swap(cg, 2), 0);
+    ck_assert_int_eq(memcg_try_charge(cg, 1), -ENOMEM);     /* memsw 6/6 */
+    ck_assert_uint_eq(cg->memsw_failcnt, 1);
+    ck_assert_int_eq(memcg_charge_swapin(cg, 1), 0);        /* memory 3/4 */
+    ck_assert_uint_eq(cg->events[MEMCG_PGMAJFAULT], 1);
+    ck_assert_int_eq(memcg_charge_swapin(cg, 2), -ENOMEM);
+    ck_assert_int_eq(memcg_uncharge_swap(cg, 3), 0);
+    test_log_quiet();
+    ck_assert_int_eq(memcg_uncharge_swap(cg, 1), -EINVAL);
+    ck_assert_int_eq(memcg_charge_swapin(cg, 1), -EINVAL);
+    ck_assert_int_eq(memcg_charge_swap(cg, 9), -EINVAL);
+    test_log_restore();
+    ck_assert_str_eq(read_file(cg, "memory.stat") + strlen("cache 0\nrss 12288\n"),
+                     "swap 0\npgpgin 7\npgpgout 4\npgfault 0\npgmajfault 1\n"
+                     "inactive_anon 0\nactive_anon 0\ninactive_file 0\n"
+                     "active_file 0\nunevictable 0\nhierarchical_memory_limit 16384\n"
+                     "hierarchical_memsw_limit 24576\ntotal_cache 0\n"
+                     "total_rss 12288\ntotal_swap 0\ntotal_pgpgin 7\n"
+                     "total_pgpgout 4\ntotal_pgfault 0\ntotal_pgmajfault 1\n"
+                     "total_inactive_anon 0\ntotal_active_anon 0\n"
+                     "total_inactive_file 0\ntotal_active_file 0\n"
+                     "total_unevictable 0\n");
+    ck_assert_int_eq(memcg_check(cg), 0);
+    ck_assert_int_eq(memcg_uncharge(cg, 3), 0);
+    mm_destroy(mm);
+}
+END_TEST
+
+/* pressure_level: the fullest ratio; 60 % medium, 95 % critical. */
+START_TEST(test_pressure_level)
+{
+    static const struct { uint64_t charge; const char *want; } cases[] = {
+        { 0, "low\n" }, { 59, "low\n" }, { 60, "medium\n" }, { 94, "medium\n" },
+        { 95, "critical\n" }, { 100, "critical\n" },
+    };
+    struct mm *mm = test_mm(8 * MiB);
+    struct memcg *cg = test_memcg(mm, "t");
+
+    ck_assert_int_eq(memcg_file_write(cg, "memory.limit_in_bytes", "400K"), 0);
+    ck_assert_int_eq(memcg_try_charge(cg, cases[_i].charge), 0);
+    ck_assert_str_eq(read_file(cg, "memory.pressure_level"), cases[_i].want);
+    ck_assert_int_eq(memcg_uncharge(cg, cases[_i].charge), 0);
+    mm_destroy(mm);
+}
+END_TEST
+
+/* Reserved memsw counts too; a refused charge makes it critical. */
+START_TEST(test_pressure_memsw_and_oom)
+{
+    struct mm *mm = test_mm(8 * MiB);
+    struct memcg *cg = test_memcg(mm, "t");
+    struct segment *seg = test_segment(mm, cg, 70);
+
+    ck_assert_int_eq(memcg_file_write(cg, "memory.limit_in_bytes", "400K"), 0);
+    ck_assert_int_eq(memcg_file_write(cg, "memory.memsw.limit_in_bytes", "400K"), 0);
+    ck_assert_int_eq(segment_reserve(seg), 0);
+    ck_assert_str_eq(read_file(cg, "memory.pressure_level"), "medium\n");
+    segment_destroy(seg);
+    seg = test_segment(mm, cg, 200);
+    ck_assert_str_eq(read_file(cg, "memory.pressure_level"), "low\n");
+    ck_assert_int_eq(write_pages(seg, 0, 100), 0);
+    ck_assert_int_eq(write_pages(seg, 100, 1), -ENOMEM);
+    ck_assert_str_eq(read_file(cg, "memory.oom_control"),
+                     "oom_kill_disable 1\nunder_oom 1\noom_kill 0\n");
+    ck_assert_int_eq(segment_discard(seg, 0, 50), 0);
+    ck_assert_str_eq(read_file(cg, "memory.oom_control"),
+                     "oom_kill_disable 1\nunder_oom 0\noom_kill 0\n");
+    ck_assert_str_eq(read_file(cg, "memory.pressure_level"), "low\n");
+    ck_assert_mm_ok(mm);
+    mm_destroy(mm);
+}
+END_TEST
+
 Suite *memcg_suite(void)
 {
     Suite *s = suite_create("memcg");
@@ -206,6 +499,14 @@ Suite *memcg_suite(void)
     tcase_add_test(tc, test_create_rejects);
     tcase_add_test(tc, test_destroy_with_live_segment_is_deferred);
     tcase_add_test(tc, test_tenants_charged_separately);
+    tcase_add_loop_test(tc, test_files_fresh, 0, 11);
+    tcase_add_loop_test(tc, test_files_write, 0, 25);
+    tcase_add_test(tc, test_limits_ebusy_and_order);
+    tcase_add_test(tc, test_reservation);
+    tcase_add_test(tc, test_stat_counts);
+    tcase_add_test(tc, test_swap_hooks);
+    tcase_add_loop_test(tc, test_pressure_level, 0, 6);
+    tcase_add_test(tc, test_pressure_memsw_and_oom);
     suite_add_tcase(s, tc);
     return s;
 }
