@@ -15,6 +15,8 @@
 #include <errno.h>
 #include <linux/userfaultfd.h>
 #include <poll.h>
+#include <signal.h>
+#include <sys/syscall.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -205,6 +207,18 @@ static int fault_wp(rmem_client *c, struct rmem__page *p)
     return 0;
 }
 
+/* A page that cannot be produced - the server is gone, or killed the
+ * segment (EOWNERDEAD) - is a bus error, as a failed swap-in is in Linux:
+ * the faulting thread gets SIGBUS instead of waiting forever. */
+static void fault_fail(char *addr, pid_t tid, int err)
+{
+    fprintf(stderr, "librmem: cannot resolve fault at %p: %s; sending SIGBUS "
+            "to thread %d\n", (void *)addr, strerror(-err), (int)tid);
+    if (tid <= 0 || syscall(SYS_tgkill, getpid(), tid, SIGBUS) < 0)
+        fprintf(stderr, "librmem: cannot signal thread %d: %s\n", (int)tid,
+                strerror(errno));
+}
+
 /* The page addr is in, or NULL if no mapping holds it any more.  Waits
  * (dropping the lock) while the page is under write-back, so the state it
  * returns is settled. */
@@ -247,8 +261,7 @@ static void handle_fault(rmem_client *c, const struct uffd_msg *m)
         err = rmem__uffd_wake(c->uffd, addr, RMEM_PAGE_SIZE);
     pthread_mutex_unlock(&c->lock);
     if (err)
-        fprintf(stderr, "librmem: cannot resolve fault at %p: %s\n",
-                (void *)addr, strerror(-err));
+        fault_fail(addr, (pid_t)m->arg.pagefault.feat.ptid, err);
 }
 
 static void *fault_thread(void *arg)

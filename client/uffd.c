@@ -49,8 +49,11 @@ static int uffd_create(int flags)
 
 int rmem__uffd_open(void)
 {
+    /* THREAD_ID: a fault that cannot be served is answered with SIGBUS to
+     * the thread that raised it. */
     struct uffdio_api api = {.api = UFFD_API,
-                             .features = UFFD_FEATURE_PAGEFAULT_FLAG_WP};
+                             .features = UFFD_FEATURE_PAGEFAULT_FLAG_WP |
+                                         UFFD_FEATURE_THREAD_ID};
     int fd = uffd_create(O_CLOEXEC | O_NONBLOCK);
 
     if (fd < 0)

@@ -298,6 +298,43 @@ START_TEST(test_killed_client_does_not_stop_server)
 }
 END_TEST
 
+/* A page that can no longer be fetched is a bus error for the thread that
+ * touches it, not a hang. */
+START_TEST(test_server_gone_faults_raise_sigbus)
+{
+    int ready[2], go[2], status;
+    char b;
+    pid_t pid;
+
+    ck_assert_int_eq(pipe(ready), 0);
+    ck_assert_int_eq(pipe(go), 0);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        rmem_client *c = connect_limit(1 * MiB);
+        volatile char *p = map_anon(c, 8 * MiB);
+
+        for (size_t i = 0; i < 8 * MiB; i += PAGE)
+            p[i] = 1;               /* the first pages are now on the server */
+        if (write(ready[1], "r", 1) != 1 || read(go[0], &b, 1) != 1)
+            _exit(1);
+        (void)p[0];
+        _exit(0);                   /* should not get here */
+    }
+    ck_assert_int_eq(read(ready[0], &b, 1), 1);
+    rmemd_kill(&srv);
+    ck_assert_int_eq(write(go[1], "g", 1), 1);
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGBUS,
+                  "child status %#x, expected SIGBUS", status);
+    close(ready[0]);
+    close(ready[1]);
+    close(go[0]);
+    close(go[1]);
+    start_server();                 /* for the fixture's stop */
+}
+END_TEST
+
 START_TEST(test_bad_arguments)
 {
     rmem_client *c = connect_limit(0);
@@ -338,6 +375,7 @@ Suite *paging_suite(void)
     tcase_add_test(tc, test_read_write_syscalls_on_nonresident_pages);
     tcase_add_test(tc, test_two_clients_at_once);
     tcase_add_test(tc, test_killed_client_does_not_stop_server);
+    tcase_add_test(tc, test_server_gone_faults_raise_sigbus);
     tcase_add_test(tc, test_bad_arguments);
     suite_add_tcase(s, tc);
     return s;
