@@ -9,7 +9,6 @@
  * ones before it, so no reader ever sees a half-written page and nothing
  * leaks. */
 #include <errno.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
@@ -32,7 +31,7 @@ int segment_create(struct mm *mm, struct memcg *cg, uint64_t npages,
         return -EINVAL;
     if (npages == 0 || npages > SEGMENT_MAX_PAGES)
         return -EINVAL;
-    seg = calloc(1, sizeof(*seg));
+    seg = slab_zalloc(&mm->slab_builtin[SLAB_SEGMENT]);
     if (!seg)
         return -ENOMEM;
     seg->mm = mm;
@@ -47,7 +46,7 @@ int segment_create(struct mm *mm, struct memcg *cg, uint64_t npages,
     return 0;
 
 err_free_seg:
-    free(seg);
+    slab_free(&mm->slab_builtin[SLAB_SEGMENT], seg);
     return err;
 }
 
@@ -245,7 +244,7 @@ void segment_destroy(struct segment *seg)
                (unsigned long long)seg->pt.nr_tables);
     idr_remove(&mm->segments, seg->id);
     memcg_detach_segment(seg->memcg);
-    free(seg);
+    slab_free(&mm->slab_builtin[SLAB_SEGMENT], seg);
 }
 
 /* PTE -> page: pgtable_check; and the counts agree. */
