@@ -115,10 +115,10 @@ void  mm_slab_set_poison(struct mm *mm, bool on);
 void *mm_kmalloc(struct mm *mm, size_t size);
 void *mm_kzalloc(struct mm *mm, size_t size);
 void  mm_kfree(struct mm *mm, void *p);
-char *mm_kstrdup(struct mm *mm, const char *s);
 void *mm_kvmalloc(struct mm *mm, size_t size);
 void *mm_kvzalloc(struct mm *mm, size_t size);
 void  mm_kvfree(struct mm *mm, void *p);
+char *mm_kvstrdup(struct mm *mm, const char *s);  /* free with mm_kvfree */
 bool  mm_addr_in_pool(const struct mm *mm, const void *p);
 
 /* One line of /proc/slabinfo 2.1. */

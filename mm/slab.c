@@ -610,16 +610,6 @@ void mm_kfree(struct mm *mm, void *p)
     __slab_free(c, head, idx, p);
 }
 
-char *mm_kstrdup(struct mm *mm, const char *s)
-{
-    size_t len = strlen(s) + 1;
-    char *p = mm_kmalloc(mm, len);
-
-    if (p)
-        memcpy(p, s, len);
-    return p;
-}
-
 void *mm_kvmalloc(struct mm *mm, size_t size)
 {
     if (size > SLAB_KMALLOC_MAX_SIZE)
@@ -632,6 +622,16 @@ void *mm_kvzalloc(struct mm *mm, size_t size)
     if (size > SLAB_KMALLOC_MAX_SIZE)
         return calloc(1, size);
     return mm_kzalloc(mm, size ? size : 1);
+}
+
+char *mm_kvstrdup(struct mm *mm, const char *s)
+{
+    size_t len = strlen(s) + 1;
+    char *p = mm_kvmalloc(mm, len);
+
+    if (p)
+        memcpy(p, s, len);
+    return p;
 }
 
 void mm_kvfree(struct mm *mm, void *p)

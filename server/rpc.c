@@ -53,12 +53,15 @@ static void rpc_reply_unsupported(struct conn *c, const Rmem__Request *req)
 void rpc_handle_frame(struct conn *c, const uint8_t *hdr, uint32_t hdr_len,
                       const uint8_t *payload, uint32_t payload_len)
 {
-    Rmem__Request *req = rmem__request__unpack(NULL, hdr_len, hdr);
+    ProtobufCAllocator pba;
+    Rmem__Request *req;
     const struct rpc_handler *h;
     struct rpc_ctx ctx;
     int64_t want;
     int err;
 
+    server_pb_allocator(c->srv, &pba);
+    req = rmem__request__unpack(&pba, hdr_len, hdr);
     if (!req) {
         conn_bad_frame(c, "header of %u bytes is not a protobuf Request", hdr_len);
         return;
@@ -118,9 +121,9 @@ void rpc_handle_frame(struct conn *c, const uint8_t *hdr, uint32_t hdr_len,
         log_warn("conn %llu (%s): cannot send the %s reply: %s",
                  (unsigned long long)c->id, c->peer, frame_request_name(req),
                  strerror(-err));
-    free(ctx.scratch);
+    mm_kvfree(c->srv->mm, ctx.scratch);
     if (ctx.close)
         conn_close_after_flush(c);
 out_free_req:
-    rmem__request__free_unpacked(req, NULL);
+    rmem__request__free_unpacked(req, &pba);
 }

@@ -39,7 +39,7 @@ int rpc_info(struct rpc_ctx *ctx)
     struct mm_stat st;
     unsigned nz = 0;
 
-    sc = calloc(1, sizeof(*sc));
+    sc = mm_kvzalloc(srv->mm, sizeof(*sc));
     if (!sc)
         return rpc_fail(ctx, -ENOMEM, "no memory for the info reply");
     ctx->scratch = sc;

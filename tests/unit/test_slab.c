@@ -282,11 +282,11 @@ START_TEST(test_kmalloc_size_classes)
 }
 END_TEST
 
-START_TEST(test_kvmalloc_and_kstrdup)
+START_TEST(test_kvmalloc_and_kvstrdup)
 {
     struct mm *mm = test_mm(8 * MiB);
     char *small = mm_kvzalloc(mm, 100), *big = mm_kvzalloc(mm, 100000);
-    char *s = mm_kstrdup(mm, "tenant-a");
+    char *s = mm_kvstrdup(mm, "tenant-a");
 
     ck_assert(mm_addr_in_pool(mm, small));
     ck_assert(!mm_addr_in_pool(mm, big));
@@ -295,7 +295,7 @@ START_TEST(test_kvmalloc_and_kstrdup)
     ck_assert_str_eq(s, "tenant-a");
     mm_kvfree(mm, small);
     mm_kvfree(mm, big);
-    mm_kfree(mm, s);
+    mm_kvfree(mm, s);
     mm_kvfree(mm, NULL);
     mm_kfree(mm, NULL);
     ck_assert_mm_ok(mm);
@@ -522,7 +522,7 @@ Suite *slab_suite(void)
     tcase_add_test(tc, test_exhaustion_null_without_leak);
     tcase_add_test(tc, test_empty_slabs_reclaimed_under_pressure);
     tcase_add_test(tc, test_kmalloc_size_classes);
-    tcase_add_test(tc, test_kvmalloc_and_kstrdup);
+    tcase_add_test(tc, test_kvmalloc_and_kvstrdup);
     tcase_add_test(tc, test_bad_frees_refused);
     tcase_add_test(tc, test_write_after_free_detected);
     tcase_add_test(tc, test_check_catches_corruption);
