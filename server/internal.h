@@ -181,6 +181,7 @@ struct rpc_ctx {
         Rmem__SegmentCreateReply segment_create;
         Rmem__StatReply stat;
         Rmem__InfoReply info;
+        Rmem__SlabInfoReply slab_info;
     } reply;
     void *out_payload;                  /* response payload, malloc'd */
     uint32_t out_len;
@@ -203,6 +204,9 @@ int rpc_read(struct rpc_ctx *ctx);
 int rpc_write(struct rpc_ctx *ctx);
 int rpc_stat(struct rpc_ctx *ctx);              /* rpc_info.c */
 int rpc_info(struct rpc_ctx *ctx);
+int rpc_slab_info(struct rpc_ctx *ctx);         /* rpc_mem.c */
+void rpc_mem_info(struct server *srv, Rmem__InfoReply *r);
+void rpc_mem_zone_stat(const struct mm_zone_info *zi, Rmem__MemZoneStat *m);
 
 /* ---- tenant.c: tenants and their memory cgroups ---- */
 
