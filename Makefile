@@ -5,7 +5,7 @@
 #   make demo       run a program bigger than its local limit through rmemd
 #   make asan-test  the tests under AddressSanitizer + UBSan (build-asan/)
 #   make valgrind-test  the mm/ unit tests under valgrind
-#   make bench      rmem-bench against a fresh rmemd
+#   make bench      rmem-bench against a fresh rmemd, then mm-bench
 #   make run        rmemd in the foreground with its defaults
 #   make install    PREFIX=/usr/local DESTDIR=
 
@@ -54,12 +54,14 @@ LIBSO      := $(BUILD)/librmem.so
 LIBA       := $(BUILD)/librmem.a
 EXAMPLES   := $(patsubst client/examples/%.c,$(BUILD)/examples/%,$(EX_SRC))
 TESTS      := $(BUILD)/rmem-tests
+MMBENCH    := $(BUILD)/mm-bench
+LIBS_MM     = $(shell pkg-config --libs numa 2>/dev/null)
 
 .PHONY: all deps test unit-test asan-test valgrind-test demo bench run \
         install clean
 .SUFFIXES:
 
-all: $(RMEMD) $(RMEMCTL) $(BENCH) $(LIBSO) $(LIBA) $(EXAMPLES) $(TESTS)
+all: $(RMEMD) $(RMEMCTL) $(BENCH) $(LIBSO) $(LIBA) $(EXAMPLES) $(TESTS) $(MMBENCH)
 
 deps:
 	@sh deploy/install-deps.sh
@@ -118,6 +120,10 @@ $(BUILD)/examples/%: $(BUILD)/obj/client/examples/%.o $(LIBA)
 
 $(TESTS): $(TEST_OBJ) $(SERVER_OBJ) $(MM_OBJ) $(LIB_OBJ) $(PROTO_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_SERVER) $(LIBS_CHECK)
+
+# mm/ microbenchmarks (buddy, slab, malloc side by side): mm/ alone.
+$(MMBENCH): $(call obj,tests/bench/mm_bench.c) $(MM_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_MM)
 
 # Every test: mm/ unit suites, then integration suites against a real rmemd.
 # The runner ends with Check's summary line and exits non-zero on failure.

@@ -46,6 +46,10 @@ static int cmd_buddyinfo(struct ctl *ctl, int argc, char **argv);
 static int cmd_tenant(struct ctl *ctl, int argc, char **argv);
 static int cmd_cgroup(struct ctl *ctl, int argc, char **argv);
 static int cmd_segment(struct ctl *ctl, int argc, char **argv);
+static int cmd_slabinfo(struct ctl *ctl, int argc, char **argv);
+static int cmd_meminfo(struct ctl *ctl, int argc, char **argv);
+static int cmd_zoneinfo(struct ctl *ctl, int argc, char **argv);
+static int cmd_numastat(struct ctl *ctl, int argc, char **argv);
 
 static const struct command commands[] = {
     {"info", cmd_info, "",
@@ -59,6 +63,14 @@ static const struct command commands[] = {
      "read or write a tenant's memory.* cgroup v1 files"},
     {"segment", cmd_segment, "list [TENANT]",
      "segments per tenant: pages, resident, reserved, OOM-killed"},
+    {"slabinfo", cmd_slabinfo, "",
+     "the server's slab caches, as /proc/slabinfo 2.1"},
+    {"meminfo", cmd_meminfo, "",
+     "the pool by use, as /proc/meminfo"},
+    {"zoneinfo", cmd_zoneinfo, "",
+     "per zone pages, watermarks and counters, as /proc/zoneinfo"},
+    {"numastat", cmd_numastat, "",
+     "allocations per NUMA node, as numastat(8)"},
 };
 
 #define NR_COMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -321,6 +333,273 @@ static int cmd_buddyinfo(struct ctl *ctl, int argc, char **argv)
     }
     if (ctl->json)
         printf("]\n");
+    return EXIT_SUCCESS;
+}
+
+/* ---- slabinfo, meminfo, zoneinfo, numastat ---------------------------- */
+
+static int no_args(const char *cmd, int argc)
+{
+    if (argc > 0) {
+        fprintf(stderr, "rmemctl: %s takes no arguments\n", cmd);
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
+static int cmd_slabinfo(struct ctl *ctl, int argc, char **argv)
+{
+    Rmem__SlabInfo si = RMEM__SLAB_INFO__INIT;
+    Rmem__Request req = RMEM__REQUEST__INIT;
+    Rmem__SlabInfoReply *r;
+    Rmem__Response *resp;
+
+    (void)argv;
+    if (no_args("slabinfo", argc))
+        return EXIT_USAGE;
+    req.body_case = RMEM__REQUEST__BODY_SLAB_INFO;
+    req.slab_info = &si;
+    if (ctl_rpc(ctl, "slabinfo", &req, RMEM__RESPONSE__BODY_SLAB_INFO, &resp))
+        return EXIT_FAILURE;
+    r = resp->slab_info;
+    if (ctl->json)
+        putchar('[');
+    else
+        printf("slabinfo - version: 2.1\n"
+               "# name            <active_objs> <num_objs> <objsize> "
+               "<objperslab> <pagesperslab> : tunables <limit> <batchcount> "
+               "<sharedfactor> : slabdata <active_slabs> <num_slabs> "
+               "<sharedavail>\n");
+    /* Linux lists the newest cache first; the server sends oldest first. */
+    for (size_t k = 0; k < r->n_caches; k++) {
+        const Rmem__SlabCacheInfo *c = r->caches[r->n_caches - 1 - k];
+
+        if (ctl->json) {
+            printf("%s{\"name\": ", k ? ", " : "");
+            json_string(c->name);
+            printf(", \"active_objs\": %" PRIu64 ", \"num_objs\": %" PRIu64
+                   ", \"objsize\": %" PRIu32 ", \"objperslab\": %" PRIu32
+                   ", \"pagesperslab\": %" PRIu32 ", \"active_slabs\": %" PRIu64
+                   ", \"num_slabs\": %" PRIu64 "}", c->active_objs, c->num_objs,
+                   c->objsize, c->objperslab, c->pagesperslab, c->active_slabs,
+                   c->num_slabs);
+            continue;
+        }
+        /* mm/slab_common.c cache_show(); no per-CPU tunables here. */
+        printf("%-17s %6" PRIu64 " %6" PRIu64 " %6" PRIu32 " %4" PRIu32 " %4" PRIu32
+               " : tunables %4u %4u %4u : slabdata %6" PRIu64 " %6" PRIu64 " %6u\n",
+               c->name ? c->name : "", c->active_objs, c->num_objs, c->objsize,
+               c->objperslab, c->pagesperslab, 0u, 0u, 0u, c->active_slabs,
+               c->num_slabs, 0u);
+    }
+    if (ctl->json)
+        printf("]\n");
+    return EXIT_SUCCESS;
+}
+
+static int cmd_meminfo(struct ctl *ctl, int argc, char **argv)
+{
+    Rmem__InfoReply *ir;
+    uint64_t table = 0;
+
+    (void)argv;
+    if (no_args("meminfo", argc))
+        return EXIT_USAGE;
+    if (ctl_info(ctl, "meminfo", &ir))
+        return EXIT_FAILURE;
+    table = ir->table_bytes;
+    {
+        /* In /proc/meminfo's order; KReclaimable is SReclaimable here. */
+        const struct { const char *name; uint64_t bytes; } rows[] = {
+            {"MemTotal", ir->pool_bytes},
+            {"MemFree", ir->free_bytes},
+            {"MemAvailable", ir->available_bytes},
+            {"AnonPages", ir->data_bytes},
+            {"KReclaimable", ir->slab_reclaimable_bytes},
+            {"Slab", ir->slab_bytes},
+            {"SReclaimable", ir->slab_reclaimable_bytes},
+            {"SUnreclaim", ir->slab_bytes - ir->slab_reclaimable_bytes},
+            {"PageTables", table},
+        };
+
+        if (ctl->json)
+            putchar('{');
+        for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+            char key[32];
+
+            if (ctl->json) {
+                printf("%s\"%s_kB\": %" PRIu64, i ? ", " : "", rows[i].name,
+                       rows[i].bytes / 1024);
+                continue;
+            }
+            /* fs/proc/meminfo.c show_val_kb(): name padded to 16, 8 wide. */
+            snprintf(key, sizeof(key), "%s:", rows[i].name);
+            printf("%-16s%8" PRIu64 " kB\n", key, rows[i].bytes / 1024);
+        }
+        if (ctl->json)
+            printf("}\n");
+    }
+    return EXIT_SUCCESS;
+}
+
+/* The MemZoneStat of zones[z], or an empty one from an older server. */
+static const Rmem__MemZoneStat *zone_stat(const Rmem__InfoReply *ir, size_t z)
+{
+    static const Rmem__MemZoneStat none = RMEM__MEM_ZONE_STAT__INIT;
+
+    return z < ir->n_zone_stats ? ir->zone_stats[z] : &none;
+}
+
+static bool first_zone_of_node(const Rmem__InfoReply *ir, size_t z)
+{
+    for (size_t i = 0; i < z; i++)
+        if (ir->zones[i]->node == ir->zones[z]->node)
+            return false;
+    return true;
+}
+
+static void zoneinfo_json(const Rmem__ZoneInfo *zi, const Rmem__MemZoneStat *ms,
+                          bool first)
+{
+    printf("%s{\"node\": %" PRIu32 ", \"zone\": ", first ? "" : ", ", zi->node);
+    json_string(zi->name);
+    printf(", \"nr_free_pages\": %" PRIu64 ", \"min\": %" PRIu64
+           ", \"low\": %" PRIu64 ", \"high\": %" PRIu64 ", \"spanned\": %" PRIu64
+           ", \"present\": %" PRIu64 ", \"managed\": %" PRIu64
+           ", \"nr_anon_pages\": %" PRIu64 ", \"nr_page_table_pages\": %" PRIu64
+           ", \"nr_slab_reclaimable\": %" PRIu64 ", \"nr_slab_unreclaimable\": %" PRIu64
+           ", \"numa_hit\": %" PRIu64 ", \"numa_miss\": %" PRIu64
+           ", \"numa_foreign\": %" PRIu64 ", \"numa_interleave\": %" PRIu64
+           ", \"numa_local\": %" PRIu64 ", \"numa_other\": %" PRIu64
+           ", \"start_pfn\": %" PRIu64 "}",
+           zi->free_pages, zi->min_pages, zi->low_pages, zi->high_pages,
+           zi->managed_pages, zi->managed_pages, zi->managed_pages,
+           ms->data_pages, ms->table_pages, ms->slab_reclaimable_pages,
+           ms->slab_pages - ms->slab_reclaimable_pages, ms->numa_hit,
+           ms->numa_miss, ms->numa_foreign, ms->interleave_hit, ms->local_node,
+           ms->other_node, ms->start_pfn);
+}
+
+/* mm/vmstat.c zoneinfo_show_print(), for the figures a pool has: one zone
+ * per node, so the node's stats come with its zone; no pagesets. */
+static int cmd_zoneinfo(struct ctl *ctl, int argc, char **argv)
+{
+    Rmem__InfoReply *ir;
+
+    (void)argv;
+    if (no_args("zoneinfo", argc))
+        return EXIT_USAGE;
+    if (ctl_info(ctl, "zoneinfo", &ir))
+        return EXIT_FAILURE;
+    if (ctl->json)
+        putchar('[');
+    for (size_t z = 0; z < ir->n_zones; z++) {
+        const Rmem__ZoneInfo *zi = ir->zones[z];
+        const Rmem__MemZoneStat *ms = zone_stat(ir, z);
+        const struct { const char *name; uint64_t v; } numa[] = {
+            {"numa_hit", ms->numa_hit}, {"numa_miss", ms->numa_miss},
+            {"numa_foreign", ms->numa_foreign},
+            {"numa_interleave", ms->interleave_hit},
+            {"numa_local", ms->local_node}, {"numa_other", ms->other_node},
+        };
+
+        if (ctl->json) {
+            zoneinfo_json(zi, ms, z == 0);
+            continue;
+        }
+        printf("Node %" PRIu32 ", zone %8s", zi->node, zi->name ? zi->name : "");
+        if (first_zone_of_node(ir, z)) {
+            printf("\n  per-node stats");
+            printf("\n      %-12s %" PRIu64, "nr_anon_pages", ms->data_pages);
+            printf("\n      %-12s %" PRIu64, "nr_slab_reclaimable",
+                   ms->slab_reclaimable_pages);
+            printf("\n      %-12s %" PRIu64, "nr_slab_unreclaimable",
+                   ms->slab_pages - ms->slab_reclaimable_pages);
+            printf("\n      %-12s %" PRIu64, "nr_page_table_pages", ms->table_pages);
+        }
+        printf("\n  pages free     %" PRIu64
+               "\n        boost    %u"
+               "\n        min      %" PRIu64
+               "\n        low      %" PRIu64
+               "\n        high     %" PRIu64
+               "\n        spanned  %" PRIu64
+               "\n        present  %" PRIu64
+               "\n        managed  %" PRIu64
+               "\n        cma      %u"
+               "\n        protection: (0)",
+               zi->free_pages, 0u, zi->min_pages, zi->low_pages, zi->high_pages,
+               zi->managed_pages, zi->managed_pages, zi->managed_pages, 0u);
+        printf("\n      %-12s %" PRIu64, "nr_free_pages", zi->free_pages);
+        for (size_t i = 0; i < sizeof(numa) / sizeof(numa[0]); i++)
+            printf("\n      %-12s %" PRIu64, numa[i].name, numa[i].v);
+        printf("\n  node_unreclaimable:  %u"
+               "\n  start_pfn:           %" PRIu64 "\n", 0u, ms->start_pfn);
+    }
+    if (ctl->json)
+        printf("]\n");
+    return EXIT_SUCCESS;
+}
+
+#define NUMASTAT_MAX_NODES 64
+
+/* numastat(8) without arguments: a column per node, summed over its zones. */
+static int cmd_numastat(struct ctl *ctl, int argc, char **argv)
+{
+    static const char *const rows[] = {
+        "numa_hit", "numa_miss", "numa_foreign", "interleave_hit",
+        "local_node", "other_node",
+    };
+    uint64_t v[NUMASTAT_MAX_NODES][6] = {{0}};
+    uint32_t nodes[NUMASTAT_MAX_NODES];
+    size_t nr_nodes = 0;
+    Rmem__InfoReply *ir;
+
+    (void)argv;
+    if (no_args("numastat", argc))
+        return EXIT_USAGE;
+    if (ctl_info(ctl, "numastat", &ir))
+        return EXIT_FAILURE;
+    for (size_t z = 0; z < ir->n_zones; z++) {
+        const Rmem__MemZoneStat *ms = zone_stat(ir, z);
+        const uint64_t zv[6] = { ms->numa_hit, ms->numa_miss, ms->numa_foreign,
+                                 ms->interleave_hit, ms->local_node, ms->other_node };
+        size_t n;
+
+        for (n = 0; n < nr_nodes && nodes[n] != ir->zones[z]->node; n++)
+            ;
+        if (n == nr_nodes) {
+            if (nr_nodes == NUMASTAT_MAX_NODES)
+                continue;
+            nodes[nr_nodes++] = ir->zones[z]->node;
+        }
+        for (size_t r = 0; r < 6; r++)
+            v[n][r] += zv[r];
+    }
+    if (ctl->json) {
+        putchar('[');
+        for (size_t n = 0; n < nr_nodes; n++) {
+            printf("%s{\"node\": %" PRIu32, n ? ", " : "", nodes[n]);
+            for (size_t r = 0; r < 6; r++)
+                printf(", \"%s\": %" PRIu64, rows[r], v[n][r]);
+            putchar('}');
+        }
+        printf("]\n");
+        return EXIT_SUCCESS;
+    }
+    printf("%-16s", "");
+    for (size_t n = 0; n < nr_nodes; n++) {
+        char name[16];
+
+        snprintf(name, sizeof(name), "node%" PRIu32, nodes[n]);
+        printf("%16s", name);
+    }
+    putchar('\n');
+    for (size_t r = 0; r < 6; r++) {
+        printf("%-16s", rows[r]);
+        for (size_t n = 0; n < nr_nodes; n++)
+            printf("%16" PRIu64, v[n][r]);
+        putchar('\n');
+    }
     return EXIT_SUCCESS;
 }
 

@@ -8,7 +8,8 @@
  *   table pages == sum of segments' table pages
  *   each memcg: usage == resident pages of the segments charging it,
  *               reserved == the reservations they hold
- *   total pages == free + data + table + allocated-without-a-role
+ *   each slab cache: slab_cache_check(); their pages == SLAB pages
+ *   total pages == free + data + table + slab + allocated-without-a-role
  * It is O(pool pages): for tests and for rmemctl's debug command, not for
  * the write path. */
 #include <errno.h>
@@ -79,7 +80,8 @@ void dump_page(const struct mm *mm, pfn_t pfn, const char *reason)
            page_state_name(page->state), len ? flags : "-", page->order,
            page->zone, page->refcount, page->seg_id,
            (unsigned long long)page_index(page),
-           page->state == PAGE_TABLE ? "nr_used" : "memcg", page->memcg_id);
+           page->state == PAGE_TABLE || page->state == PAGE_SLAB ? "nr_used" :
+           "memcg", page->memcg_id);
 }
 
 static int check_segments(const struct mm *mm, uint64_t *resident,
@@ -171,12 +173,17 @@ int mm_check(const struct mm *mm)
     err = check_memcgs(mm);
     if (err)
         return err;
+    err = slab_check_all(mm, count[PAGE_SLAB]);
+    if (err)
+        return err;
     CHECK(total == count[PAGE_FREE] + count[PAGE_DATA] + count[PAGE_TABLE] +
-                   count[PAGE_ALLOCATED],
-          "mm: total %llu != free %llu + data %llu + table %llu + allocated %llu",
+                   count[PAGE_SLAB] + count[PAGE_ALLOCATED],
+          "mm: total %llu != free %llu + data %llu + table %llu + slab %llu + "
+          "allocated %llu",
           (unsigned long long)total, (unsigned long long)count[PAGE_FREE],
           (unsigned long long)count[PAGE_DATA],
           (unsigned long long)count[PAGE_TABLE],
+          (unsigned long long)count[PAGE_SLAB],
           (unsigned long long)count[PAGE_ALLOCATED]);
     return 0;
 }

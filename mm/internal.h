@@ -95,6 +95,48 @@ struct zone {
     uint64_t numa_stat[NR_NUMA_STAT];
 };
 
+/* ---- slab.c (the cache struct; struct mm embeds the built-in ones) ---- */
+
+#define SLAB_NAME_MAX 32
+#define SLAB_MAX_ORDER 3                /* slabs of at most 8 pages */
+#define SLAB_MAX_SIZE (MM_PAGE_SIZE << SLAB_MAX_ORDER)
+#define SLAB_NR_KMALLOC 11              /* kmalloc-8 .. kmalloc-8k */
+#define SLAB_KMALLOC_MIN_SHIFT 3
+#define SLAB_KMALLOC_MAX_SIZE (8u << (SLAB_NR_KMALLOC - 1))
+#define SLAB_POISON_FREE 0x6b           /* Linux's POISON_FREE */
+
+/* A list of slabs linked through their first pages' ->next/->prev. */
+struct slab_list {
+    pfn_t head;
+    uint64_t nr;
+};
+
+struct slab_cache {
+    struct mm *mm;
+    char name[SLAB_NAME_MAX];
+    uint32_t id;                        /* in mm->slab_caches: slab pages' owner */
+    uint32_t object_size;               /* what the creator asked for */
+    uint32_t size;                      /* stride: object_size rounded to align */
+    uint32_t align;
+    unsigned order;                     /* a slab is 2^order pages */
+    uint32_t objs_per_slab;
+    struct slab_list full, partial, empty;
+    uint64_t active_objs;               /* == sum of the slabs' nr_used */
+    uint64_t keep_empty;                /* empty slabs kept; more go to buddy */
+    uint64_t nr_allocs, nr_frees, nr_fails;
+    bool poison;                        /* fill freed objects, check in slab_cache_check */
+    bool builtin;                       /* embedded in struct mm, not from kmem_cache */
+    bool dead;                          /* destroyed; never handed out again */
+};
+
+enum slab_builtin {
+    SLAB_KMEM_CACHE,                    /* the caches slab_cache_create makes */
+    SLAB_SEGMENT,                       /* struct segment */
+    SLAB_MEMCG,                         /* struct memcg */
+    SLAB_KMALLOC,                       /* first of SLAB_NR_KMALLOC size classes */
+    NR_SLAB_BUILTIN = SLAB_KMALLOC + SLAB_NR_KMALLOC
+};
+
 struct mm {
     struct mm_config cfg;
     struct numa_topology topo;
@@ -105,12 +147,16 @@ struct mm {
     unsigned il_next;                   /* MM_NUMA_INTERLEAVE: next zone */
     struct idr segments;
     struct idr memcgs;
+    struct idr slab_caches;             /* every live cache, by id */
+    bool slab_no_poison;                /* mm_slab_set_poison(mm, false) */
+    struct slab_cache slab_builtin[NR_SLAB_BUILTIN];
 };
 
 /* What a page is for decides how deep into the reserves it may dig. */
 enum alloc_purpose {
     ALLOC_DATA,                         /* segment contents: down to min */
     ALLOC_TABLE,                        /* page tables: may use the reserve */
+    ALLOC_SLAB,                         /* metadata: may use the reserve */
 };
 
 int  numa_split_pool(uint64_t pool_bytes, const struct mm_config *cfg,
@@ -157,6 +203,21 @@ void buddy_init_zone(struct zone *zone);
 int  buddy_alloc_pages(struct zone *zone, unsigned order, pfn_t *pfn);
 int  buddy_free_pages(struct zone *zone, pfn_t pfn, unsigned order);
 int  buddy_check(const struct zone *zone);
+
+/* ---- slab.c ---- */
+
+int  slab_init(struct mm *mm);         /* the built-in caches; no pages yet */
+void slab_fini(struct mm *mm);         /* every cache, objects or not */
+void slab_shrink_all(struct mm *mm);   /* empty slabs of every cache to buddy */
+int  slab_cache_check(const struct slab_cache *c);
+/* Every cache, and their slab pages == the memmap's SLAB pages. */
+int  slab_check_all(const struct mm *mm, uint64_t slab_pages);
+/* Pages of slabs in zone z (all, and those of empty slabs). */
+void slab_zone_pages(const struct mm *mm, unsigned z, uint64_t *pages,
+                     uint64_t *reclaimable);
+/* The cache and slab head of an object, or -EINVAL (logged) if p is not
+ * an object of a live slab. */
+int  slab_lookup(const struct mm *mm, const void *p, struct slab_cache **c);
 
 /* ---- segment.c ---- */
 

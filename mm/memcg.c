@@ -21,7 +21,6 @@
  * dying, until the last one goes (Linux's offline-but-not-released memcg);
  * its name is free for reuse at once. */
 #include <errno.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
@@ -53,7 +52,7 @@ int memcg_create(struct mm *mm, const char *name, struct memcg **out)
         return -ENAMETOOLONG;
     if (memcg_find_name(mm, name))
         return -EEXIST;
-    cg = calloc(1, sizeof(*cg));
+    cg = slab_zalloc(&mm->slab_builtin[SLAB_MEMCG]);
     if (!cg)
         return -ENOMEM;
     cg->mm = mm;
@@ -70,14 +69,14 @@ int memcg_create(struct mm *mm, const char *name, struct memcg **out)
     return 0;
 
 err_free_cg:
-    free(cg);
+    slab_free(&mm->slab_builtin[SLAB_MEMCG], cg);
     return err;
 }
 
 void memcg_free(struct memcg *cg)
 {
     idr_remove(&cg->mm->memcgs, cg->id);
-    free(cg);
+    slab_free(&cg->mm->slab_builtin[SLAB_MEMCG], cg);
 }
 
 void memcg_destroy(struct memcg *cg)

@@ -24,6 +24,7 @@
 struct mm;
 struct memcg;
 struct segment;
+struct slab_cache;
 
 enum mm_numa_policy {
     MM_NUMA_INTERLEAVE = 0,             /* pool split evenly over nodes */
@@ -52,6 +53,12 @@ struct mm_zone_info {
     uint64_t interleave_hit;            /* interleave policy, preferred node */
     uint64_t local_node;                /* here, and this is rmemd's node */
     uint64_t other_node;                /* here, rmemd runs on another node */
+    /* pages of this zone by use (/proc/zoneinfo) */
+    uint64_t start_pfn;
+    uint64_t data_pages;
+    uint64_t table_pages;
+    uint64_t slab_pages;
+    uint64_t slab_reclaimable_pages;    /* empty slabs kept for reuse */
 };
 
 struct mm_stat {
@@ -62,6 +69,8 @@ struct mm_stat {
     uint64_t segments;
     unsigned numa_nodes;
     unsigned zones;
+    uint64_t slab_pages;                /* pages holding slabs */
+    uint64_t slab_reclaimable_pages;    /* of those, empty slabs kept for reuse */
 };
 
 /* Logging: mm/ reports through one hook, by default a line on stderr.
@@ -81,6 +90,48 @@ int  mm_zone_info(const struct mm *mm, unsigned zone, struct mm_zone_info *zi);
 /* Walks every invariant (buddy lists, page states, counters); 0 or -EUCLEAN
  * with the first broken one logged.  Tests call it after each operation. */
 int  mm_check(const struct mm *mm);
+
+/* Slab caches (slab.c): objects of one size carved from buddy pages, for
+ * every metadata object of the server.  NULL/-errno on failure, never an
+ * abort; a bad free is refused and logged.  Freed objects are poisoned
+ * (0x6b) unless mm_slab_set_poison(mm, false), and under AddressSanitizer
+ * they are unaddressable until allocated again, so use-after-free shows. */
+int   slab_cache_create(struct mm *mm, const char *name, size_t size,
+                        size_t align, struct slab_cache **out);
+/* -EBUSY (logged, nothing freed) while objects are still allocated. */
+int   slab_cache_destroy(struct slab_cache *c);
+void *slab_alloc(struct slab_cache *c);            /* NULL: -ENOMEM */
+void *slab_zalloc(struct slab_cache *c);
+void  slab_free(struct slab_cache *c, void *obj);  /* NULL is a no-op */
+/* Return every empty slab of the cache to the buddy allocator. */
+void  slab_cache_shrink(struct slab_cache *c);
+/* Poisoning of freed objects, every cache, from now on (default on). */
+void  mm_slab_set_poison(struct mm *mm, bool on);
+
+/* kmalloc: size classes kmalloc-8 .. kmalloc-8k (powers of two).  A size
+ * of 0 or above MM_KMALLOC_MAX gives NULL; kvmalloc takes those from the C
+ * heap instead, and kvfree tells the two apart by address. */
+#define MM_KMALLOC_MAX 8192u
+void *mm_kmalloc(struct mm *mm, size_t size);
+void *mm_kzalloc(struct mm *mm, size_t size);
+void  mm_kfree(struct mm *mm, void *p);
+void *mm_kvmalloc(struct mm *mm, size_t size);
+void *mm_kvzalloc(struct mm *mm, size_t size);
+void  mm_kvfree(struct mm *mm, void *p);
+char *mm_kvstrdup(struct mm *mm, const char *s);  /* free with mm_kvfree */
+bool  mm_addr_in_pool(const struct mm *mm, const void *p);
+
+/* One line of /proc/slabinfo 2.1. */
+struct mm_slab_info {
+    const char *name;
+    uint64_t active_objs, num_objs;
+    uint32_t objsize;                   /* stride of an object, bytes */
+    uint32_t objperslab, pagesperslab;
+    uint64_t active_slabs;              /* slabs with an object in use */
+    uint64_t num_slabs;
+};
+/* The n-th cache, oldest first; -ENOENT past the last. */
+int  mm_slab_info(const struct mm *mm, unsigned n, struct mm_slab_info *si);
 
 /* Memory cgroup of a tenant: usage and limit in pages, charged when a
  * segment page is first written, uncharged when it is freed. */

@@ -9,9 +9,10 @@
  * preferred zone (the local node's; for interleave the next zone in turn)
  * and falls back to the others, first keeping every zone above its low
  * watermark, then above min.  The reserve below min is for page-table
- * pages only: a write that has its data page must not fail for want of the
- * table page to map it, and, later, reclaim must not need memory to free
- * memory.  Watermarks are computed as Linux does (see set_watermarks).
+ * and slab pages only: a write that has its data page must not fail for
+ * want of the table page to map it, a full pool must not refuse the
+ * connection that would free it, and, later, reclaim must not need memory
+ * to free memory.  Watermarks are computed as Linux does (see set_watermarks).
  * Where an allocation lands is counted per zone as numastat shows it. */
 #include <errno.h>
 #include <stdlib.h>
@@ -200,9 +201,15 @@ int mm_create_topology(const struct mm_config *cfg,
     if (err)
         goto err_free_memmap;
     set_watermarks(mm);
+    err = slab_init(mm);
+    if (err)
+        goto err_unmap_arenas;
     *out = mm;
     return 0;
 
+err_unmap_arenas:
+    idr_destroy(&mm->slab_caches);
+    unmap_arenas(mm, mm->nr_zones);
 err_free_memmap:
     free(mm->memmap);
 err_free_zones:
@@ -230,6 +237,7 @@ void mm_destroy(struct mm *mm)
         segment_destroy(idr_find(&mm->segments, id));
     while ((id = idr_next(&mm->memcgs, 0)) != 0)
         memcg_free(idr_find(&mm->memcgs, id));
+    slab_fini(mm);
     unmap_arenas(mm, mm->nr_zones);
     idr_destroy(&mm->segments);
     idr_destroy(&mm->memcgs);
@@ -248,6 +256,13 @@ void mm_get_stat(const struct mm *mm, struct mm_stat *st)
         st->free_pages += zone->free_pages;
         st->data_pages += zone->nr_state[PAGE_DATA];
         st->table_pages += zone->nr_state[PAGE_TABLE];
+    }
+    for (unsigned i = 0; i < mm->nr_zones; i++) {
+        uint64_t pages, reclaimable;
+
+        slab_zone_pages(mm, i, &pages, &reclaimable);
+        st->slab_pages += pages;
+        st->slab_reclaimable_pages += reclaimable;
     }
     st->segments = mm->segments.count;
     st->numa_nodes = mm->topo.nr_nodes;
@@ -277,6 +292,10 @@ int mm_zone_info(const struct mm *mm, unsigned zone_idx, struct mm_zone_info *zi
     zi->interleave_hit = zone->numa_stat[NUMA_interleave_hit];
     zi->local_node = zone->numa_stat[NUMA_local_node];
     zi->other_node = zone->numa_stat[NUMA_other_node];
+    zi->start_pfn = zone->start_pfn;
+    zi->data_pages = zone->nr_state[PAGE_DATA];
+    zi->table_pages = zone->nr_state[PAGE_TABLE];
+    slab_zone_pages(mm, zone_idx, &zi->slab_pages, &zi->slab_reclaimable_pages);
     return 0;
 }
 
@@ -327,13 +346,18 @@ int mm_alloc_pages(struct mm *mm, unsigned order, enum alloc_purpose purpose,
                    pfn_t *pfn)
 {
     static const int marks[] = { WMARK_LOW, WMARK_MIN, -1 };
-    unsigned nr_passes = purpose == ALLOC_TABLE ? 3 : 2;
+    unsigned nr_passes = purpose == ALLOC_DATA ? 2 : 3;
     unsigned pref;
 
     if (order > MM_MAX_ORDER)
         return -EINVAL;
     pref = preferred_zone(mm);
     for (unsigned pass = 0; pass < nr_passes; pass++) {
+        /* Before the last pass, empty slabs kept for reuse go back: they
+         * are the one memory that can be had without writing anything
+         * (Linux's shrink_slab, minus the rest of reclaim). */
+        if (pass == nr_passes - 1)
+            slab_shrink_all(mm);
         for (unsigned k = 0; k < mm->nr_zones; k++) {
             struct zone *zone = &mm->zones[(pref + k) % mm->nr_zones];
             int err;

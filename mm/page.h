@@ -7,7 +7,8 @@
  *
  *   FREE  --buddy alloc-->  ALLOCATED  --segment write-->  DATA
  *     ^                       |   ^  <--discard / destroy--'
- *     '-----buddy free--------'   '--> TABLE (page-table page) --'
+ *     '-----buddy free--------'   |--> TABLE (page-table page) --'
+ *                                 '--> SLAB (slab of a cache) ---'
  *
  * Which fields mean what depends on the state:
  *   FREE       part of a free buddy block; the block's head has PG_buddy,
@@ -17,7 +18,12 @@
  *   DATA       holds page index ->index of segment ->seg_id, charged to
  *              memcg ->memcg_id.
  *   TABLE      a page-table page of segment ->seg_id covering indices from
- *              ->index; ->nr_used entries are not none. */
+ *              ->index; ->nr_used entries are not none.
+ *   SLAB       a page of a slab of cache ->seg_id (slab.c).  The slab's
+ *              first page has PG_slab, keeps ->order, links the cache's
+ *              slab lists through ->next/->prev, holds the index of its
+ *              first free object in ->index_lo and its objects in use in
+ *              ->nr_used; every other page names the first in ->index_lo. */
 #ifndef RMEM_MM_PAGE_H
 #define RMEM_MM_PAGE_H
 
@@ -30,7 +36,8 @@
     X(FREE)             \
     X(ALLOCATED)        \
     X(DATA)             \
-    X(TABLE)
+    X(TABLE)            \
+    X(SLAB)
 
 enum page_state {
 #define PAGE_STATE_ENUM(s) PAGE_##s,
@@ -49,7 +56,8 @@ enum page_state {
     X(lru)              \
     X(active)           \
     X(referenced)       \
-    X(table)
+    X(table)            \
+    X(slab)
 
 enum pageflag_bits {
 #define PAGE_FLAG_ENUM(f) PG_##f##_bit,
@@ -66,6 +74,7 @@ enum pageflag_bits {
 #define PG_active     (1u << PG_active_bit)
 #define PG_referenced (1u << PG_referenced_bit)
 #define PG_table      (1u << PG_table_bit)
+#define PG_slab       (1u << PG_slab_bit)   /* first page of a slab */
 
 struct page {
     uint32_t flags;                     /* PG_* */
@@ -79,7 +88,8 @@ struct page {
     uint32_t index_lo;                  /* DATA/TABLE: reverse map, index bits 0..31 */
     union {
         uint32_t memcg_id;              /* DATA: owner memcg */
-        uint32_t nr_used;               /* TABLE: entries that are not none */
+        uint32_t nr_used;               /* TABLE: entries that are not none;
+                                           SLAB head: objects in use */
     };
 };
 

@@ -16,7 +16,6 @@
  * may kill a segment: a dead segment holds nothing and refuses all I/O
  * with -EOWNERDEAD until its owner destroys it. */
 #include <errno.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
@@ -42,7 +41,7 @@ int segment_create(struct mm *mm, struct memcg *cg, uint64_t npages,
         return -EINVAL;
     if (npages == 0 || npages > SEGMENT_MAX_PAGES)
         return -EINVAL;
-    seg = calloc(1, sizeof(*seg));
+    seg = slab_zalloc(&mm->slab_builtin[SLAB_SEGMENT]);
     if (!seg)
         return -ENOMEM;
     seg->mm = mm;
@@ -57,7 +56,7 @@ int segment_create(struct mm *mm, struct memcg *cg, uint64_t npages,
     return 0;
 
 err_free_seg:
-    free(seg);
+    slab_free(&mm->slab_builtin[SLAB_SEGMENT], seg);
     return err;
 }
 
@@ -335,7 +334,7 @@ void segment_destroy(struct segment *seg)
     seg->reserved = 0;
     idr_remove(&mm->segments, seg->id);
     memcg_detach_segment(seg->memcg);
-    free(seg);
+    slab_free(&mm->slab_builtin[SLAB_SEGMENT], seg);
 }
 
 /* PTE -> page: pgtable_check; and the counts agree. */

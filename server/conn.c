@@ -40,7 +40,7 @@ static void on_close(uv_handle_t *h)
     if (c->session)
         session_detach(c->session);
     free(c->rbuf);
-    free(c);
+    slab_free(srv->conn_cache, c);
 }
 
 void conn_close(struct conn *c)
@@ -183,12 +183,14 @@ static void conn_process(struct conn *c)
 
 static void free_unlisted(uv_handle_t *h)
 {
-    free(h);                            /* the conn: tcp is its first member */
+    struct conn *c = (struct conn *)h;  /* tcp is its first member */
+
+    slab_free(c->srv->conn_cache, c);
 }
 
 int conn_accept(struct server *srv)
 {
-    struct conn *c = calloc(1, sizeof(*c));
+    struct conn *c = slab_zalloc(srv->conn_cache);
     struct sockaddr_storage ss;
     char host[INET6_ADDRSTRLEN] = "?";
     int len = sizeof(ss), err, port = 0;
@@ -261,7 +263,7 @@ static void on_write(uv_write_t *req, int status)
         conn_close(c);
     }
     free(w->payload);
-    free(w);
+    mm_kvfree(c->srv->mm, w);
     if (c->paused &&
         uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) < CONN_WRITE_LOW)
         conn_resume(c);
@@ -280,14 +282,14 @@ int conn_send(struct conn *c, const Rmem__Response *resp, void *payload,
         free(payload);
         return -ECANCELED;
     }
-    w = malloc(sizeof(*w) + FRAME_PREFIX_LEN + hlen);
+    w = mm_kvmalloc(c->srv->mm, sizeof(*w) + FRAME_PREFIX_LEN + hlen);
     if (!w) {
         free(payload);
         return -ENOMEM;
     }
     n = frame_pack_response(resp, payload_len, w->hdr, FRAME_PREFIX_LEN + hlen);
     if (n < 0) {
-        free(w);
+        mm_kvfree(c->srv->mm, w);
         free(payload);
         return (int)n;
     }
@@ -301,7 +303,7 @@ int conn_send(struct conn *c, const Rmem__Response *resp, void *payload,
         log_debug("conn %llu (%s): write: %s", (unsigned long long)c->id, c->peer,
                   uv_strerror(err));
         free(w->payload);
-        free(w);
+        mm_kvfree(c->srv->mm, w);
         conn_close(c);
         return err;
     }

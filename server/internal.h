@@ -110,6 +110,11 @@ struct server {
     uv_tcp_t listener;
     uv_signal_t sig_term, sig_int, sig_hup;
     struct conn *conns;                 /* every open connection */
+    /* Every metadata object comes from the pool's slab caches (mm.h):
+     * these three, and kmalloc for strings, writes and requests. */
+    struct slab_cache *conn_cache;      /* struct conn */
+    struct slab_cache *session_cache;   /* struct session */
+    struct slab_cache *tenant_cache;    /* struct tenant */
     struct tenant *tenants;
     unsigned ntenants;
     uint64_t next_segment_id;
@@ -120,6 +125,8 @@ struct server {
 };
 
 int  server_init(struct server *srv, const struct config *cfg, uv_loop_t *loop);
+/* protobuf-c allocations of unpacked requests, from kmalloc. */
+void server_pb_allocator(struct server *srv, ProtobufCAllocator *a);
 int  server_listen(struct server *srv); /* prints the "listening on" line */
 void server_stop(struct server *srv);   /* close everything; loop then ends */
 void server_fini(struct server *srv);   /* after the loop has ended */
@@ -151,7 +158,8 @@ struct conn {
 
 int  conn_accept(struct server *srv);
 /* Queue one response frame; payload (malloc'd or NULL) is owned from here
- * on and freed once written. */
+ * on and freed once written.  The frame header goes in a kmalloc'd write
+ * request (mm_kvmalloc beyond the largest size class). */
 int  conn_send(struct conn *c, const Rmem__Response *resp, void *payload,
                uint32_t payload_len);
 void conn_close(struct conn *c);
@@ -177,10 +185,11 @@ struct rpc_ctx {
         Rmem__TenantListReply tenant_list;
         Rmem__CgroupGetReply cgroup_get;
         Rmem__SegmentListReply segment_list;
+        Rmem__SlabInfoReply slab_info;
     } reply;
     void *out_payload;                  /* response payload, malloc'd */
     uint32_t out_len;
-    void *scratch;                      /* freed after the reply is packed */
+    void *scratch;                      /* mm_kvmalloc'd; freed after the reply */
     bool close;                         /* close the connection after replying */
     char msg[256];
 };
@@ -205,6 +214,9 @@ int rpc_tenant_delete(struct rpc_ctx *ctx);
 int rpc_cgroup_get(struct rpc_ctx *ctx);
 int rpc_cgroup_set(struct rpc_ctx *ctx);
 int rpc_segment_list(struct rpc_ctx *ctx);
+int rpc_slab_info(struct rpc_ctx *ctx);         /* rpc_mem.c */
+void rpc_mem_info(struct server *srv, Rmem__InfoReply *r);
+void rpc_mem_zone_stat(const struct mm_zone_info *zi, Rmem__MemZoneStat *m);
 
 /* ---- tenant.c: tenants and their memory cgroups ---- */
 

@@ -33,6 +33,7 @@ static const struct rpc_handler {
     [RMEM__REQUEST__BODY_CGROUP_GET]     = {rpc_cgroup_get, false, RPC_ADMIN},
     [RMEM__REQUEST__BODY_CGROUP_SET]     = {rpc_cgroup_set, false, RPC_ADMIN},
     [RMEM__REQUEST__BODY_SEGMENT_LIST]   = {rpc_segment_list, false, RPC_ADMIN},
+    [RMEM__REQUEST__BODY_SLAB_INFO]      = {rpc_slab_info, false, RPC_ANY},
 };
 
 #define RPC_TABLE_LEN (sizeof(rpc_table) / sizeof(rpc_table[0]))
@@ -65,12 +66,15 @@ static void rpc_reply_unsupported(struct conn *c, const Rmem__Request *req)
 void rpc_handle_frame(struct conn *c, const uint8_t *hdr, uint32_t hdr_len,
                       const uint8_t *payload, uint32_t payload_len)
 {
-    Rmem__Request *req = rmem__request__unpack(NULL, hdr_len, hdr);
+    ProtobufCAllocator pba;
+    Rmem__Request *req;
     const struct rpc_handler *h;
     struct rpc_ctx ctx;
     int64_t want;
     int err;
 
+    server_pb_allocator(c->srv, &pba);
+    req = rmem__request__unpack(&pba, hdr_len, hdr);
     if (!req) {
         conn_bad_frame(c, "header of %u bytes is not a protobuf Request", hdr_len);
         return;
@@ -137,9 +141,9 @@ void rpc_handle_frame(struct conn *c, const uint8_t *hdr, uint32_t hdr_len,
         log_warn("conn %llu (%s): cannot send the %s reply: %s",
                  (unsigned long long)c->id, c->peer, frame_request_name(req),
                  strerror(-err));
-    free(ctx.scratch);
+    mm_kvfree(c->srv->mm, ctx.scratch);
     if (ctx.close)
         conn_close_after_flush(c);
 out_free_req:
-    rmem__request__free_unpacked(req, NULL);
+    rmem__request__free_unpacked(req, &pba);
 }

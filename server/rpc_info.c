@@ -29,6 +29,8 @@ struct info_scratch {
     Rmem__ZoneInfo zones[MM_MAX_ZONES];
     Rmem__ZoneInfo *zone_ptrs[MM_MAX_ZONES];
     uint64_t free_per_order[MM_MAX_ZONES][MM_NR_ORDERS];
+    Rmem__MemZoneStat zone_stats[MM_MAX_ZONES];        /* rpc_mem.c fills */
+    Rmem__MemZoneStat *zone_stat_ptrs[MM_MAX_ZONES];
 };
 
 int rpc_info(struct rpc_ctx *ctx)
@@ -39,7 +41,7 @@ int rpc_info(struct rpc_ctx *ctx)
     struct mm_stat st;
     unsigned nz = 0;
 
-    sc = calloc(1, sizeof(*sc));
+    sc = mm_kvzalloc(srv->mm, sizeof(*sc));
     if (!sc)
         return rpc_fail(ctx, -ENOMEM, "no memory for the info reply");
     ctx->scratch = sc;
@@ -83,10 +85,15 @@ int rpc_info(struct rpc_ctx *ctx)
         m->min_pages = zi.min_pages;
         m->low_pages = zi.low_pages;
         m->high_pages = zi.high_pages;
+        rpc_mem_zone_stat(&zi, &sc->zone_stats[nz]);
+        sc->zone_stat_ptrs[nz] = &sc->zone_stats[nz];
         sc->zone_ptrs[nz++] = m;
     }
     r->n_zones = nz;
     r->zones = sc->zone_ptrs;
+    r->n_zone_stats = nz;
+    r->zone_stats = sc->zone_stat_ptrs;
+    rpc_mem_info(srv, r);
     ctx->resp.body_case = RMEM__RESPONSE__BODY_INFO;
     ctx->resp.info = r;
     return 0;

@@ -46,6 +46,51 @@ static void on_signal(uv_signal_t *sig, int signum)
     server_stop(srv);
 }
 
+static int server_create_caches(struct server *srv)
+{
+    int err = slab_cache_create(srv->mm, "rmem_conn", sizeof(struct conn), 0,
+                                &srv->conn_cache);
+
+    if (!err)
+        err = slab_cache_create(srv->mm, "rmem_session", sizeof(struct session),
+                                0, &srv->session_cache);
+    if (!err)
+        err = slab_cache_create(srv->mm, "rmem_tenant", sizeof(struct tenant),
+                                0, &srv->tenant_cache);
+    return err;                         /* mm_destroy takes what was made */
+}
+
+/* A cache still holding objects at exit is a leak: say which. */
+static void server_destroy_caches(struct server *srv)
+{
+    struct slab_cache **caches[] = {
+        &srv->conn_cache, &srv->session_cache, &srv->tenant_cache,
+    };
+
+    for (size_t i = 0; i < sizeof(caches) / sizeof(caches[0]); i++) {
+        if (*caches[i] && slab_cache_destroy(*caches[i]))
+            log_error("objects leaked at exit: see the slab message above");
+        *caches[i] = NULL;
+    }
+}
+
+static void *pb_alloc(void *data, size_t size)
+{
+    return mm_kvmalloc(data, size);
+}
+
+static void pb_free(void *data, void *p)
+{
+    mm_kvfree(data, p);
+}
+
+void server_pb_allocator(struct server *srv, ProtobufCAllocator *a)
+{
+    a->alloc = pb_alloc;
+    a->free = pb_free;
+    a->allocator_data = srv->mm;
+}
+
 int server_init(struct server *srv, const struct config *cfg, uv_loop_t *loop)
 {
     struct mm_config mc = {
@@ -69,6 +114,11 @@ int server_init(struct server *srv, const struct config *cfg, uv_loop_t *loop)
         log_error("cannot create a pool of %llu bytes: %s",
                   (unsigned long long)cfg->pool_bytes, strerror(-err));
         return err;
+    }
+    err = server_create_caches(srv);
+    if (err) {
+        log_error("cannot create the slab caches: %s", strerror(-err));
+        goto err_destroy_mm;
     }
     err = tenant_create(srv, "default", cfg->default_token, &t);
     if (err) {
@@ -156,6 +206,7 @@ void server_fini(struct server *srv)
         tenant_destroy(t);
     }
     srv->tenants = NULL;
+    server_destroy_caches(srv);
     if (srv->mm) {
         if (mm_check(srv->mm))
             log_error("memory manager invariants broken at exit");

@@ -27,7 +27,7 @@ static uint64_t new_session_id(struct tenant *t)
 
 int session_create(struct tenant *t, struct session **out)
 {
-    struct session *s = calloc(1, sizeof(*s));
+    struct session *s = slab_zalloc(t->srv->session_cache);
     int err;
 
     if (!s)
@@ -35,12 +35,12 @@ int session_create(struct tenant *t, struct session **out)
     s->tenant = t;
     s->id = new_session_id(t);
     if (!s->id) {
-        free(s);
+        slab_free(t->srv->session_cache, s);
         return -EAGAIN;
     }
     err = idmap_put(&t->sessions, s->id, s);
     if (err) {
-        free(s);
+        slab_free(t->srv->session_cache, s);
         return err;
     }
     uv_timer_init(t->srv->loop, &s->grace);
@@ -88,7 +88,9 @@ void session_detach(struct session *s)
 
 static void on_timer_close(uv_handle_t *h)
 {
-    free(h->data);
+    struct session *s = h->data;
+
+    slab_free(s->tenant->srv->session_cache, s);
 }
 
 void session_destroy(struct session *s)

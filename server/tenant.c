@@ -16,17 +16,17 @@
 int tenant_create(struct server *srv, const char *name, const char *token,
                   struct tenant **out)
 {
-    struct tenant *t = calloc(1, sizeof(*t));
+    struct tenant *t = slab_zalloc(srv->tenant_cache);
     int err = -ENOMEM;
 
     if (!t)
         return -ENOMEM;
     t->srv = srv;
-    t->name = strdup(name);
+    t->name = mm_kvstrdup(srv->mm, name);
     if (!t->name)
         goto err_free;
     if (token) {
-        t->token = strdup(token);
+        t->token = mm_kvstrdup(srv->mm, token);
         if (!t->token)
             goto err_free;
     }
@@ -40,9 +40,9 @@ int tenant_create(struct server *srv, const char *name, const char *token,
     return 0;
 
 err_free:
-    free(t->token);
-    free(t->name);
-    free(t);
+    mm_kvfree(srv->mm, t->token);
+    mm_kvfree(srv->mm, t->name);
+    slab_free(srv->tenant_cache, t);
     return err;
 }
 
@@ -65,9 +65,9 @@ void tenant_destroy(struct tenant *t)
     memcg_destroy(t->memcg);
     if (t->token)
         OPENSSL_cleanse(t->token, strlen(t->token));
-    free(t->token);
-    free(t->name);
-    free(t);
+    mm_kvfree(srv->mm, t->token);
+    mm_kvfree(srv->mm, t->name);
+    slab_free(srv->tenant_cache, t);
 }
 
 struct tenant *tenant_find(struct server *srv, const char *name)

@@ -84,6 +84,13 @@ say ""
 say "== rmemctl info (after the runs)"
 "$build/rmemctl" -s "$server" info
 
+# mm/ microbenchmarks: the allocators alone, no server, no network.
+if [ $status -eq 0 ] && [ -x "$build/mm-bench" ]; then
+    say ""
+    say "== mm-bench (buddy, slab and glibc malloc, ns per alloc+free)"
+    "$build/mm-bench" || status=$?
+fi
+
 stop_server
 if [ "$server_status" -ne 0 ]; then
     say "bench: rmemd exited with status $server_status after SIGTERM; its log:" >&2

@@ -6,7 +6,8 @@ START_TEST(test_descriptor_is_small)
 {
     uint32_t all = 0;
     const uint32_t flags[] = { PG_buddy, PG_locked, PG_dirty, PG_uptodate,
-                               PG_lru, PG_active, PG_referenced, PG_table };
+                               PG_lru, PG_active, PG_referenced, PG_table,
+                               PG_slab };
 
     ck_assert_uint_eq(sizeof(struct page), 32);
     for (unsigned i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
@@ -24,18 +25,27 @@ START_TEST(test_transition_table)
         { PAGE_FREE, PAGE_ALLOCATED, true },
         { PAGE_FREE, PAGE_DATA, false },
         { PAGE_FREE, PAGE_TABLE, false },
+        { PAGE_FREE, PAGE_SLAB, false },
         { PAGE_ALLOCATED, PAGE_FREE, true },
         { PAGE_ALLOCATED, PAGE_ALLOCATED, false },
         { PAGE_ALLOCATED, PAGE_DATA, true },
         { PAGE_ALLOCATED, PAGE_TABLE, true },
+        { PAGE_ALLOCATED, PAGE_SLAB, true },
         { PAGE_DATA, PAGE_FREE, false },
         { PAGE_DATA, PAGE_ALLOCATED, true },
         { PAGE_DATA, PAGE_DATA, false },
         { PAGE_DATA, PAGE_TABLE, false },
+        { PAGE_DATA, PAGE_SLAB, false },
         { PAGE_TABLE, PAGE_FREE, false },
         { PAGE_TABLE, PAGE_ALLOCATED, true },
         { PAGE_TABLE, PAGE_DATA, false },
         { PAGE_TABLE, PAGE_TABLE, false },
+        { PAGE_TABLE, PAGE_SLAB, false },
+        { PAGE_SLAB, PAGE_FREE, false },
+        { PAGE_SLAB, PAGE_ALLOCATED, true },
+        { PAGE_SLAB, PAGE_DATA, false },
+        { PAGE_SLAB, PAGE_TABLE, false },
+        { PAGE_SLAB, PAGE_SLAB, false },
     };
 
     ck_assert_uint_eq(sizeof(cases) / sizeof(cases[0]),
