@@ -46,6 +46,7 @@ int memcg_create(struct mm *mm, const char *name, struct memcg **out)
     cg->mm = mm;
     strcpy(cg->name, name);
     cg->limit = MEMCG_UNLIMITED;
+    lruvec_init(&cg->lruvec);
     err = idr_alloc(&mm->memcgs, cg, &cg->id);
     if (err)
         goto err_free_cg;

@@ -10,8 +10,8 @@
  * and falls back to the others, first keeping every zone above its low
  * watermark, then above min.  The reserve below min is for page-table
  * pages only: a write that has its data page must not fail for want of the
- * table page to map it, and, later, reclaim must not need memory to free
- * memory.  Watermarks are computed as Linux does (see set_watermarks).
+ * table page to map it, and reclaim must not need memory to free memory.
+ * Optional allocations (swap readahead) stay above low.  Watermarks are computed as Linux does (see set_watermarks).
  * Where an allocation lands is counted per zone as numastat shows it. */
 #include <errno.h>
 #include <stdlib.h>
@@ -230,6 +230,7 @@ void mm_destroy(struct mm *mm)
         segment_destroy(idr_find(&mm->segments, id));
     while ((id = idr_next(&mm->memcgs, 0)) != 0)
         memcg_free(idr_find(&mm->memcgs, id));
+    swap_destroy_all(mm);
     unmap_arenas(mm, mm->nr_zones);
     idr_destroy(&mm->segments);
     idr_destroy(&mm->memcgs);
@@ -327,7 +328,8 @@ int mm_alloc_pages(struct mm *mm, unsigned order, enum alloc_purpose purpose,
                    pfn_t *pfn)
 {
     static const int marks[] = { WMARK_LOW, WMARK_MIN, -1 };
-    unsigned nr_passes = purpose == ALLOC_TABLE ? 3 : 2;
+    unsigned nr_passes = purpose == ALLOC_TABLE ? 3 :
+                         purpose == ALLOC_DATA ? 2 : 1;
     unsigned pref;
 
     if (order > MM_MAX_ORDER)

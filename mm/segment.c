@@ -7,7 +7,14 @@
  * read as zeros.  A first write charges the memcg, allocates the page,
  * fills it and only then installs the PTE: a failure at any step undoes the
  * ones before it, so no reader ever sees a half-written page and nothing
- * leaks. */
+ * leaks.
+ *
+ * With a swap file on (swap.c), a page may be a swap entry instead: a read
+ * swaps it in, a write replaces it by a new page without reading it (the
+ * whole page is overwritten), and a new page that finds the memcg at its
+ * limit or the pool at its min watermark reclaims first (vmscan.c).  Every
+ * resident page is on its memcg's LRU lists and every access marks it
+ * (lru.c). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +68,85 @@ uint64_t segment_resident_pages(const struct segment *seg)
     return seg->resident;
 }
 
+uint64_t segment_swapped_pages(const struct segment *seg)
+{
+    return seg->swapped;
+}
+
+/* Reclaim is tried this many times, each after some progress. */
+#define RECLAIM_RETRIES 8
+
+static int charge_page(struct segment *seg, enum alloc_purpose purpose)
+{
+    int err = memcg_try_charge(seg->memcg, 1);
+
+    /* At the limit: make room inside this memcg (memcg reclaim). */
+    for (unsigned i = 0; err == -ENOMEM && purpose == ALLOC_DATA &&
+                         i < RECLAIM_RETRIES; i++) {
+        if (!vmscan_try_to_free_pages(seg->mm, seg->memcg, SWAP_CLUSTER_MAX, true))
+            break;
+        err = memcg_try_charge(seg->memcg, 1);
+    }
+    return err;
+}
+
+static int alloc_page(struct segment *seg, enum alloc_purpose purpose,
+                      pfn_t *pfn)
+{
+    int err = mm_alloc_pages(seg->mm, 0, purpose, pfn);
+
+    /* Every zone at min: direct reclaim over every memcg. */
+    for (unsigned i = 0; err == -ENOMEM && purpose == ALLOC_DATA &&
+                         i < RECLAIM_RETRIES; i++) {
+        if (!vmscan_try_to_free_pages(seg->mm, NULL, SWAP_CLUSTER_MAX, true))
+            break;
+        err = mm_alloc_pages(seg->mm, 0, purpose, pfn);
+    }
+    return err;
+}
+
+int segment_get_page(struct segment *seg, uint64_t index,
+                     enum alloc_purpose purpose, pfn_t *out)
+{
+    struct page *page;
+    pfn_t pfn;
+    int err;
+
+    err = charge_page(seg, purpose);
+    if (err)
+        return err;
+    err = alloc_page(seg, purpose, &pfn);
+    if (err)
+        goto err_uncharge;
+    page = pfn_to_page(seg->mm, pfn);
+    err = page_set_state(seg->mm, page, PAGE_DATA);
+    if (err)
+        goto err_free_page;
+    page_set_rmap(page, seg->id, index);
+    page->memcg_id = seg->memcg->id;
+    *out = pfn;
+    return 0;
+
+err_free_page:
+    mm_free_pages(seg->mm, pfn, 0);
+err_uncharge:
+    memcg_uncharge(seg->memcg, 1);
+    return err;
+}
+
+/* Undo segment_get_page() for a page never mapped nor listed. */
+void segment_unget_page(struct segment *seg, pfn_t pfn)
+{
+    struct page *page = pfn_to_page(seg->mm, pfn);
+
+    page->flags = 0;
+    page_clear_rmap(page);
+    page->memcg_id = 0;
+    if (page_set_state(seg->mm, page, PAGE_ALLOCATED) == 0)
+        mm_free_pages(seg->mm, pfn, 0);
+    memcg_uncharge(seg->memcg, 1);
+}
+
 /* [first, first + count) must lie inside the segment; overflow-safe. */
 static int check_range(const struct segment *seg, uint64_t first,
                        uint64_t count)
@@ -73,19 +159,23 @@ static int check_range(const struct segment *seg, uint64_t first,
 static int read_one_page(struct segment *seg, uint64_t index, void *dst)
 {
     pte_t *pte = pgtable_lookup(&seg->pt, index);
+    int err;
 
     if (!pte || pte_none(*pte)) {
         memset(dst, 0, MM_PAGE_SIZE);
         return 0;
     }
     if (!pte_present(*pte)) {
-        mm_log(MM_LOG_ERR, "mm: segment %u index %llu: swap entry, no swap "
-               "device", seg->id, (unsigned long long)index);
-        return -EIO;
+        /* Swap-in; mapping it marked it accessed already. */
+        err = swap_do_page(seg, index, pte);
+        if (err)
+            return err;
+        memcpy(dst, page_address(seg->mm, pte_pfn(*pte)), MM_PAGE_SIZE);
+        return 0;
     }
     memcpy(dst, page_address(seg->mm, pte_pfn(*pte)), MM_PAGE_SIZE);
     *pte |= PTE_ACCESSED;
-    page_set(pfn_to_page(seg->mm, pte_pfn(*pte)), PG_referenced);
+    lru_mark_accessed(seg->mm, pfn_to_page(seg->mm, pte_pfn(*pte)));
     return 0;
 }
 
@@ -112,7 +202,8 @@ static void overwrite_page(struct segment *seg, pte_t *pte, const void *src)
 
     memcpy(page_address(seg->mm, pte_pfn(*pte)), src, MM_PAGE_SIZE);
     *pte |= PTE_DIRTY | PTE_ACCESSED;
-    page_set(page, PG_dirty | PG_uptodate | PG_referenced);
+    page_set(page, PG_dirty | PG_uptodate);
+    lru_mark_accessed(seg->mm, page);
 }
 
 static int write_new_page(struct segment *seg, uint64_t index, const void *src)
@@ -121,36 +212,43 @@ static int write_new_page(struct segment *seg, uint64_t index, const void *src)
     pfn_t pfn;
     int err;
 
-    err = memcg_try_charge(seg->memcg, 1);
+    err = segment_get_page(seg, index, ALLOC_DATA, &pfn);
     if (err)
         return err;
-    err = mm_alloc_pages(seg->mm, 0, ALLOC_DATA, &pfn);
-    if (err)
-        goto err_uncharge;
     page = pfn_to_page(seg->mm, pfn);
-    err = page_set_state(seg->mm, page, PAGE_DATA);
-    if (err)
-        goto err_free_page;
-    page_set_rmap(page, seg->id, index);
-    page->memcg_id = seg->memcg->id;
     memcpy(page_address(seg->mm, pfn), src, MM_PAGE_SIZE);
     page_set(page, PG_dirty | PG_uptodate);
     err = pgtable_install(&seg->pt, index, pfn_pte(pfn, PTE_DIRTY | PTE_ACCESSED));
-    if (err)
-        goto err_unset_data;
+    if (err) {
+        segment_unget_page(seg, pfn);
+        return err;
+    }
     seg->resident++;
+    lru_add_page(seg->mm, page);
     return 0;
+}
 
-err_unset_data:
-    page->flags = 0;
-    page_clear_rmap(page);
-    page->memcg_id = 0;
-    page_set_state(seg->mm, page, PAGE_ALLOCATED);
-err_free_page:
-    mm_free_pages(seg->mm, pfn, 0);
-err_uncharge:
-    memcg_uncharge(seg->memcg, 1);
-    return err;
+/* The whole page is new: the swapped copy is dropped unread. */
+static int write_swapped_page(struct segment *seg, uint64_t index, pte_t *pte,
+                              const void *src)
+{
+    struct page *page;
+    pfn_t pfn;
+    int err;
+
+    err = segment_get_page(seg, index, ALLOC_DATA, &pfn);
+    if (err)
+        return err;
+    page = pfn_to_page(seg->mm, pfn);
+    memcpy(page_address(seg->mm, pfn), src, MM_PAGE_SIZE);
+    page_set(page, PG_dirty | PG_uptodate);
+    swap_free_entry(seg->mm, *pte);
+    seg->swapped--;
+    seg->memcg->swap--;
+    *pte = pfn_pte(pfn, PTE_DIRTY | PTE_ACCESSED);
+    seg->resident++;
+    lru_add_page(seg->mm, page);
+    return 0;
 }
 
 static int write_one_page(struct segment *seg, uint64_t index, const void *src)
@@ -161,11 +259,8 @@ static int write_one_page(struct segment *seg, uint64_t index, const void *src)
         overwrite_page(seg, pte, src);
         return 0;
     }
-    if (pte && pte_is_swap(*pte)) {
-        mm_log(MM_LOG_ERR, "mm: segment %u index %llu: swap entry, no swap "
-               "device", seg->id, (unsigned long long)index);
-        return -EIO;
-    }
+    if (pte && pte_is_swap(*pte))
+        return write_swapped_page(seg, index, pte, src);
     return write_new_page(seg, index, src);
 }
 
@@ -197,14 +292,19 @@ static int release_data_page(void *arg, uint64_t index, pte_t *pte)
     pfn_t pfn;
     int err;
 
-    if (!pte_present(*pte))
-        return 0;       /* a swap entry: no swap device holds its slot */
+    if (!pte_present(*pte)) {
+        swap_free_entry(seg->mm, *pte);
+        seg->swapped--;
+        seg->memcg->swap--;
+        return 0;
+    }
     pfn = pte_pfn(*pte);
     page = pfn_to_page(seg->mm, pfn);
     if (page->seg_id != seg->id || page_index(page) != index) {
         dump_page(seg->mm, pfn, "discarding a page mapped elsewhere");
         return -EUCLEAN;
     }
+    lru_del_page(seg->mm, page);
     err = page_set_state(seg->mm, page, PAGE_ALLOCATED);
     if (err)
         return err;
@@ -251,11 +351,13 @@ void segment_destroy(struct segment *seg)
 /* PTE -> page: pgtable_check; and the counts agree. */
 int segment_check(const struct segment *seg)
 {
-    uint64_t present = 0;
-    int err = pgtable_check(&seg->pt, &present);
+    uint64_t present = 0, swap = 0;
+    int err = pgtable_check_counts(&seg->pt, &present, &swap);
 
     if (err)
         return err;
+    CHECK(swap == seg->swapped, "segment %u: %llu swap PTEs, swapped %llu",
+          seg->id, (unsigned long long)swap, (unsigned long long)seg->swapped);
     CHECK(present == seg->resident,
           "segment %u: %llu present PTEs, resident %llu", seg->id,
           (unsigned long long)present, (unsigned long long)seg->resident);
