@@ -121,7 +121,7 @@ struct mm {
 enum alloc_purpose {
     ALLOC_DATA,                         /* segment contents: down to min */
     ALLOC_TABLE,                        /* page tables: may use the reserve */
-    ALLOC_OPTIONAL,                     /* readahead: only above low */
+    ALLOC_OPTIONAL,                     /* readahead: as data, never reclaims */
 };
 
 int  numa_split_pool(uint64_t pool_bytes, const struct mm_config *cfg,

@@ -11,7 +11,8 @@
  * watermark, then above min.  The reserve below min is for page-table
  * pages only: a write that has its data page must not fail for want of the
  * table page to map it, and reclaim must not need memory to free memory.
- * Optional allocations (swap readahead) stay above low.  Watermarks are computed as Linux does (see set_watermarks).
+ * Optional allocations (swap readahead) go down to min like data, but
+ * their callers never reclaim for them.  Watermarks are computed as Linux does (see set_watermarks).
  * Where an allocation lands is counted per zone as numastat shows it. */
 #include <errno.h>
 #include <stdlib.h>
@@ -328,8 +329,7 @@ int mm_alloc_pages(struct mm *mm, unsigned order, enum alloc_purpose purpose,
                    pfn_t *pfn)
 {
     static const int marks[] = { WMARK_LOW, WMARK_MIN, -1 };
-    unsigned nr_passes = purpose == ALLOC_TABLE ? 3 :
-                         purpose == ALLOC_DATA ? 2 : 1;
+    unsigned nr_passes = purpose == ALLOC_TABLE ? 3 : 2;
     unsigned pref;
 
     if (order > MM_MAX_ORDER)

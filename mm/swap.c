@@ -17,8 +17,8 @@
  * right after the last one read), up to SWAP_RA_PAGES following slots that
  * belong to the same segment and are still its swap entries are read in
  * the same system call and mapped as not-yet-touched inactive pages
- * (PG_readahead); readahead never reclaims and never dips below the low
- * watermark.
+ * (PG_readahead); readahead takes free pages down to the min watermark
+ * but never reclaims for them.
  *
  * The I/O is synchronous pread/pwrite (os.c) on rmemd's loop thread; a
  * page under I/O is off the LRU and PG_locked, so that an asynchronous
@@ -166,8 +166,6 @@ int mm_swapon(struct mm *mm, int fd, const char *path, uint64_t bytes)
     si->ra_expect = UINT64_MAX;
     mm->swap_info[si->type] = si;
     mm->nr_swapfiles++;
-    mm_log(MM_LOG_INFO, "swap: %s on, %llu pages, type %u", path,
-           (unsigned long long)si->nr_slots, si->type);
     return 0;
 
 err_free_owner:

@@ -6,7 +6,7 @@
  * pool runs low).  A pass walks priorities DEF_PRIORITY..0, scanning at
  * each lru_size >> priority pages per list (at least a SWAP_CLUSTER_MAX
  * batch), so it starts gentle and grows; it stops as soon as enough is
- * freed, the swap file is full, or the scan budget is spent: every loop
+ * freed, the swap file is full or failing, or the scan budget is spent: every loop
  * here is bounded.  Per memcg (shrink_lruvec): when the inactive list is
  * low the active tail is aged first (referenced pages go round again,
  * the others drop to the inactive list), then the inactive tail is
@@ -31,12 +31,12 @@ struct scan_control {
     int priority;                       /* scan lru_size >> priority */
     struct memcg *target;               /* NULL: every memcg */
     bool direct;                        /* for the counters */
-    bool swap_full;                     /* no slot left: stop */
+    bool swap_stop;                     /* no slot left, or the file fails */
 };
 
 static bool scan_done(const struct scan_control *sc)
 {
-    return sc->nr_reclaimed >= sc->nr_to_reclaim || sc->swap_full ||
+    return sc->nr_reclaimed >= sc->nr_to_reclaim || sc->swap_stop ||
            sc->nr_scanned >= sc->max_scan;
 }
 
@@ -148,14 +148,17 @@ static void shrink_inactive_list(struct scan_control *sc, struct mm *mm,
             continue;
         }
         err = pageout(mm, page);
-        if (err == -ENOSPC) {
-            sc->swap_full = true;
+        if (err && err != -EUCLEAN) {
+            /* Swap is full or failing: this pass cannot free anything
+             * more, and hammering a failing file helps no one. */
+            if (page_test(page, PG_lru))
+                lru_move_page(mm, page, LRU_INACTIVE_ANON);
+            sc->swap_stop = true;
             break;
         }
         if (err) {
-            /* Written nowhere: keep it, behind the pages still to scan. */
-            if (page_test(page, PG_lru))
-                lru_move_page(mm, page, LRU_INACTIVE_ANON);
+            /* A broken reverse map (logged): skip the page. */
+            lru_move_page(mm, page, LRU_INACTIVE_ANON);
             continue;
         }
         sc->nr_reclaimed++;
@@ -278,7 +281,7 @@ uint64_t mm_background_reclaim(struct mm *mm, uint64_t budget)
     mm->kswapd_awake = true;
     sc.nr_to_reclaim = deficit;
     do_try_to_free_pages(&sc, mm);
-    if (background_deficit(mm) == 0 || sc.swap_full || sc.nr_scanned == 0)
+    if (background_deficit(mm) == 0 || sc.swap_stop || sc.nr_scanned == 0)
         mm->kswapd_awake = false;
     return sc.nr_reclaimed;
 }
