@@ -42,12 +42,15 @@ struct command {
 
 static int cmd_info(struct ctl *ctl, int argc, char **argv);
 static int cmd_buddyinfo(struct ctl *ctl, int argc, char **argv);
+static int cmd_swapinfo(struct ctl *ctl, int argc, char **argv);
 
 static const struct command commands[] = {
     {"info", cmd_info, "",
      "server, pool, connection and traffic figures"},
     {"buddyinfo", cmd_buddyinfo, "",
      "free blocks of each order per zone, as /proc/buddyinfo"},
+    {"swapinfo", cmd_swapinfo, "",
+     "swap files as /proc/swaps (KiB), --json adds the reclaim counters"},
 };
 
 #define NR_COMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -195,6 +198,10 @@ static const struct info_field {
     F(NULL, "bytes_in", F_U64, bytes_in),
     F(NULL, "bytes_out", F_U64, bytes_out),
     F(NULL, "bad_frames", F_U64, bad_frames),
+    F("Swap", "swap_total_bytes", F_U64, swap_total_bytes),
+    F(NULL, "swap_used_bytes", F_U64, swap_used_bytes),
+    F(NULL, "pswpin", F_U64, pswpin),
+    F(NULL, "pswpout", F_U64, pswpout),
 #undef F
 };
 
@@ -308,6 +315,79 @@ static int cmd_buddyinfo(struct ctl *ctl, int argc, char **argv)
     }
     if (ctl->json)
         printf("]\n");
+    return EXIT_SUCCESS;
+}
+
+/* ---- swapinfo -------------------------------------------------------- */
+
+/* The reclaim counters of SwapInfoReply, for --json. */
+static const struct {
+    const char *key;
+    size_t off;
+} swap_counters[] = {
+#define C(member) {#member, offsetof(Rmem__SwapInfoReply, member)}
+    C(pswpin), C(pswpout), C(pgscan_kswapd), C(pgscan_direct),
+    C(pgsteal_kswapd), C(pgsteal_direct), C(pgactivate), C(pgdeactivate),
+    C(pgrotated), C(allocstall), C(swap_ra), C(swap_ra_hit), C(swap_io_errors),
+#undef C
+};
+
+static void swapinfo_json(const Rmem__SwapInfoReply *r)
+{
+    printf("{\"swaps\": [");
+    for (size_t i = 0; i < r->n_devices; i++) {
+        const Rmem__SwapDevice *d = r->devices[i];
+
+        printf("%s{\"filename\": ", i ? ", " : "");
+        json_string(d->filename);
+        printf(", \"type\": ");
+        json_string(d->type);
+        printf(", \"size_bytes\": %" PRIu64 ", \"used_bytes\": %" PRIu64
+               ", \"priority\": %" PRId32 "}", d->size_bytes, d->used_bytes,
+               d->priority);
+    }
+    printf("]");
+    for (size_t i = 0; i < sizeof(swap_counters) / sizeof(swap_counters[0]); i++)
+        printf(", \"%s\": %" PRIu64, swap_counters[i].key,
+               *(const uint64_t *)(const void *)((const char *)r +
+                                                 swap_counters[i].off));
+    printf("}\n");
+}
+
+static int cmd_swapinfo(struct ctl *ctl, int argc, char **argv)
+{
+    Rmem__SwapInfo si = RMEM__SWAP_INFO__INIT;
+    Rmem__Request req = RMEM__REQUEST__INIT;
+    Rmem__Response *resp;
+    const Rmem__SwapInfoReply *r;
+
+    (void)argv;
+    if (argc > 0) {
+        fprintf(stderr, "rmemctl: swapinfo takes no arguments\n");
+        return EXIT_USAGE;
+    }
+    req.body_case = RMEM__REQUEST__BODY_SWAP_INFO;
+    req.swap_info = &si;
+    if (ctl_rpc(ctl, "swapinfo", &req, RMEM__RESPONSE__BODY_SWAP_INFO, &resp))
+        return EXIT_FAILURE;
+    r = resp->swap_info;
+    if (ctl->json) {
+        swapinfo_json(r);
+        return EXIT_SUCCESS;
+    }
+    /* mm/swapfile.c swap_show(), byte for byte. */
+    printf("Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n");
+    for (size_t i = 0; i < r->n_devices; i++) {
+        const Rmem__SwapDevice *d = r->devices[i];
+        const char *name = d->filename ? d->filename : "";
+        int len = (int)strlen(name);
+        uint64_t size = d->size_bytes / 1024, used = d->used_bytes / 1024;
+
+        printf("%s%*s%s\t%" PRIu64 "\t%s%" PRIu64 "\t%s%" PRId32 "\n", name,
+               len < 40 ? 40 - len : 1, " ", "file\t", size,
+               size < 10000000 ? "\t" : "", used, used < 10000000 ? "\t" : "",
+               d->priority);
+    }
     return EXIT_SUCCESS;
 }
 

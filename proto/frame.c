@@ -100,6 +100,7 @@ const char *frame_request_name(const Rmem__Request *req)
     case RMEM__REQUEST__BODY_WRITE:          return "write";
     case RMEM__REQUEST__BODY_STAT:           return "stat";
     case RMEM__REQUEST__BODY_INFO:           return "info";
+    case RMEM__REQUEST__BODY_SWAP_INFO:      return "swap_info";
     default:                                 return "unknown";
     }
 }

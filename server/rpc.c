@@ -21,6 +21,7 @@ static const struct rpc_handler {
     [RMEM__REQUEST__BODY_WRITE]          = {rpc_write, false},
     [RMEM__REQUEST__BODY_STAT]           = {rpc_stat, false},
     [RMEM__REQUEST__BODY_INFO]           = {rpc_info, false},
+    [RMEM__REQUEST__BODY_SWAP_INFO]      = {rpc_swap_info, false},
 };
 
 #define RPC_TABLE_LEN (sizeof(rpc_table) / sizeof(rpc_table[0]))
