@@ -34,11 +34,18 @@ static void make_dir(void)
     snprintf(swap_path, sizeof(swap_path), "%s/swapfile", dir);
 }
 
-/* Runs even when the test failed (checked fixture teardown). */
+/* An unchecked fixture: runs in the runner process after the tests, so
+ * also after a test that failed and left a file from a killed rmemd. */
 static void remove_dir(void)
 {
     unlink(swap_path);
     rmdir(dir);
+}
+
+/* Before each test: no file left from the one before. */
+static void no_swapfile(void)
+{
+    unlink(swap_path);
 }
 
 static double now_s(void)
@@ -318,7 +325,8 @@ Suite *swapfile_suite(void)
     Suite *s = suite_create("swapfile");
     TCase *tc = tcase_create("core");
 
-    tcase_add_checked_fixture(tc, make_dir, remove_dir);
+    tcase_add_unchecked_fixture(tc, make_dir, remove_dir);
+    tcase_add_checked_fixture(tc, no_swapfile, NULL);
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_200m_through_64m_pool_and_swap);
     tcase_add_test(tc, test_existing_file_kept);
