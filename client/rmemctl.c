@@ -50,6 +50,7 @@ static int cmd_slabinfo(struct ctl *ctl, int argc, char **argv);
 static int cmd_meminfo(struct ctl *ctl, int argc, char **argv);
 static int cmd_zoneinfo(struct ctl *ctl, int argc, char **argv);
 static int cmd_numastat(struct ctl *ctl, int argc, char **argv);
+static int cmd_swapinfo(struct ctl *ctl, int argc, char **argv);
 
 static const struct command commands[] = {
     {"info", cmd_info, "",
@@ -62,7 +63,7 @@ static const struct command commands[] = {
     {"cgroup", cmd_cgroup, "get TENANT [KEY]|set TENANT KEY VALUE",
      "read or write a tenant's memory.* cgroup v1 files"},
     {"segment", cmd_segment, "list [TENANT]",
-     "segments per tenant: pages, resident, reserved, OOM-killed"},
+     "segments per tenant: pages, resident, reserved, swapped, OOM-killed"},
     {"slabinfo", cmd_slabinfo, "",
      "the server's slab caches, as /proc/slabinfo 2.1"},
     {"meminfo", cmd_meminfo, "",
@@ -71,6 +72,8 @@ static const struct command commands[] = {
      "per zone pages, watermarks and counters, as /proc/zoneinfo"},
     {"numastat", cmd_numastat, "",
      "allocations per NUMA node, as numastat(8)"},
+    {"swapinfo", cmd_swapinfo, "",
+     "swap files as /proc/swaps (KiB), --json adds the reclaim counters"},
 };
 
 #define NR_COMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -220,6 +223,10 @@ static const struct info_field {
     F(NULL, "bytes_in", F_U64, bytes_in),
     F(NULL, "bytes_out", F_U64, bytes_out),
     F(NULL, "bad_frames", F_U64, bad_frames),
+    F("Swap", "swap_total_bytes", F_U64, swap_total_bytes),
+    F(NULL, "swap_used_bytes", F_U64, swap_used_bytes),
+    F(NULL, "pswpin", F_U64, pswpin),
+    F(NULL, "pswpout", F_U64, pswpout),
 #undef F
 };
 
@@ -895,20 +902,95 @@ static int cmd_segment(struct ctl *ctl, int argc, char **argv)
             json_string(s->tenant);
             printf(", \"segment\": %" PRIu64 ", \"pages\": %" PRIu64
                    ", \"resident_pages\": %" PRIu64 ", \"reserved_pages\": %" PRIu64
-                   ", \"dead\": %s}", s->segment, s->pages, s->resident_pages,
-                   s->reserved_pages, s->dead ? "true" : "false");
+                   ", \"swapped_pages\": %" PRIu64 ", \"dead\": %s}", s->segment,
+                   s->pages, s->resident_pages, s->reserved_pages,
+                   s->swapped_pages, s->dead ? "true" : "false");
         }
         printf("]\n");
         return EXIT_SUCCESS;
     }
-    printf("%-20s %10s %12s %12s %12s %s\n", "TENANT", "SEGMENT", "PAGES",
-           "RESIDENT", "RESERVED", "STATE");
+    printf("%-20s %10s %12s %12s %12s %12s %s\n", "TENANT", "SEGMENT", "PAGES",
+           "RESIDENT", "RESERVED", "SWAPPED", "STATE");
     for (size_t i = 0; i < r->n_segments; i++) {
         const Rmem__SegmentInfo *s = r->segments[i];
 
-        printf("%-20s %10" PRIu64 " %12" PRIu64 " %12" PRIu64 " %12" PRIu64 " %s\n",
-               s->tenant, s->segment, s->pages, s->resident_pages,
-               s->reserved_pages, s->dead ? "oom-killed" : "live");
+        printf("%-20s %10" PRIu64 " %12" PRIu64 " %12" PRIu64 " %12" PRIu64
+               " %12" PRIu64 " %s\n", s->tenant, s->segment, s->pages,
+               s->resident_pages, s->reserved_pages, s->swapped_pages,
+               s->dead ? "oom-killed" : "live");
+    }
+    return EXIT_SUCCESS;
+}
+
+/* ---- swapinfo -------------------------------------------------------- */
+
+/* The reclaim counters of SwapInfoReply, for --json. */
+static const struct {
+    const char *key;
+    size_t off;
+} swap_counters[] = {
+#define C(member) {#member, offsetof(Rmem__SwapInfoReply, member)}
+    C(pswpin), C(pswpout), C(pgscan_kswapd), C(pgscan_direct),
+    C(pgsteal_kswapd), C(pgsteal_direct), C(pgactivate), C(pgdeactivate),
+    C(pgrotated), C(allocstall), C(swap_ra), C(swap_ra_hit), C(swap_io_errors),
+#undef C
+};
+
+static void swapinfo_json(const Rmem__SwapInfoReply *r)
+{
+    printf("{\"swaps\": [");
+    for (size_t i = 0; i < r->n_devices; i++) {
+        const Rmem__SwapDevice *d = r->devices[i];
+
+        printf("%s{\"filename\": ", i ? ", " : "");
+        json_string(d->filename);
+        printf(", \"type\": ");
+        json_string(d->type);
+        printf(", \"size_bytes\": %" PRIu64 ", \"used_bytes\": %" PRIu64
+               ", \"priority\": %" PRId32 "}", d->size_bytes, d->used_bytes,
+               d->priority);
+    }
+    printf("]");
+    for (size_t i = 0; i < sizeof(swap_counters) / sizeof(swap_counters[0]); i++)
+        printf(", \"%s\": %" PRIu64, swap_counters[i].key,
+               *(const uint64_t *)(const void *)((const char *)r +
+                                                 swap_counters[i].off));
+    printf("}\n");
+}
+
+static int cmd_swapinfo(struct ctl *ctl, int argc, char **argv)
+{
+    Rmem__SwapInfo si = RMEM__SWAP_INFO__INIT;
+    Rmem__Request req = RMEM__REQUEST__INIT;
+    Rmem__Response *resp;
+    const Rmem__SwapInfoReply *r;
+
+    (void)argv;
+    if (argc > 0) {
+        fprintf(stderr, "rmemctl: swapinfo takes no arguments\n");
+        return EXIT_USAGE;
+    }
+    req.body_case = RMEM__REQUEST__BODY_SWAP_INFO;
+    req.swap_info = &si;
+    if (ctl_rpc(ctl, "swapinfo", &req, RMEM__RESPONSE__BODY_SWAP_INFO, &resp))
+        return EXIT_FAILURE;
+    r = resp->swap_info;
+    if (ctl->json) {
+        swapinfo_json(r);
+        return EXIT_SUCCESS;
+    }
+    /* mm/swapfile.c swap_show(), byte for byte. */
+    printf("Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n");
+    for (size_t i = 0; i < r->n_devices; i++) {
+        const Rmem__SwapDevice *d = r->devices[i];
+        const char *name = d->filename ? d->filename : "";
+        int len = (int)strlen(name);
+        uint64_t size = d->size_bytes / 1024, used = d->used_bytes / 1024;
+
+        printf("%s%*s%s\t%" PRIu64 "\t%s%" PRIu64 "\t%s%" PRId32 "\n", name,
+               len < 40 ? 40 - len : 1, " ", "file\t", size,
+               size < 10000000 ? "\t" : "", used, used < 10000000 ? "\t" : "",
+               d->priority);
     }
     return EXIT_SUCCESS;
 }

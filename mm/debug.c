@@ -7,7 +7,10 @@
  *   data pages  == sum of segments' resident pages
  *   table pages == sum of segments' table pages
  *   each memcg: usage == resident pages of the segments charging it,
- *               reserved == the reservations they hold
+ *               reserved == the reservations they hold,
+ *               swap == swapped pages of those segments
+ *   lru_check(): the LRU lists hold exactly the DATA pages
+ *   swap_check(): slot use counts == swap PTEs of all segments
  *   each slab cache: slab_cache_check(); their pages == SLAB pages
  *   total pages == free + data + table + slab + allocated-without-a-role
  * It is O(pool pages): for tests and for rmemctl's debug command, not for
@@ -85,9 +88,9 @@ void dump_page(const struct mm *mm, pfn_t pfn, const char *reason)
 }
 
 static int check_segments(const struct mm *mm, uint64_t *resident,
-                          uint64_t *tables)
+                          uint64_t *tables, uint64_t *swapped)
 {
-    *resident = *tables = 0;
+    *resident = *tables = *swapped = 0;
     for (uint32_t id = idr_next(&mm->segments, 0); id;
          id = idr_next(&mm->segments, id + 1)) {
         const struct segment *seg = idr_find(&mm->segments, id);
@@ -98,6 +101,7 @@ static int check_segments(const struct mm *mm, uint64_t *resident,
         CHECK(seg->id == id, "mm: segment %u filed under id %u", seg->id, id);
         *resident += seg->resident;
         *tables += seg->pt.nr_tables;
+        *swapped += seg->swapped;
     }
     return 0;
 }
@@ -107,7 +111,7 @@ static int check_memcgs(const struct mm *mm)
     for (uint32_t id = idr_next(&mm->memcgs, 0); id;
          id = idr_next(&mm->memcgs, id + 1)) {
         const struct memcg *cg = idr_find(&mm->memcgs, id);
-        uint64_t resident = 0, reserved = 0, nr_segments = 0;
+        uint64_t resident = 0, reserved = 0, swapped = 0, nr_segments = 0;
         int err = memcg_check(cg);
 
         if (err)
@@ -119,6 +123,7 @@ static int check_memcgs(const struct mm *mm)
             if (seg->memcg == cg) {
                 resident += seg->resident;
                 reserved += seg->reserved;
+                swapped += seg->swapped;
                 nr_segments++;
             }
         }
@@ -128,6 +133,9 @@ static int check_memcgs(const struct mm *mm)
         CHECK(cg->reserved == reserved,
               "memcg %s: reserved %llu pages, its segments hold %llu", cg->name,
               (unsigned long long)cg->reserved, (unsigned long long)reserved);
+        CHECK(cg->swap == swapped,
+              "memcg %s: swap %llu pages, its segments hold %llu", cg->name,
+              (unsigned long long)cg->swap, (unsigned long long)swapped);
         CHECK(cg->nr_segments == nr_segments,
               "memcg %s: nr_segments %llu, %llu segments charge it", cg->name,
               (unsigned long long)cg->nr_segments,
@@ -139,7 +147,7 @@ static int check_memcgs(const struct mm *mm)
 int mm_check(const struct mm *mm)
 {
     uint64_t count[NR_PAGE_STATES] = { 0 };
-    uint64_t resident, tables, total = 0;
+    uint64_t resident, tables, swapped, listed, slots, total = 0;
     int err;
 
     if (!mm)
@@ -154,7 +162,7 @@ int mm_check(const struct mm *mm)
     }
     CHECK(total == mm->nr_pages, "mm: zones manage %llu pages, memmap has %llu",
           (unsigned long long)total, (unsigned long long)mm->nr_pages);
-    err = check_segments(mm, &resident, &tables);
+    err = check_segments(mm, &resident, &tables, &swapped);
     if (err)
         return err;
     for (pfn_t pfn = 0; pfn < mm->nr_pages; pfn++) {
@@ -176,6 +184,18 @@ int mm_check(const struct mm *mm)
     err = slab_check_all(mm, count[PAGE_SLAB]);
     if (err)
         return err;
+    err = lru_check(mm, &listed);
+    if (err)
+        return err;
+    CHECK(listed == count[PAGE_DATA], "mm: %llu pages on LRU lists, %llu data "
+          "pages", (unsigned long long)listed,
+          (unsigned long long)count[PAGE_DATA]);
+    err = swap_check(mm, &slots);
+    if (err)
+        return err;
+    CHECK(slots == swapped, "mm: swap slots used %llu times, segments have "
+          "%llu swap entries", (unsigned long long)slots,
+          (unsigned long long)swapped);
     CHECK(total == count[PAGE_FREE] + count[PAGE_DATA] + count[PAGE_TABLE] +
                    count[PAGE_SLAB] + count[PAGE_ALLOCATED],
           "mm: total %llu != free %llu + data %llu + table %llu + slab %llu + "

@@ -30,6 +30,10 @@ struct numa_topology {
 int  os_numa_topology(struct numa_topology *topo);
 int  os_arena_map(uint64_t bytes, int node, bool bind, void **out);
 void os_arena_unmap(void *base, uint64_t bytes);
+struct iovec;
+int  os_swap_check_fd(int fd, uint64_t bytes);
+int  os_swap_write(int fd, const void *page, uint64_t pos);
+int  os_swap_readv(int fd, const struct iovec *iov, unsigned n, uint64_t pos);
 
 /* ---- idr.c ---- */
 
@@ -150,6 +154,12 @@ struct mm {
     struct idr slab_caches;             /* every live cache, by id */
     bool slab_no_poison;                /* mm_slab_set_poison(mm, false) */
     struct slab_cache slab_builtin[NR_SLAB_BUILTIN];
+    /* lru.c, swap.c, vmscan.c */
+    struct swap_info *swap_info[MAX_SWAPFILES]; /* by swap type; NULL = none */
+    unsigned nr_swapfiles;              /* types 0..nr_swapfiles-1 in use */
+    uint32_t reclaim_next;              /* memcg id global reclaim starts at */
+    bool kswapd_awake;                  /* a zone fell below low, not yet high */
+    uint64_t events[NR_MM_VM_EVENTS];   /* enum mm_vm_event */
 };
 
 /* What a page is for decides how deep into the reserves it may dig. */
@@ -157,6 +167,7 @@ enum alloc_purpose {
     ALLOC_DATA,                         /* segment contents: down to min */
     ALLOC_TABLE,                        /* page tables: may use the reserve */
     ALLOC_SLAB,                         /* metadata: may use the reserve */
+    ALLOC_OPTIONAL,                     /* readahead: as data, never reclaims */
 };
 
 int  numa_split_pool(uint64_t pool_bytes, const struct mm_config *cfg,
@@ -228,13 +239,88 @@ struct segment {
     uint64_t npages;
     uint64_t resident;                  /* data pages, == present PTEs */
     uint64_t reserved;                  /* memsw reserved for unwritten pages */
+    uint64_t swapped;                   /* == swap PTEs */
     bool reserving;                     /* created with a reservation */
     bool dead;                          /* OOM-killed: pages gone, I/O refused */
     struct pgtable pt;
 };
 
+/* How a new data page is charged to the segment's memcg. */
+enum page_charge {
+    CHARGE_NEW,                         /* first write: memsw or reservation */
+    CHARGE_SWAPIN,                      /* a read of a swap entry: pgmajfault */
+    CHARGE_SWAP,                        /* takes a swap entry's place unread */
+};
+
+/* A new data page for seg: charge (reclaiming the memcg on its limit),
+ * allocate (reclaiming the pool below min; OOM policy when reclaim frees
+ * nothing, except for ALLOC_OPTIONAL, which never reclaims), set DATA and
+ * the reverse map.  The caller fills it and maps it; segment_unget_page()
+ * with the same charge undoes this. */
+int  segment_get_page(struct segment *seg, uint64_t index,
+                      enum alloc_purpose purpose, enum page_charge charge,
+                      pfn_t *out);
+void segment_unget_page(struct segment *seg, pfn_t pfn, enum page_charge charge);
+
 int segment_check(const struct segment *seg);
 int segment_check_data_page(const struct mm *mm, pfn_t pfn);
+
+/* ---- lru.c ---- */
+
+/* Lists of a memcg's resident pages, as Linux's enum lru_list.  Anonymous
+ * segments use the anon pair; the file pair is for named shared segments. */
+enum lru_list {
+    LRU_INACTIVE_ANON,
+    LRU_ACTIVE_ANON,
+    LRU_INACTIVE_FILE,
+    LRU_ACTIVE_FILE,
+    NR_LRU_LISTS
+};
+
+struct lru_head {
+    pfn_t head, tail;                   /* head: most recently added */
+    uint64_t nr;
+};
+
+struct lruvec {
+    struct lru_head lists[NR_LRU_LISTS];
+};
+
+void lruvec_init(struct lruvec *lv);
+struct lruvec *page_lruvec(const struct mm *mm, const struct page *page);
+enum lru_list page_lru(const struct page *page);
+void lru_add_page(struct mm *mm, struct page *page);
+void lru_del_page(struct mm *mm, struct page *page);
+void lru_move_page(struct mm *mm, struct page *page, enum lru_list to);
+void lru_mark_accessed(struct mm *mm, struct page *page);
+bool lru_inactive_is_low(const struct lruvec *lv, bool file);
+int  lru_check(const struct mm *mm, uint64_t *nr_on_lru);
+
+/* ---- swap.c ---- */
+
+struct swap_info;
+
+int  swap_alloc_slot(struct mm *mm, pte_t *entry);
+void swap_free_entry(struct mm *mm, pte_t entry);
+void swap_set_owner(struct mm *mm, pte_t entry, uint32_t seg_id, uint64_t index);
+int  swap_writepage(struct mm *mm, pfn_t pfn, pte_t entry);
+/* Fault on a swap entry: *pte becomes present, the slot is freed unless
+ * others still use it; may read neighbouring slots ahead. */
+int  swap_do_page(struct segment *seg, uint64_t index, pte_t *pte);
+bool swap_active(const struct mm *mm);
+void swap_destroy_all(struct mm *mm);
+int  swap_check(const struct mm *mm, uint64_t *nr_slots_used);
+
+/* ---- vmscan.c ---- */
+
+#define SWAP_CLUSTER_MAX 32u            /* pages a reclaim pass aims for */
+#define DEF_PRIORITY 12                 /* first pass scans lru_size >> 12 */
+
+/* Linux's try_to_free_pages() / try_to_free_mem_cgroup_pages(): reclaim
+ * up to nr_pages, globally (cg NULL) or from one memcg; returns pages
+ * reclaimed. */
+uint64_t vmscan_try_to_free_pages(struct mm *mm, struct memcg *cg,
+                                  uint64_t nr_pages, bool direct);
 
 /* ---- memcg.c ---- */
 
@@ -265,6 +351,7 @@ struct memcg {
     uint64_t nr_segments;               /* segments charging this memcg */
     bool oom_kill_disable;              /* memory.oom_control: ENOMEM, no kill */
     bool under_oom;                     /* last charge refused, nothing freed since */
+    struct lruvec lruvec;               /* its resident pages (lru.c) */
     bool dying;                         /* destroyed, waits for its segments */
 };
 
@@ -292,6 +379,13 @@ int  memcg_check(const struct memcg *cg);
 int  memcg_charge_swap(struct memcg *cg, uint64_t nr_pages);
 int  memcg_uncharge_swap(struct memcg *cg, uint64_t nr_pages);
 int  memcg_charge_swapin(struct memcg *cg, uint64_t nr_pages);
+/* Swap-in without a fault (readahead, may_reclaim false; or a swapped page
+ * overwritten whole): as memcg_charge_swapin, no pgmajfault. */
+int  memcg_charge_from_swap(struct memcg *cg, uint64_t nr_pages,
+                            bool may_reclaim);
+/* A swap entry of a reserving segment discarded: its charge goes back to
+ * the reservation. */
+int  memcg_uncharge_swap_reserved(struct memcg *cg, uint64_t nr_pages);
 
 /* ---- oom.c ---- */
 

@@ -12,10 +12,15 @@
  *     memsw usage = usage + swap + reserved     (always <= memsw max_usage)
  *
  * and the limits keep Linux's invariant limit <= memsw_limit.  A charge is
- * all or nothing; refused, it asks memcg_reclaim() for room first (the
- * bounded retry of Linux's try_charge) and counts failcnt.  The OOM policy
- * on top of a refused charge lives in oom.c; the cgroup files in
- * memcg_file.c.
+ * all or nothing; refused by the memory limit, it asks memcg_reclaim() -
+ * vmscan.c writing the memcg's coldest pages to swap - for room first (the
+ * bounded retry of Linux's try_charge) and counts failcnt.  Refused by
+ * memsw it does not: swapping a page out leaves memsw as it was (Linux's
+ * noswap reclaim, which for anonymous memory frees nothing).  swap.c,
+ * vmscan.c and segment.c move charges between memory and swap through the
+ * swap hooks below, so `swap` here is the one count of a memcg's pages in
+ * swap.  The OOM policy on top of a refused charge lives in oom.c; the
+ * cgroup files in memcg_file.c.
  *
  * A memcg destroyed while segments still charge it stays alive, marked
  * dying, until the last one goes (Linux's offline-but-not-released memcg);
@@ -62,6 +67,7 @@ int memcg_create(struct mm *mm, const char *name, struct memcg **out)
     /* Unlike Linux (default 0, kill): a tenant's write fails with ENOMEM
      * unless its operator opted into the killer, which throws data away. */
     cg->oom_kill_disable = true;
+    lruvec_init(&cg->lruvec);
     err = idr_alloc(&mm->memcgs, cg, &cg->id);
     if (err)
         goto err_free_cg;
@@ -144,6 +150,11 @@ uint64_t memcg_failcnt(const struct memcg *cg)
     return cg->failcnt;
 }
 
+uint64_t memcg_swap_bytes(const struct memcg *cg)
+{
+    return cg->swap * MM_PAGE_SIZE;
+}
+
 uint64_t memcg_memsw_usage(const struct memcg *cg)
 {
     return cg->usage + cg->swap + cg->reserved;
@@ -163,16 +174,17 @@ static void note_memory_peak(struct memcg *cg)
         cg->max_usage = cg->usage;
 }
 
-/* Reclaim up to nr_pages of cg's resident pages to make room under its
- * limits; returns the pages freed.  Reclaim means writing a page to swap
- * and freeing it.  This build has no swap device, and a resident page is
- * the only copy of a tenant's data, so nothing is reclaimable: 0, always.
- * swap.c's write-out is what goes here; every caller already loops on it. */
+/* Reclaim at least nr_pages of cg's resident pages (a SWAP_CLUSTER_MAX
+ * batch at least, as Linux's try_to_free_mem_cgroup_pages) to make room
+ * under its memory limit; returns the pages freed.  Reclaim means writing
+ * a page to swap and freeing it (vmscan.c), so without a swap file it
+ * frees nothing, and a resident page, the only copy of a tenant's data,
+ * stays.  Every caller loops on it, boundedly. */
 uint64_t memcg_reclaim(struct memcg *cg, uint64_t nr_pages)
 {
-    (void)cg;
-    (void)nr_pages;
-    return 0;
+    if (nr_pages < SWAP_CLUSTER_MAX)
+        nr_pages = SWAP_CLUSTER_MAX;
+    return vmscan_try_to_free_pages(cg->mm, cg, nr_pages, true);
 }
 
 static bool fits(uint64_t used, uint64_t nr_pages, uint64_t limit)
@@ -189,12 +201,19 @@ static bool charge_fits(const struct memcg *cg, uint64_t nr_pages, bool memsw)
     return !memsw || fits(memcg_memsw_usage(cg), nr_pages, cg->memsw_limit);
 }
 
-static int do_charge(struct memcg *cg, uint64_t nr_pages, bool memsw)
+/* Reclaim helps only when the memory limit alone refuses: swap-out moves
+ * a page's charge within memsw, so at the memsw limit it frees nothing. */
+static int do_charge(struct memcg *cg, uint64_t nr_pages, bool memsw,
+                     bool may_reclaim)
 {
     for (int tries = 0; !charge_fits(cg, nr_pages, memsw); tries++) {
-        if (tries == MEMCG_RECLAIM_RETRIES || !memcg_reclaim(cg, nr_pages)) {
+        bool memsw_short = memsw && !fits(memcg_memsw_usage(cg), nr_pages,
+                                          cg->memsw_limit);
+
+        if (tries == MEMCG_RECLAIM_RETRIES || !may_reclaim || memsw_short ||
+            !memcg_reclaim(cg, nr_pages)) {
             cg->failcnt++;
-            if (memsw && fits(cg->usage, nr_pages, cg->limit))
+            if (memsw_short && fits(cg->usage, nr_pages, cg->limit))
                 cg->memsw_failcnt++;
             return -ENOMEM;
         }
@@ -209,7 +228,7 @@ static int do_charge(struct memcg *cg, uint64_t nr_pages, bool memsw)
 /* Linux's try_charge(): all of nr_pages or nothing, against both limits. */
 int memcg_try_charge(struct memcg *cg, uint64_t nr_pages)
 {
-    int err = do_charge(cg, nr_pages, true);
+    int err = do_charge(cg, nr_pages, true, true);
 
     if (!err)
         note_memsw_peak(cg);
@@ -228,7 +247,7 @@ int memcg_charge_reserved(struct memcg *cg, uint64_t nr_pages)
                (unsigned long long)cg->reserved);
         return -EINVAL;
     }
-    err = do_charge(cg, nr_pages, false);
+    err = do_charge(cg, nr_pages, false, true);
     if (!err)
         cg->reserved -= nr_pages;
     return err;
@@ -308,19 +327,39 @@ int memcg_uncharge_swap(struct memcg *cg, uint64_t nr_pages)
     return 0;
 }
 
-/* Swap-in: the page's memsw charge moves from its swap entry back to
- * memory; only the memory limit is checked.  A major fault, server-side. */
-int memcg_charge_swapin(struct memcg *cg, uint64_t nr_pages)
+/* A swap entry freed with its page discarded, in a reserving segment:
+ * the memsw charge goes back to the reservation it came from. */
+int memcg_uncharge_swap_reserved(struct memcg *cg, uint64_t nr_pages)
+{
+    int err = memcg_uncharge_swap(cg, nr_pages);
+
+    if (!err)
+        cg->reserved += nr_pages;
+    return err;
+}
+
+/* The page's memsw charge moves from its swap entry back to memory; only
+ * the memory limit is checked. */
+int memcg_charge_from_swap(struct memcg *cg, uint64_t nr_pages,
+                           bool may_reclaim)
 {
     int err;
 
     if (nr_pages > cg->swap)
         return memcg_uncharge_swap(cg, nr_pages);       /* logs, -EINVAL */
-    err = do_charge(cg, nr_pages, false);
-    if (!err) {
+    err = do_charge(cg, nr_pages, false, may_reclaim);
+    if (!err)
         cg->swap -= nr_pages;
+    return err;
+}
+
+/* Swap-in on a read: a major fault, server-side. */
+int memcg_charge_swapin(struct memcg *cg, uint64_t nr_pages)
+{
+    int err = memcg_charge_from_swap(cg, nr_pages, true);
+
+    if (!err)
         cg->events[MEMCG_PGMAJFAULT] += nr_pages;
-    }
     return err;
 }
 
@@ -330,8 +369,9 @@ void memcg_count_event(struct memcg *cg, enum memcg_event ev, uint64_t n)
 }
 
 /* Linux's mem_cgroup_resize_max(): the new limit keeps limit <= memsw
- * limit (-EINVAL), and usage must fit under it, reclaiming if need be;
- * what cannot be reclaimed fails the change with -EBUSY. */
+ * limit (-EINVAL), and usage must fit under it, reclaiming to swap if need
+ * be; what cannot be reclaimed fails the change with -EBUSY.  Reclaim
+ * cannot lower memsw usage, so a memsw limit below it is -EBUSY at once. */
 int memcg_resize_limit(struct memcg *cg, bool memsw, uint64_t pages)
 {
     for (int tries = 0;; tries++) {
@@ -341,7 +381,8 @@ int memcg_resize_limit(struct memcg *cg, bool memsw, uint64_t pages)
             return -EINVAL;
         if (used <= pages)
             break;
-        if (tries == MEMCG_RECLAIM_RETRIES || !memcg_reclaim(cg, used - pages))
+        if (memsw || tries == MEMCG_RECLAIM_RETRIES ||
+            !memcg_reclaim(cg, used - pages))
             return -EBUSY;
     }
     if (memsw)

@@ -150,16 +150,18 @@ static void read_reserved(const struct memcg *cg, struct out *o)
 
 /* memory.stat as memcg1_stat_format() prints it, restricted to the keys
  * that apply.  rmem has no hierarchy, so total_X == X.  Byte keys are
- * bytes, pg* keys are events.  Not counted yet, printed as 0: cache and
- * the *_file lists (no named segments, the file-backed kind, yet),
- * active_anon and inactive_anon (no server-side LRU lists yet),
+ * bytes, pg* keys are events.  swap is the memcg's pages in swap slots,
+ * pgmajfault the reads that swapped a page in, the four LRU keys the sizes
+ * of its lists (lru.c).  Not counted, printed as 0: cache (no named
+ * segments, the file-backed kind, yet: the *_file lists stay empty),
  * unevictable (nothing is pinned on the server). */
-enum stat_kind { STAT_BYTES, STAT_EVENTS, STAT_NONE };
+enum stat_kind { STAT_BYTES, STAT_EVENTS, STAT_LRU, STAT_NONE };
 
 static const struct memcg_stat_key {
     const char *name;
     enum stat_kind kind;
-    unsigned item;                      /* page counter or enum memcg_event */
+    unsigned item;                      /* page counter, enum memcg_event
+                                         * or enum lru_list */
 } stat_keys[] = {
     {"cache", STAT_NONE, 0},
     {"rss", STAT_BYTES, 0},
@@ -168,10 +170,10 @@ static const struct memcg_stat_key {
     {"pgpgout", STAT_EVENTS, MEMCG_PGPGOUT},
     {"pgfault", STAT_EVENTS, MEMCG_PGFAULT},
     {"pgmajfault", STAT_EVENTS, MEMCG_PGMAJFAULT},
-    {"inactive_anon", STAT_NONE, 0},
-    {"active_anon", STAT_NONE, 0},
-    {"inactive_file", STAT_NONE, 0},
-    {"active_file", STAT_NONE, 0},
+    {"inactive_anon", STAT_LRU, LRU_INACTIVE_ANON},
+    {"active_anon", STAT_LRU, LRU_ACTIVE_ANON},
+    {"inactive_file", STAT_LRU, LRU_INACTIVE_FILE},
+    {"active_file", STAT_LRU, LRU_ACTIVE_FILE},
     {"unevictable", STAT_NONE, 0},
 };
 
@@ -184,6 +186,8 @@ static uint64_t stat_value(const struct memcg *cg, const struct memcg_stat_key *
         return (k->item ? cg->swap : cg->usage) * MM_PAGE_SIZE;
     case STAT_EVENTS:
         return cg->events[k->item];
+    case STAT_LRU:
+        return cg->lruvec.lists[k->item].nr * MM_PAGE_SIZE;
     case STAT_NONE:
         break;
     }

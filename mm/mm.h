@@ -133,6 +133,56 @@ struct mm_slab_info {
 /* The n-th cache, oldest first; -ENOENT past the last. */
 int  mm_slab_info(const struct mm *mm, unsigned n, struct mm_slab_info *si);
 
+/* Swap, reclaim and the LRU (swap.c, vmscan.c, lru.c).
+ *
+ * A swap file is handed over as an open descriptor (read-write, at least
+ * bytes long) that the caller keeps open until mm_destroy() and closes
+ * after it.  Once one is on, a data page that cannot be allocated or
+ * charged makes room by writing the coldest pages of the pool (or of the
+ * memcg at its limit) to swap; segment_read/segment_write bring them back.
+ * The counters are Linux's /proc/vmstat names. */
+#define MM_VM_EVENTS(X)                                                       \
+    X(pswpin)             /* pages read from swap */                          \
+    X(pswpout)            /* pages written to swap */                         \
+    X(pgscan_kswapd)      /* pages scanned by background reclaim */           \
+    X(pgscan_direct)      /* pages scanned by allocations that reclaimed */    \
+    X(pgsteal_kswapd)     /* pages reclaimed in the background */             \
+    X(pgsteal_direct)     /* pages reclaimed by allocations */                \
+    X(pgactivate)         /* inactive -> active */                            \
+    X(pgdeactivate)       /* active -> inactive */                            \
+    X(pgrotated)          /* referenced inactive pages given a second chance */ \
+    X(allocstall)         /* allocations that had to reclaim first */         \
+    X(swap_ra)            /* pages read ahead of a swap-in */                 \
+    X(swap_ra_hit)        /* of those, later touched */                       \
+    X(swap_io_errors)     /* failed swap-file reads or writes */
+
+enum mm_vm_event {
+#define MM_VM_EVENT_ENUM(name) MM_EV_##name,
+    MM_VM_EVENTS(MM_VM_EVENT_ENUM)
+#undef MM_VM_EVENT_ENUM
+    NR_MM_VM_EVENTS
+};
+
+struct mm_swap_info {
+    char path[256];                     /* as given to mm_swapon */
+    uint64_t size_pages;                /* slots */
+    uint64_t used_pages;                /* slots in use */
+    int prio;                           /* as /proc/swaps: -2, -3, ... */
+};
+
+int  mm_swapon(struct mm *mm, int fd, const char *path, uint64_t bytes);
+int  mm_swap_info(const struct mm *mm, unsigned type, struct mm_swap_info *si);
+unsigned mm_nr_swapfiles(const struct mm *mm);
+const char *mm_vm_event_name(unsigned event);
+void mm_get_vm_events(const struct mm *mm, uint64_t events[NR_MM_VM_EVENTS]);
+
+/* Background reclaim (kswapd's work, run by the caller's event loop): when
+ * a zone is below its low watermark, reclaim at most budget pages toward
+ * the high watermark.  Returns the pages reclaimed; mm_reclaim_pending()
+ * says whether it should be called again soon. */
+uint64_t mm_background_reclaim(struct mm *mm, uint64_t budget);
+bool mm_reclaim_pending(const struct mm *mm);
+
 /* Memory cgroup of a tenant: usage and limit in pages, charged when a
  * segment page is first written, uncharged when it is freed. */
 int  memcg_create(struct mm *mm, const char *name, struct memcg **out);
@@ -161,6 +211,7 @@ int  memcg_file_read(const struct memcg *cg, const char *name, char *buf,
                      size_t len);
 int  memcg_file_write(struct memcg *cg, const char *name, const char *value);
 const char *memcg_pressure_level(const struct memcg *cg);  /* low|medium|critical */
+uint64_t memcg_swap_bytes(const struct memcg *cg);  /* its pages in swap */
 
 /* Segments: npages indices, backed lazily; pages never written read as
  * zeros and cost nothing. */
@@ -178,6 +229,7 @@ int  segment_reserve(struct segment *seg);
 /* Killed by the OOM killer (oom.c): its pages are gone and reads and
  * writes fail with -EOWNERDEAD; only segment_destroy remains to do. */
 bool segment_is_dead(const struct segment *seg);
+uint64_t segment_swapped_pages(const struct segment *seg);
 
 /* Copy count pages from index first into dst (count * MM_PAGE_SIZE bytes).
  * -ERANGE if the range leaves the segment, -EOWNERDEAD if it was killed. */

@@ -11,8 +11,10 @@
  * watermark, then above min.  The reserve below min is for page-table
  * and slab pages only: a write that has its data page must not fail for
  * want of the table page to map it, a full pool must not refuse the
- * connection that would free it, and, later, reclaim must not need memory
- * to free memory.  Watermarks are computed as Linux does (see set_watermarks).
+ * connection that would free it, and reclaim must not need memory to free
+ * memory.  Optional allocations (swap readahead) go down to min like data,
+ * but their callers never reclaim for them.  Watermarks are computed as
+ * Linux does (see set_watermarks).
  * Where an allocation lands is counted per zone as numastat shows it. */
 #include <errno.h>
 #include <stdlib.h>
@@ -237,6 +239,7 @@ void mm_destroy(struct mm *mm)
         segment_destroy(idr_find(&mm->segments, id));
     while ((id = idr_next(&mm->memcgs, 0)) != 0)
         memcg_free(idr_find(&mm->memcgs, id));
+    swap_destroy_all(mm);
     slab_fini(mm);
     unmap_arenas(mm, mm->nr_zones);
     idr_destroy(&mm->segments);

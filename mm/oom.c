@@ -4,9 +4,9 @@
  * memory.oom_control's oom_kill_disable set (rmem's default) the write
  * fails with -ENOMEM and the memcg is marked under_oom; with it clear (kill
  * mode, Linux's default) the tenant's largest live segment is killed.
- * Killing a segment frees its pages and its reservation and marks it dead:
- * its owner's READ and WRITE then fail with -EOWNERDEAD until the owner
- * frees it.  A segment, not a process, is the unit: it is what the server
+ * Killing a segment frees its pages, its swap slots and its reservation
+ * and marks it dead: its owner's READ and WRITE then fail with -EOWNERDEAD
+ * until the owner frees it.  A segment, not a process, is the unit: it is what the server
  * can take back, and what a client can be told about.
  *
  * The pool exhausted (global OOM): the victim tenant is the one with the
@@ -36,9 +36,9 @@ uint64_t oom_badness(const struct memcg *cg)
 }
 
 /* Largest live segment of cg: by resident pages only (when what is short
- * is pool pages or the memory limit), or resident + reserved (the memsw
- * limit, which reservations count against).  NULL if killing would free
- * nothing. */
+ * is pool pages or the memory limit), or resident + swapped + reserved
+ * (the memsw limit, which swap and reservations count against).  NULL if
+ * killing would free nothing. */
 static struct segment *largest_segment(const struct memcg *cg,
                                        bool resident_only)
 {
@@ -49,7 +49,8 @@ static struct segment *largest_segment(const struct memcg *cg,
     for (uint32_t id = idr_next(&mm->segments, 0); id;
          id = idr_next(&mm->segments, id + 1)) {
         struct segment *seg = idr_find(&mm->segments, id);
-        uint64_t size = seg->resident + (resident_only ? 0 : seg->reserved);
+        uint64_t size = seg->resident +
+                        (resident_only ? 0 : seg->swapped + seg->reserved);
 
         if (seg->memcg != cg || seg->dead)
             continue;
@@ -98,11 +99,13 @@ void oom_kill_segment(struct segment *seg)
     struct memcg *cg = seg->memcg;
 
     mm_log(MM_LOG_WARNING, "oom: killed segment %u of memcg %s: %llu pages "
-           "resident, %llu reserved; usage %llu, memsw usage %llu pages",
-           seg->id, cg->name, (unsigned long long)seg->resident,
-           (unsigned long long)seg->reserved, (unsigned long long)cg->usage,
+           "resident, %llu swapped, %llu reserved; usage %llu, memsw usage "
+           "%llu pages", seg->id, cg->name, (unsigned long long)seg->resident,
+           (unsigned long long)seg->swapped, (unsigned long long)seg->reserved,
+           (unsigned long long)cg->usage,
            (unsigned long long)memcg_memsw_usage(cg));
-    /* Dead first: discarded pages must not return to the reservation. */
+    /* Dead first: discarded pages and swap entries must not return to the
+     * reservation. */
     seg->dead = true;
     if (segment_discard(seg, 0, seg->npages))
         mm_log(MM_LOG_ERR, "oom: segment %u: pages could not all be freed",

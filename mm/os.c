@@ -1,5 +1,8 @@
 /* os.c - the only file of mm/ that talks to the operating system.
  *
+ * Swap I/O is plain pwrite/preadv on the descriptor rmemd hands to
+ * mm_swapon(), retried on EINTR and on short transfers.
+ *
  * The pool lives in one anonymous mapping per NUMA node (an arena), mapped
  * MAP_NORESERVE so that a 1 GiB pool costs nothing until its pages are
  * written, aligned to a max-order block so that buddy blocks coincide with
@@ -13,6 +16,9 @@
 #include <sched.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -123,4 +129,68 @@ void os_arena_unmap(void *base, uint64_t bytes)
 {
     if (base && munmap(base, bytes) != 0)
         mm_log(MM_LOG_ERR, "mm: munmap arena: %s", strerror(errno));
+}
+
+/* A swap file must be a regular file (or block device) of at least bytes,
+ * open for reading and writing. */
+int os_swap_check_fd(int fd, uint64_t bytes)
+{
+    struct stat st;
+
+    if (fstat(fd, &st) != 0)
+        return -errno;
+    if (S_ISREG(st.st_mode) && (uint64_t)st.st_size < bytes)
+        return -EINVAL;
+    if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
+        return -EINVAL;
+    return 0;
+}
+
+int os_swap_write(int fd, const void *page, uint64_t pos)
+{
+    size_t done = 0;
+
+    while (done < MM_PAGE_SIZE) {
+        ssize_t n = pwrite(fd, (const char *)page + done, MM_PAGE_SIZE - done,
+                           (off_t)(pos + done));
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -errno;
+        if (n == 0)
+            return -EIO;
+        done += (size_t)n;
+    }
+    return 0;
+}
+
+/* n page-sized buffers from pos; a short read continues page by page. */
+int os_swap_readv(int fd, const struct iovec *iov, unsigned n, uint64_t pos)
+{
+    ssize_t got;
+
+    do {
+        got = preadv(fd, iov, (int)n, (off_t)pos);
+    } while (got < 0 && errno == EINTR);
+    if (got < 0)
+        return -errno;
+    for (unsigned i = (unsigned)(got / MM_PAGE_SIZE); i < n; i++) {
+        size_t done = i == (unsigned)(got / MM_PAGE_SIZE) ? (size_t)got % MM_PAGE_SIZE : 0;
+
+        while (done < MM_PAGE_SIZE) {
+            ssize_t r = pread(fd, (char *)iov[i].iov_base + done,
+                              MM_PAGE_SIZE - done,
+                              (off_t)(pos + (uint64_t)i * MM_PAGE_SIZE + done));
+
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r < 0)
+                return -errno;
+            if (r == 0)
+                return -EIO;
+            done += (size_t)r;
+        }
+    }
+    return 0;
 }

@@ -49,6 +49,13 @@ int page_set_state(struct mm *mm, struct page *page, enum page_state to)
                page_state_name(to));
         return -EINVAL;
     }
+    /* A listed or locked page is still reachable by reclaim or I/O. */
+    if (page->state == PAGE_DATA && page_test(page, PG_lru | PG_locked)) {
+        mm_log(MM_LOG_ERR, "mm: page %u: leaves DATA while %s",
+               (unsigned)page_to_pfn(mm, page),
+               page_test(page, PG_lru) ? "on an LRU list" : "locked for I/O");
+        return -EBUSY;
+    }
     zone->nr_state[page->state]--;
     zone->nr_state[to]++;
     page->state = (uint8_t)to;

@@ -47,7 +47,8 @@ enum page_state {
 };
 
 /* Page flags, as Linux names them.  PG_lru/active/referenced are kept by
- * the LRU code; here they are only cleared when a page is freed. */
+ * the LRU code (lru.c), PG_locked marks a page under swap I/O; a DATA page
+ * with either set cannot change state (page.c). */
 #define PAGE_FLAGS(X)   \
     X(buddy)            \
     X(locked)           \
@@ -57,7 +58,8 @@ enum page_state {
     X(active)           \
     X(referenced)       \
     X(table)            \
-    X(slab)
+    X(slab)             \
+    X(readahead)
 
 enum pageflag_bits {
 #define PAGE_FLAG_ENUM(f) PG_##f##_bit,
@@ -75,6 +77,7 @@ enum pageflag_bits {
 #define PG_referenced (1u << PG_referenced_bit)
 #define PG_table      (1u << PG_table_bit)
 #define PG_slab       (1u << PG_slab_bit)   /* first page of a slab */
+#define PG_readahead  (1u << PG_readahead_bit)  /* read ahead of a swap-in, not yet touched */
 
 struct page {
     uint32_t flags;                     /* PG_* */
@@ -83,7 +86,7 @@ struct page {
     uint8_t zone;                       /* index in mm->zones */
     uint8_t index_hi;                   /* bits 32..35 of the reverse-map index */
     int32_t refcount;                   /* users of an allocated block's head */
-    pfn_t next, prev;                   /* free list (later: LRU list) links */
+    pfn_t next, prev;                   /* free list or LRU list links */
     uint32_t seg_id;                    /* DATA/TABLE: reverse map, segment */
     uint32_t index_lo;                  /* DATA/TABLE: reverse map, index bits 0..31 */
     union {

@@ -223,7 +223,7 @@ int pgtable_free_tree(struct pgtable *pt)
 
 struct check_walk {
     const struct pgtable *pt;
-    uint64_t tables, present;
+    uint64_t tables, present, swap;
 };
 
 static int check_table(struct check_walk *w, pfn_t table, unsigned level,
@@ -270,6 +270,7 @@ static int check_table(struct check_walk *w, pfn_t table, unsigned level,
             CHECK(pte_is_swap(pte), "pgtable: segment %u index %llu: pte %llx "
                   "neither present nor swap", pt->seg_id,
                   (unsigned long long)index, (unsigned long long)pte);
+            w->swap++;
             continue;
         }
         CHECK(pfn_valid(pt->mm, pte_pfn(pte)),
@@ -295,7 +296,14 @@ static int check_table(struct check_walk *w, pfn_t table, unsigned level,
  * index).  *nr_present receives the count of present PTEs. */
 int pgtable_check(const struct pgtable *pt, uint64_t *nr_present)
 {
-    struct check_walk w = { pt, 0, 0 };
+    return pgtable_check_counts(pt, nr_present, NULL);
+}
+
+/* pgtable_check, also counting swap entries into *nr_swap. */
+int pgtable_check_counts(const struct pgtable *pt, uint64_t *nr_present,
+                         uint64_t *nr_swap)
+{
+    struct check_walk w = { pt, 0, 0, 0 };
     int err;
 
     if (pt->root != PFN_NONE) {
@@ -309,5 +317,7 @@ int pgtable_check(const struct pgtable *pt, uint64_t *nr_present)
           (unsigned long long)pt->nr_tables);
     if (nr_present)
         *nr_present = w.present;
+    if (nr_swap)
+        *nr_swap = w.swap;
     return 0;
 }

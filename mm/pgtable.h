@@ -90,5 +90,7 @@ int    pgtable_clear_range(struct pgtable *pt, uint64_t first, uint64_t last,
                            pte_release_fn release, void *arg);
 int    pgtable_free_tree(struct pgtable *pt);
 int    pgtable_check(const struct pgtable *pt, uint64_t *nr_present);
+int    pgtable_check_counts(const struct pgtable *pt, uint64_t *nr_present,
+                            uint64_t *nr_swap);
 
 #endif

@@ -12,9 +12,16 @@
  * A segment may reserve its memsw quota up front (segment_reserve): its
  * pages then charge against the reservation and return to it when
  * discarded, so the whole length stays charged until the segment goes.
- * A refused charge or an empty pool calls the OOM policy (oom.c), which
- * may kill a segment: a dead segment holds nothing and refuses all I/O
- * with -EOWNERDEAD until its owner destroys it. */
+ *
+ * With a swap file on (swap.c), a page may be a swap entry instead: a read
+ * swaps it in, a write replaces it by a new page without reading it (the
+ * whole page is overwritten), and a new page that finds the memcg at its
+ * limit reclaims that memcg (memcg_reclaim -> vmscan.c), one that finds
+ * the pool at its min watermark reclaims every memcg.  Only when reclaim
+ * frees nothing does the OOM policy (oom.c) run, which may kill a segment:
+ * a dead segment holds nothing, neither pages nor swap slots, and refuses
+ * all I/O with -EOWNERDEAD until its owner destroys it.  Every resident
+ * page is on its memcg's LRU lists and every access marks it (lru.c). */
 #include <errno.h>
 #include <string.h>
 
@@ -82,7 +89,8 @@ bool segment_is_dead(const struct segment *seg)
 
 int segment_reserve(struct segment *seg)
 {
-    uint64_t nr = seg->npages - seg->resident;
+    /* Swapped pages hold their memsw charge already. */
+    uint64_t nr = seg->npages - seg->resident - seg->swapped;
     int err;
 
     if (seg->reserving || seg->dead)
@@ -93,6 +101,141 @@ int segment_reserve(struct segment *seg)
     seg->reserved = nr;
     seg->reserving = true;
     return 0;
+}
+
+uint64_t segment_swapped_pages(const struct segment *seg)
+{
+    return seg->swapped;
+}
+
+/* Direct reclaim of the pool is tried this many times, each after some
+ * progress, before the OOM killer. */
+#define RECLAIM_RETRIES 8
+
+/* Charge one new page as `charge` says: a new page from the reservation if
+ * the segment holds one, else against both limits; a page coming back
+ * from swap takes over its entry's memsw charge.  A charge refused after
+ * memcg reclaim (inside memcg.c) goes to the memcg's OOM policy and is
+ * retried after a kill; readahead (optional) takes no such measures. */
+static int charge_page(struct segment *seg, enum page_charge charge,
+                       bool optional, bool *from_reserve)
+{
+    struct memcg *cg = seg->memcg;
+    int err;
+
+    for (int tries = 0;; tries++) {
+        *from_reserve = charge == CHARGE_NEW && seg->reserved > 0;
+        if (charge == CHARGE_SWAPIN)
+            err = memcg_charge_swapin(cg, 1);
+        else if (charge == CHARGE_SWAP)
+            err = memcg_charge_from_swap(cg, 1, !optional);
+        else
+            err = *from_reserve ? memcg_charge_reserved(cg, 1) :
+                                  memcg_try_charge(cg, 1);
+        if (err != -ENOMEM || optional || tries == OOM_RETRIES)
+            break;
+        err = oom_memcg(cg, seg);
+        if (err)
+            return err;
+    }
+    if (!err && *from_reserve)
+        seg->reserved--;
+    return err;
+}
+
+/* A reserved page's charge goes back to the reservation, unless the OOM
+ * killer took the segment (and its reservation) meanwhile. */
+static void uncharge_page(struct segment *seg, bool from_reserve)
+{
+    if (from_reserve && !seg->dead) {
+        memcg_uncharge_reserved(seg->memcg, 1);
+        seg->reserved++;
+    } else {
+        memcg_uncharge(seg->memcg, 1);
+    }
+}
+
+/* Undo charge_page(): a page from swap gives its charge back to the swap
+ * entry it did not replace after all. */
+static void uncharge_new_page(struct segment *seg, enum page_charge charge,
+                              bool from_reserve)
+{
+    if (charge == CHARGE_NEW)
+        uncharge_page(seg, from_reserve);
+    else
+        memcg_charge_swap(seg->memcg, 1);
+}
+
+/* Every zone at min: direct reclaim over every memcg, and when that frees
+ * nothing, the pool-wide OOM killer.  Optional allocations do neither. */
+static int alloc_page(struct segment *seg, enum alloc_purpose purpose,
+                      pfn_t *pfn)
+{
+    int reclaims = 0, kills = 0;
+
+    for (;;) {
+        int err = mm_alloc_pages(seg->mm, 0, purpose, pfn);
+
+        if (err != -ENOMEM || purpose != ALLOC_DATA)
+            return err;
+        if (reclaims < RECLAIM_RETRIES &&
+            vmscan_try_to_free_pages(seg->mm, NULL, SWAP_CLUSTER_MAX, true)) {
+            reclaims++;
+            continue;
+        }
+        if (kills++ == OOM_RETRIES)
+            return -ENOMEM;
+        err = oom_global(seg->mm, seg);
+        if (err)
+            return err;
+    }
+}
+
+int segment_get_page(struct segment *seg, uint64_t index,
+                     enum alloc_purpose purpose, enum page_charge charge,
+                     pfn_t *out)
+{
+    bool optional = purpose == ALLOC_OPTIONAL, from_reserve;
+    struct page *page;
+    pfn_t pfn;
+    int err;
+
+    err = charge_page(seg, charge, optional, &from_reserve);
+    if (err)
+        return err;
+    err = alloc_page(seg, purpose, &pfn);
+    if (err)
+        goto err_uncharge;
+    page = pfn_to_page(seg->mm, pfn);
+    err = page_set_state(seg->mm, page, PAGE_DATA);
+    if (err)
+        goto err_free_page;
+    page_set_rmap(page, seg->id, index);
+    page->memcg_id = seg->memcg->id;
+    *out = pfn;
+    return 0;
+
+err_free_page:
+    mm_free_pages(seg->mm, pfn, 0);
+err_uncharge:
+    uncharge_new_page(seg, charge, from_reserve);
+    return err;
+}
+
+/* Undo segment_get_page() for a page never mapped nor listed.  A new
+ * page of a live reserving segment was charged from its reservation
+ * (reserved + resident + swapped == npages leaves one for every unmapped
+ * index), so its charge goes back there. */
+void segment_unget_page(struct segment *seg, pfn_t pfn, enum page_charge charge)
+{
+    struct page *page = pfn_to_page(seg->mm, pfn);
+
+    page->flags = 0;
+    page_clear_rmap(page);
+    page->memcg_id = 0;
+    if (page_set_state(seg->mm, page, PAGE_ALLOCATED) == 0)
+        mm_free_pages(seg->mm, pfn, 0);
+    uncharge_new_page(seg, charge, seg->reserving);
 }
 
 /* [first, first + count) must lie inside the segment; overflow-safe. */
@@ -107,19 +250,23 @@ static int check_range(const struct segment *seg, uint64_t first,
 static int read_one_page(struct segment *seg, uint64_t index, void *dst)
 {
     pte_t *pte = pgtable_lookup(&seg->pt, index);
+    int err;
 
     if (!pte || pte_none(*pte)) {
         memset(dst, 0, MM_PAGE_SIZE);
         return 0;
     }
     if (!pte_present(*pte)) {
-        mm_log(MM_LOG_ERR, "mm: segment %u index %llu: swap entry, no swap "
-               "device", seg->id, (unsigned long long)index);
-        return -EIO;
+        /* Swap-in; mapping it marked it accessed already. */
+        err = swap_do_page(seg, index, pte);
+        if (err)
+            return err;
+        memcpy(dst, page_address(seg->mm, pte_pfn(*pte)), MM_PAGE_SIZE);
+        return 0;
     }
     memcpy(dst, page_address(seg->mm, pte_pfn(*pte)), MM_PAGE_SIZE);
     *pte |= PTE_ACCESSED;
-    page_set(pfn_to_page(seg->mm, pte_pfn(*pte)), PG_referenced);
+    lru_mark_accessed(seg->mm, pfn_to_page(seg->mm, pte_pfn(*pte)));
     return 0;
 }
 
@@ -149,93 +296,53 @@ static void overwrite_page(struct segment *seg, pte_t *pte, const void *src)
 
     memcpy(page_address(seg->mm, pte_pfn(*pte)), src, MM_PAGE_SIZE);
     *pte |= PTE_DIRTY | PTE_ACCESSED;
-    page_set(page, PG_dirty | PG_uptodate | PG_referenced);
-}
-
-/* Charge one new page, from the reservation if the segment holds one;
- * a refusal goes to the memcg's OOM policy and is retried after a kill. */
-static int charge_page(struct segment *seg, bool *from_reserve)
-{
-    int err;
-
-    for (int tries = 0;; tries++) {
-        *from_reserve = seg->reserved > 0;
-        err = *from_reserve ? memcg_charge_reserved(seg->memcg, 1) :
-                              memcg_try_charge(seg->memcg, 1);
-        if (err != -ENOMEM || tries == OOM_RETRIES)
-            break;
-        err = oom_memcg(seg->memcg, seg);
-        if (err)
-            return err;
-    }
-    if (!err && *from_reserve)
-        seg->reserved--;
-    return err;
-}
-
-/* A reserved page's charge goes back to the reservation, unless the OOM
- * killer took the segment (and its reservation) meanwhile. */
-static void uncharge_page(struct segment *seg, bool from_reserve)
-{
-    if (from_reserve && !seg->dead) {
-        memcg_uncharge_reserved(seg->memcg, 1);
-        seg->reserved++;
-    } else {
-        memcg_uncharge(seg->memcg, 1);
-    }
-}
-
-static int alloc_data_page(struct segment *seg, pfn_t *pfn)
-{
-    int err;
-
-    for (int tries = 0;; tries++) {
-        err = mm_alloc_pages(seg->mm, 0, ALLOC_DATA, pfn);
-        if (err != -ENOMEM || tries == OOM_RETRIES)
-            return err;
-        err = oom_global(seg->mm, seg);
-        if (err)
-            return err;
-    }
+    page_set(page, PG_dirty | PG_uptodate);
+    lru_mark_accessed(seg->mm, page);
 }
 
 static int write_new_page(struct segment *seg, uint64_t index, const void *src)
 {
     struct page *page;
-    bool from_reserve;
     pfn_t pfn;
     int err;
 
-    err = charge_page(seg, &from_reserve);
+    err = segment_get_page(seg, index, ALLOC_DATA, CHARGE_NEW, &pfn);
     if (err)
         return err;
-    err = alloc_data_page(seg, &pfn);
-    if (err)
-        goto err_uncharge;
     page = pfn_to_page(seg->mm, pfn);
-    err = page_set_state(seg->mm, page, PAGE_DATA);
-    if (err)
-        goto err_free_page;
-    page_set_rmap(page, seg->id, index);
-    page->memcg_id = seg->memcg->id;
     memcpy(page_address(seg->mm, pfn), src, MM_PAGE_SIZE);
     page_set(page, PG_dirty | PG_uptodate);
     err = pgtable_install(&seg->pt, index, pfn_pte(pfn, PTE_DIRTY | PTE_ACCESSED));
-    if (err)
-        goto err_unset_data;
+    if (err) {
+        segment_unget_page(seg, pfn, CHARGE_NEW);
+        return err;
+    }
     seg->resident++;
+    lru_add_page(seg->mm, page);
     return 0;
+}
 
-err_unset_data:
-    page->flags = 0;
-    page_clear_rmap(page);
-    page->memcg_id = 0;
-    page_set_state(seg->mm, page, PAGE_ALLOCATED);
-err_free_page:
-    mm_free_pages(seg->mm, pfn, 0);
-err_uncharge:
-    uncharge_page(seg, from_reserve);
-    return err;
+/* The whole page is new: the swapped copy is dropped unread, and the new
+ * page takes over its memsw charge (no major fault: nothing is read). */
+static int write_swapped_page(struct segment *seg, uint64_t index, pte_t *pte,
+                              const void *src)
+{
+    struct page *page;
+    pfn_t pfn;
+    int err;
+
+    err = segment_get_page(seg, index, ALLOC_DATA, CHARGE_SWAP, &pfn);
+    if (err)
+        return err;             /* an OOM kill of seg freed *pte: leave it */
+    page = pfn_to_page(seg->mm, pfn);
+    memcpy(page_address(seg->mm, pfn), src, MM_PAGE_SIZE);
+    page_set(page, PG_dirty | PG_uptodate);
+    swap_free_entry(seg->mm, *pte);
+    seg->swapped--;
+    *pte = pfn_pte(pfn, PTE_DIRTY | PTE_ACCESSED);
+    seg->resident++;
+    lru_add_page(seg->mm, page);
+    return 0;
 }
 
 static int write_one_page(struct segment *seg, uint64_t index, const void *src)
@@ -246,11 +353,8 @@ static int write_one_page(struct segment *seg, uint64_t index, const void *src)
         overwrite_page(seg, pte, src);
         return 0;
     }
-    if (pte && pte_is_swap(*pte)) {
-        mm_log(MM_LOG_ERR, "mm: segment %u index %llu: swap entry, no swap "
-               "device", seg->id, (unsigned long long)index);
-        return -EIO;
-    }
+    if (pte && pte_is_swap(*pte))
+        return write_swapped_page(seg, index, pte, src);
     return write_new_page(seg, index, src);
 }
 
@@ -275,8 +379,24 @@ int segment_write(struct segment *seg, uint64_t first, uint32_t count,
     return 0;
 }
 
+/* A swap entry discarded: its slot is freed, and its memsw charge goes
+ * back to the reservation of a live reserving segment (as a resident
+ * page's does), else it is dropped - also when the OOM killer took the
+ * segment, whose swap must not outlive it. */
+static void release_swap_entry(struct segment *seg, pte_t entry)
+{
+    swap_free_entry(seg->mm, entry);
+    seg->swapped--;
+    if (seg->reserving && !seg->dead) {
+        memcg_uncharge_swap_reserved(seg->memcg, 1);
+        seg->reserved++;
+    } else {
+        memcg_uncharge_swap(seg->memcg, 1);
+    }
+}
+
 /* pte_release_fn for discard: the data page goes back to the buddy
- * allocator and its charge back to the memcg. */
+ * allocator and its charge back to the memcg; a swap entry its slot. */
 static int release_data_page(void *arg, uint64_t index, pte_t *pte)
 {
     struct segment *seg = arg;
@@ -284,14 +404,17 @@ static int release_data_page(void *arg, uint64_t index, pte_t *pte)
     pfn_t pfn;
     int err;
 
-    if (!pte_present(*pte))
-        return 0;       /* a swap entry: no swap device holds its slot */
+    if (!pte_present(*pte)) {
+        release_swap_entry(seg, *pte);
+        return 0;
+    }
     pfn = pte_pfn(*pte);
     page = pfn_to_page(seg->mm, pfn);
     if (page->seg_id != seg->id || page_index(page) != index) {
         dump_page(seg->mm, pfn, "discarding a page mapped elsewhere");
         return -EUCLEAN;
     }
+    lru_del_page(seg->mm, page);
     err = page_set_state(seg->mm, page, PAGE_ALLOCATED);
     if (err)
         return err;
@@ -340,11 +463,13 @@ void segment_destroy(struct segment *seg)
 /* PTE -> page: pgtable_check; and the counts agree. */
 int segment_check(const struct segment *seg)
 {
-    uint64_t present = 0;
-    int err = pgtable_check(&seg->pt, &present);
+    uint64_t present = 0, swap = 0;
+    int err = pgtable_check_counts(&seg->pt, &present, &swap);
 
     if (err)
         return err;
+    CHECK(swap == seg->swapped, "segment %u: %llu swap PTEs, swapped %llu",
+          seg->id, (unsigned long long)swap, (unsigned long long)seg->swapped);
     CHECK(present == seg->resident,
           "segment %u: %llu present PTEs, resident %llu", seg->id,
           (unsigned long long)present, (unsigned long long)seg->resident);
@@ -354,13 +479,23 @@ int segment_check(const struct segment *seg)
     CHECK(seg->reserving || seg->reserved == 0,
           "segment %u: %llu pages reserved without a reservation", seg->id,
           (unsigned long long)seg->reserved);
-    CHECK(seg->reserved + seg->resident <= seg->npages,
-          "segment %u: reserved %llu + resident %llu > npages %llu", seg->id,
-          (unsigned long long)seg->reserved, (unsigned long long)seg->resident,
+    CHECK(seg->reserved + seg->resident + seg->swapped <= seg->npages,
+          "segment %u: reserved %llu + resident %llu + swapped %llu > npages "
+          "%llu", seg->id, (unsigned long long)seg->reserved,
+          (unsigned long long)seg->resident, (unsigned long long)seg->swapped,
           (unsigned long long)seg->npages);
-    CHECK(!seg->dead || (seg->resident == 0 && seg->reserved == 0),
-          "segment %u: dead with %llu resident, %llu reserved", seg->id,
-          (unsigned long long)seg->resident, (unsigned long long)seg->reserved);
+    /* A live reservation covers every page: one charge for each index. */
+    CHECK(!seg->reserving || seg->dead ||
+          seg->reserved + seg->resident + seg->swapped == seg->npages,
+          "segment %u: reserving, but reserved %llu + resident %llu + swapped "
+          "%llu != npages %llu", seg->id, (unsigned long long)seg->reserved,
+          (unsigned long long)seg->resident, (unsigned long long)seg->swapped,
+          (unsigned long long)seg->npages);
+    CHECK(!seg->dead ||
+          (seg->resident == 0 && seg->reserved == 0 && seg->swapped == 0),
+          "segment %u: dead with %llu resident, %llu reserved, %llu swapped",
+          seg->id, (unsigned long long)seg->resident,
+          (unsigned long long)seg->reserved, (unsigned long long)seg->swapped);
     return 0;
 }
 

@@ -107,6 +107,7 @@ const char *frame_request_name(const Rmem__Request *req)
     case RMEM__REQUEST__BODY_CGROUP_SET:     return "cgroup_set";
     case RMEM__REQUEST__BODY_SEGMENT_LIST:   return "segment_list";
     case RMEM__REQUEST__BODY_SLAB_INFO:      return "slab_info";
+    case RMEM__REQUEST__BODY_SWAP_INFO:      return "swap_info";
     default:                                 return "unknown";
     }
 }

@@ -13,7 +13,8 @@
 #include <string.h>
 #include <strings.h>
 
-enum opt_type { OPT_ADDR, OPT_SIZE, OPT_UINT, OPT_STRING, OPT_LOGLEVEL, OPT_NUMA };
+enum opt_type { OPT_ADDR, OPT_SIZE, OPT_UINT, OPT_STRING, OPT_LOGLEVEL, OPT_NUMA,
+                OPT_SWAP };
 
 struct config_option {
     const char *name;
@@ -43,6 +44,9 @@ static const struct config_option options[] = {
      "secret of the built-in tenant \"default\"; unset: loopback clients only."},
     {"numa-policy", OPT_NUMA, offsetof(struct config, numa), "interleave", 0, 0,
      "interleave | local | bind:N,... : NUMA nodes the pool is placed on."},
+    {"swap", OPT_SWAP, offsetof(struct config, swap), NULL, 0, 0,
+     "FILE:SIZE of a swap file the pool pages out to when it runs low; "
+     "created (or truncated) at start, removed at exit if rmemd created it."},
     {"session-grace", OPT_UINT, offsetof(struct config, session_grace_s), "10", 0, 86400,
      "seconds an orphaned session's anonymous segments survive its last "
      "connection, for the client to reconnect; 0 frees them at once."},
@@ -161,6 +165,26 @@ static int parse_numa(const char *s, struct config_numa *n)
     return 0;
 }
 
+/* FILE:SIZE; the last colon splits, so FILE may contain colons. */
+static int parse_swap(const char *s, struct config_swap *sw)
+{
+    const char *colon = strrchr(s, ':');
+    uint64_t bytes;
+    char *path;
+
+    if (!colon || colon == s || parse_size(colon + 1, &bytes))
+        return -EINVAL;
+    if (bytes < RMEM_PAGE_SIZE)
+        return -EINVAL;
+    path = strndup(s, (size_t)(colon - s));
+    if (!path)
+        return -ENOMEM;
+    free(sw->path);
+    sw->path = path;
+    sw->bytes = bytes;
+    return 0;
+}
+
 static const char *type_hint(const struct config_option *o)
 {
     switch (o->type) {
@@ -170,6 +194,7 @@ static const char *type_hint(const struct config_option *o)
     case OPT_STRING:   return "a string";
     case OPT_LOGLEVEL: return "error, warn, info or debug";
     case OPT_NUMA:     return "interleave, local or bind:N,...";
+    case OPT_SWAP:     return "FILE:SIZE, SIZE at least 4K";
     }
     return "?";
 }
@@ -227,6 +252,9 @@ static int option_apply(struct config *cfg, const struct config_option *o,
     case OPT_NUMA:
         err = parse_numa(value, field);
         break;
+    case OPT_SWAP:
+        err = parse_swap(value, field);
+        break;
     }
     if (err) {
         log_error("%s: %s: bad value '%s' (expected %s)", source, o->name, value,
@@ -259,6 +287,12 @@ void config_free(struct config *cfg)
 
             free(*p);
             *p = NULL;
+        }
+        if (options[i].type == OPT_SWAP) {
+            struct config_swap *sw = (void *)((char *)cfg + options[i].offset);
+
+            free(sw->path);
+            sw->path = NULL;
         }
     }
 }

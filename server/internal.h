@@ -58,6 +58,11 @@ struct config_numa {
     uint64_t bind_mask;                 /* MM_NUMA_BIND: bit n = node n */
 };
 
+struct config_swap {
+    char *path;                         /* NULL: no swap file */
+    uint64_t bytes;
+};
+
 struct config {
     struct config_addr listen;
     uint64_t pool_bytes;
@@ -66,6 +71,7 @@ struct config {
     char *default_token;                /* NULL: default tenant loopback only */
     struct config_numa numa;
     uint64_t session_grace_s;
+    struct config_swap swap;
 };
 
 /* Outcome of config_parse_args besides errors. */
@@ -83,6 +89,21 @@ int  config_parse_args(struct config *cfg, int argc, char **argv);
 int  config_check(const struct config *cfg);
 bool config_addr_is_loopback(const struct sockaddr *sa);
 void config_print_help(FILE *f);
+
+/* ---- swap.c: the swap file and the background reclaim it makes possible ---- */
+
+struct server_swap {
+    int fd;                             /* -1: no swap file */
+    bool created;                       /* rmemd made the file: remove at exit */
+    uv_timer_t timer;                   /* wakes background reclaim */
+    uv_idle_t idle;                     /* keeps it going while it progresses */
+    bool started;                       /* handles initialised */
+};
+
+struct server;
+int  server_swap_init(struct server *srv);  /* after mm exists; logs failures */
+void server_swap_stop(struct server *srv);  /* close the handles */
+void server_swap_fini(struct server *srv);  /* after mm_destroy: close, remove */
 
 /* ---- server.c: the loop, listener, signals and server-wide counters ---- */
 
@@ -122,6 +143,7 @@ struct server {
     uint64_t stats[SERVER_STAT_NR];
     bool listening;
     bool stopping;                      /* no grace periods, no new conns */
+    struct server_swap swap;            /* swap.c */
 };
 
 int  server_init(struct server *srv, const struct config *cfg, uv_loop_t *loop);
@@ -186,6 +208,7 @@ struct rpc_ctx {
         Rmem__CgroupGetReply cgroup_get;
         Rmem__SegmentListReply segment_list;
         Rmem__SlabInfoReply slab_info;
+        Rmem__SwapInfoReply swap_info;
     } reply;
     void *out_payload;                  /* response payload, malloc'd */
     uint32_t out_len;
@@ -217,6 +240,8 @@ int rpc_segment_list(struct rpc_ctx *ctx);
 int rpc_slab_info(struct rpc_ctx *ctx);         /* rpc_mem.c */
 void rpc_mem_info(struct server *srv, Rmem__InfoReply *r);
 void rpc_mem_zone_stat(const struct mm_zone_info *zi, Rmem__MemZoneStat *m);
+int rpc_swap_info(struct rpc_ctx *ctx);         /* rpc_swap.c */
+void rpc_swap_fill_info(struct server *srv, Rmem__InfoReply *r);
 
 /* ---- tenant.c: tenants and their memory cgroups ---- */
 

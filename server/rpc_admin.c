@@ -274,6 +274,7 @@ static size_t fill_segments(struct tenant *t, Rmem__SegmentInfo *infos,
             si->pages = segment_npages(seg);
             si->resident_pages = segment_resident_pages(seg);
             si->reserved_pages = segment_reserved_pages(seg);
+            si->swapped_pages = segment_swapped_pages(seg);
             si->dead = segment_is_dead(seg);
             ptrs[n++] = si;
         }

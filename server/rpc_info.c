@@ -66,6 +66,7 @@ int rpc_info(struct rpc_ctx *ctx)
     r->bytes_in = srv->stats[SERVER_STAT_bytes_in];
     r->bytes_out = srv->stats[SERVER_STAT_bytes_out];
     r->bad_frames = srv->stats[SERVER_STAT_bad_frames];
+    rpc_swap_fill_info(srv, r);
 
     for (unsigned z = 0; z < st.zones && nz < MM_MAX_ZONES; z++) {
         struct mm_zone_info zi;

@@ -115,6 +115,7 @@ int server_init(struct server *srv, const struct config *cfg, uv_loop_t *loop)
                   (unsigned long long)cfg->pool_bytes, strerror(-err));
         return err;
     }
+    srv->swap.fd = -1;
     err = server_create_caches(srv);
     if (err) {
         log_error("cannot create the slab caches: %s", strerror(-err));
@@ -125,6 +126,9 @@ int server_init(struct server *srv, const struct config *cfg, uv_loop_t *loop)
         log_error("cannot create the default tenant: %s", strerror(-err));
         goto err_destroy_mm;
     }
+    err = server_swap_init(srv);
+    if (err)
+        goto err_destroy_tenant;
     uv_tcp_init(loop, &srv->listener);
     srv->listener.data = srv;
     uv_signal_init(loop, &srv->sig_term);
@@ -136,6 +140,8 @@ int server_init(struct server *srv, const struct config *cfg, uv_loop_t *loop)
     uv_signal_start(&srv->sig_hup, on_signal, SIGHUP);
     return 0;
 
+err_destroy_tenant:
+    tenant_destroy(t);
 err_destroy_mm:
     mm_destroy(srv->mm);
     srv->mm = NULL;
@@ -187,6 +193,7 @@ void server_stop(struct server *srv)
     uv_close((uv_handle_t *)&srv->sig_term, NULL);
     uv_close((uv_handle_t *)&srv->sig_int, NULL);
     uv_close((uv_handle_t *)&srv->sig_hup, NULL);
+    server_swap_stop(srv);
     /* Sessions of closing connections go with their last close callback
      * (no grace while stopping); idle ones in their grace period go now. */
     for (c = srv->conns; c; c = next) {
@@ -213,6 +220,7 @@ void server_fini(struct server *srv)
         mm_destroy(srv->mm);
         srv->mm = NULL;
     }
+    server_swap_fini(srv);
     mm_set_log(NULL);
 }
 

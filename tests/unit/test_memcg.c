@@ -381,7 +381,10 @@ START_TEST(test_stat_counts)
     struct segment *seg = test_segment(mm, cg, 64);
     static char buf[MM_PAGE_SIZE * 4];
     char want[4096], *p = want;
-    const uint64_t vals[] = { 0, 5 * MM_PAGE_SIZE, 0, 7, 2, 4, 0, 0, 0, 0, 0, 0 };
+    /* LRU (lru.c): pages 0-2 written, rewritten, read: active; page 3
+     * written and read once: inactive, referenced; page 4 inactive. */
+    const uint64_t vals[] = { 0, 5 * MM_PAGE_SIZE, 0, 7, 2, 4, 0,
+                              2 * MM_PAGE_SIZE, 3 * MM_PAGE_SIZE, 0, 0, 0 };
 
     ck_assert_int_eq(write_pages(seg, 0, 7), 0);
     ck_assert_int_eq(write_pages(seg, 0, 3), 0);            /* overwrites */

@@ -1,0 +1,553 @@
+/* swap.c - swap files: slot allocation, swap-out I/O, swap-in and readahead.
+ *
+ * A swap file is an array of page-sized slots.  As in Linux's swapfile.c
+ * each slot has a use count (swap_map: the swap entries naming it; 0 =
+ * free) and slots are grouped in clusters of SWAP_CLUSTER_SLOTS: the
+ * allocator fills one cluster front to back before taking the next from a
+ * FIFO list of free clusters, so pages reclaimed together land in adjacent
+ * slots and come back with one read, and a free cluster is reused as late
+ * as possible.  Only when no cluster is free does it scan for a free slot
+ * in a partly used one.  Each used slot records its owner (segment id,
+ * page index): the reverse map that lets swap-in readahead and swap_check()
+ * go from a slot to the PTE that names it.
+ *
+ * A swap-in (the fault on a swap entry, swap_do_page) reads the page into
+ * a new data page, maps it and frees the slot unless other entries still
+ * use it.  When it continues the previous swap-in of that file (the slot
+ * right after the last one read), up to SWAP_RA_PAGES following slots that
+ * belong to the same segment and are still its swap entries are read in
+ * the same system call and mapped as not-yet-touched inactive pages
+ * (PG_readahead); readahead takes free pages down to the min watermark
+ * but never reclaims for them.
+ *
+ * The swap_info of a file comes from kmalloc, its per-slot arrays from
+ * kvmalloc (slab for a small file, the C heap past MM_KMALLOC_MAX), like
+ * every other piece of mm metadata (slab.c).
+ *
+ * The I/O is synchronous pread/pwrite (os.c) on rmemd's loop thread; a
+ * page under I/O is off the LRU and PG_locked, so that an asynchronous
+ * version only has to keep it that way across the wait.
+ *
+ * Identities swap_check() verifies, per swap file:
+ *   cluster count == used slots in the cluster; inuse == sum of counts
+ *   free list == exactly the clusters with count 0 that are not current
+ *   each used slot's owner is a live segment whose PTE names this slot
+ *   (and the caller checks sum of slot counts == sum of segments' swapped) */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+
+#include "internal.h"
+
+#define CHECK(cond, ...)                                \
+    do {                                                \
+        if (!(cond)) {                                  \
+            mm_log(MM_LOG_ERR, __VA_ARGS__);            \
+            return -EUCLEAN;                            \
+        }                                               \
+    } while (0)
+
+#define SWAP_CLUSTER_SLOTS 256u
+#define CLUSTER_NONE UINT32_MAX
+#define SWAP_RA_PAGES 8u                /* readahead window */
+
+struct swap_cluster {
+    uint32_t count;                     /* slots in use */
+    uint32_t next;                      /* free-cluster list link */
+};
+
+struct swap_owner {
+    uint64_t index;
+    uint32_t seg_id;                    /* 0: slot free */
+};
+
+struct swap_info {
+    unsigned type;                      /* index in mm->swap_info, PTE type */
+    int fd;                             /* owned by the caller of mm_swapon */
+    char path[256];
+    int prio;
+    uint64_t nr_slots;
+    uint64_t inuse;                     /* slots with a count */
+    uint8_t *map;                       /* swap_map: users of each slot */
+    struct swap_owner *owner;           /* reverse map of each used slot */
+    struct swap_cluster *clusters;
+    uint32_t nr_clusters;
+    uint32_t free_head, free_tail;      /* free clusters, FIFO */
+    uint32_t nr_free_clusters;
+    uint32_t cur;                       /* cluster being filled, or NONE */
+    uint64_t cur_next;                  /* next slot to try in cur */
+    uint64_t scan_next;                 /* fallback scan resumes here */
+    uint64_t ra_expect;                 /* a swap-in here continues a stream */
+};
+
+static uint64_t cluster_first(uint32_t c)
+{
+    return (uint64_t)c * SWAP_CLUSTER_SLOTS;
+}
+
+static uint64_t cluster_end(const struct swap_info *si, uint32_t c)
+{
+    uint64_t end = cluster_first(c) + SWAP_CLUSTER_SLOTS;
+
+    return end < si->nr_slots ? end : si->nr_slots;
+}
+
+static void free_cluster_add(struct swap_info *si, uint32_t c)
+{
+    si->clusters[c].next = CLUSTER_NONE;
+    if (si->free_tail != CLUSTER_NONE)
+        si->clusters[si->free_tail].next = c;
+    else
+        si->free_head = c;
+    si->free_tail = c;
+    si->nr_free_clusters++;
+}
+
+static uint32_t free_cluster_pop(struct swap_info *si)
+{
+    uint32_t c = si->free_head;
+
+    if (c == CLUSTER_NONE)
+        return c;
+    si->free_head = si->clusters[c].next;
+    if (si->free_head == CLUSTER_NONE)
+        si->free_tail = CLUSTER_NONE;
+    si->clusters[c].next = CLUSTER_NONE;
+    si->nr_free_clusters--;
+    return c;
+}
+
+bool swap_active(const struct mm *mm)
+{
+    return mm->nr_swapfiles > 0;
+}
+
+unsigned mm_nr_swapfiles(const struct mm *mm)
+{
+    return mm->nr_swapfiles;
+}
+
+int mm_swapon(struct mm *mm, int fd, const char *path, uint64_t bytes)
+{
+    struct swap_info *si;
+    int err;
+
+    if (!mm || fd < 0 || !path || strlen(path) >= sizeof(si->path))
+        return -EINVAL;
+    if (mm->nr_swapfiles >= MAX_SWAPFILES)
+        return -EPERM;
+    if (bytes / MM_PAGE_SIZE == 0 ||
+        bytes / MM_PAGE_SIZE > (uint64_t)CLUSTER_NONE * SWAP_CLUSTER_SLOTS)
+        return -EINVAL;
+    err = os_swap_check_fd(fd, bytes);
+    if (err)
+        return err;
+    si = mm_kzalloc(mm, sizeof(*si));
+    if (!si)
+        return -ENOMEM;
+    si->type = mm->nr_swapfiles;
+    si->fd = fd;
+    strcpy(si->path, path);
+    si->prio = -2 - (int)si->type;      /* Linux: -2 for the first swapon */
+    si->nr_slots = bytes / MM_PAGE_SIZE;
+    si->nr_clusters = (uint32_t)((si->nr_slots + SWAP_CLUSTER_SLOTS - 1) /
+                                 SWAP_CLUSTER_SLOTS);
+    err = -ENOMEM;
+    si->map = mm_kvzalloc(mm, si->nr_slots * sizeof(*si->map));
+    if (!si->map)
+        goto err_free_si;
+    si->owner = mm_kvzalloc(mm, si->nr_slots * sizeof(*si->owner));
+    if (!si->owner)
+        goto err_free_map;
+    si->clusters = mm_kvzalloc(mm, si->nr_clusters * sizeof(*si->clusters));
+    if (!si->clusters)
+        goto err_free_owner;
+    si->free_head = si->free_tail = CLUSTER_NONE;
+    for (uint32_t c = 0; c < si->nr_clusters; c++)
+        free_cluster_add(si, c);
+    si->cur = CLUSTER_NONE;
+    si->ra_expect = UINT64_MAX;
+    mm->swap_info[si->type] = si;
+    mm->nr_swapfiles++;
+    return 0;
+
+err_free_owner:
+    mm_kvfree(mm, si->owner);
+err_free_map:
+    mm_kvfree(mm, si->map);
+err_free_si:
+    mm_kfree(mm, si);
+    return err;
+}
+
+void swap_destroy_all(struct mm *mm)
+{
+    for (unsigned t = 0; t < mm->nr_swapfiles; t++) {
+        struct swap_info *si = mm->swap_info[t];
+
+        if (si->inuse)
+            mm_log(MM_LOG_ERR, "swap: %s destroyed with %llu slots in use",
+                   si->path, (unsigned long long)si->inuse);
+        mm_kvfree(mm, si->clusters);
+        mm_kvfree(mm, si->owner);
+        mm_kvfree(mm, si->map);
+        mm_kfree(mm, si);
+        mm->swap_info[t] = NULL;
+    }
+    mm->nr_swapfiles = 0;
+}
+
+int mm_swap_info(const struct mm *mm, unsigned type, struct mm_swap_info *out)
+{
+    const struct swap_info *si;
+
+    if (!mm || !out || type >= mm->nr_swapfiles)
+        return -ENOENT;
+    si = mm->swap_info[type];
+    memset(out, 0, sizeof(*out));
+    strcpy(out->path, si->path);
+    out->size_pages = si->nr_slots;
+    out->used_pages = si->inuse;
+    out->prio = si->prio;
+    return 0;
+}
+
+static void take_slot(struct swap_info *si, uint64_t off)
+{
+    si->map[off] = 1;
+    si->inuse++;
+    si->clusters[off / SWAP_CLUSTER_SLOTS].count++;
+}
+
+/* The current cluster is done with: back on the free list if it emptied
+ * while being filled. */
+static void drop_cur(struct swap_info *si)
+{
+    if (si->cur != CLUSTER_NONE && si->clusters[si->cur].count == 0)
+        free_cluster_add(si, si->cur);
+    si->cur = CLUSTER_NONE;
+}
+
+static bool alloc_in_cur(struct swap_info *si, uint64_t *off)
+{
+    while (si->cur != CLUSTER_NONE) {
+        for (; si->cur_next < cluster_end(si, si->cur); si->cur_next++) {
+            if (si->map[si->cur_next] == 0) {
+                *off = si->cur_next++;
+                return true;
+            }
+        }
+        drop_cur(si);
+        si->cur = free_cluster_pop(si);
+        if (si->cur != CLUSTER_NONE)
+            si->cur_next = cluster_first(si->cur);
+    }
+    return false;
+}
+
+/* No free cluster: any free slot, scanning on from the last find. */
+static bool alloc_scan(struct swap_info *si, uint64_t *off)
+{
+    for (uint64_t n = 0; n < si->nr_slots; n++) {
+        uint64_t s = (si->scan_next + n) % si->nr_slots;
+
+        if (si->map[s] == 0) {
+            *off = s;
+            si->scan_next = s + 1;
+            return true;
+        }
+    }
+    return false;
+}
+
+static int si_alloc_slot(struct swap_info *si, uint64_t *off)
+{
+    if (si->inuse == si->nr_slots)
+        return -ENOSPC;
+    if (si->cur == CLUSTER_NONE) {
+        si->cur = free_cluster_pop(si);
+        if (si->cur != CLUSTER_NONE)
+            si->cur_next = cluster_first(si->cur);
+    }
+    if (!alloc_in_cur(si, off) && !alloc_scan(si, off))
+        return -ENOSPC;
+    take_slot(si, *off);
+    return 0;
+}
+
+/* Highest priority first; with one file per type, lowest type first. */
+int swap_alloc_slot(struct mm *mm, pte_t *entry)
+{
+    for (unsigned t = 0; t < mm->nr_swapfiles; t++) {
+        uint64_t off;
+
+        if (si_alloc_slot(mm->swap_info[t], &off) == 0) {
+            *entry = swp_entry_pte(t, off);
+            return 0;
+        }
+    }
+    return -ENOSPC;
+}
+
+/* The swap_info and slot an entry names, or NULL if it names none in use. */
+static struct swap_info *entry_info(const struct mm *mm, pte_t entry,
+                                    uint64_t *off)
+{
+    unsigned type = pte_swp_type(entry);
+    struct swap_info *si;
+
+    if (!pte_is_swap(entry) || type >= mm->nr_swapfiles)
+        return NULL;
+    si = mm->swap_info[type];
+    *off = pte_swp_offset(entry);
+    if (*off >= si->nr_slots || si->map[*off] == 0)
+        return NULL;
+    return si;
+}
+
+void swap_free_entry(struct mm *mm, pte_t entry)
+{
+    struct swap_info *si;
+    uint64_t off;
+    uint32_t c;
+
+    si = entry_info(mm, entry, &off);
+    if (!si) {
+        mm_log(MM_LOG_ERR, "swap: free of swap entry %llx not in use",
+               (unsigned long long)entry);
+        return;
+    }
+    if (--si->map[off])
+        return;
+    si->inuse--;
+    si->owner[off].seg_id = 0;
+    si->owner[off].index = 0;
+    c = (uint32_t)(off / SWAP_CLUSTER_SLOTS);
+    if (--si->clusters[c].count == 0 && c != si->cur)
+        free_cluster_add(si, c);
+}
+
+void swap_set_owner(struct mm *mm, pte_t entry, uint32_t seg_id, uint64_t index)
+{
+    uint64_t off;
+    struct swap_info *si = entry_info(mm, entry, &off);
+
+    if (si) {
+        si->owner[off].seg_id = seg_id;
+        si->owner[off].index = index;
+    }
+}
+
+int swap_writepage(struct mm *mm, pfn_t pfn, pte_t entry)
+{
+    uint64_t off;
+    struct swap_info *si = entry_info(mm, entry, &off);
+    int err;
+
+    if (!si)
+        return -EINVAL;
+    err = os_swap_write(si->fd, page_address(mm, pfn), off * MM_PAGE_SIZE);
+    if (err) {
+        mm->events[MM_EV_swap_io_errors]++;
+        mm_log(MM_LOG_ERR, "swap: write of slot %llu to %s: %s",
+               (unsigned long long)off, si->path, strerror(-err));
+        return err;
+    }
+    mm->events[MM_EV_pswpout]++;
+    return 0;
+}
+
+/* The new page pfn replaces swap entry *pte of (seg, index). */
+static void commit_swapin(struct segment *seg, pte_t *pte, pfn_t pfn,
+                          uint32_t extra_flags)
+{
+    struct mm *mm = seg->mm;
+    struct page *page = pfn_to_page(mm, pfn);
+
+    /* Its memsw charge moved from swap to memory in segment_get_page(). */
+    swap_free_entry(mm, *pte);
+    seg->swapped--;
+    /* The slot is gone: the page has no copy anywhere else, so it is dirty. */
+    *pte = pfn_pte(pfn, PTE_DIRTY | PTE_ACCESSED);
+    seg->resident++;
+    page_set(page, PG_dirty | PG_uptodate);
+    lru_add_page(mm, page);
+    page_set(page, extra_flags);
+    mm->events[MM_EV_pswpin]++;
+}
+
+struct ra_candidate {
+    uint64_t index;
+    pte_t *pte;
+    pfn_t pfn;
+};
+
+/* Slots after off that hold later pages of the same segment, up to the
+ * first one that does not. */
+static unsigned ra_collect(struct segment *seg, struct swap_info *si,
+                           uint64_t off, struct ra_candidate *ra)
+{
+    unsigned n = 0;
+
+    for (uint64_t s = off + 1; s < si->nr_slots && n < SWAP_RA_PAGES; s++) {
+        pte_t *pte;
+
+        if (si->map[s] != 1 || si->owner[s].seg_id != seg->id)
+            break;
+        pte = pgtable_lookup(&seg->pt, si->owner[s].index);
+        if (!pte || *pte != swp_entry_pte(si->type, s))
+            break;
+        ra[n].index = si->owner[s].index;
+        ra[n].pte = pte;
+        n++;
+    }
+    return n;
+}
+
+/* Linux's swap_cluster_readahead(), in one preadv; returns pages read. */
+static unsigned swapin_readahead(struct segment *seg, struct swap_info *si,
+                                 uint64_t off)
+{
+    struct ra_candidate ra[SWAP_RA_PAGES];
+    struct iovec iov[SWAP_RA_PAGES];
+    struct mm *mm = seg->mm;
+    unsigned n = ra_collect(seg, si, off, ra), got = 0;
+    int err;
+
+    for (; got < n; got++) {
+        if (segment_get_page(seg, ra[got].index, ALLOC_OPTIONAL, CHARGE_SWAP,
+                             &ra[got].pfn))
+            break;
+        page_set(pfn_to_page(mm, ra[got].pfn), PG_locked);
+        iov[got].iov_base = page_address(mm, ra[got].pfn);
+        iov[got].iov_len = MM_PAGE_SIZE;
+    }
+    if (got == 0)
+        return 0;
+    err = os_swap_readv(si->fd, iov, got, (off + 1) * MM_PAGE_SIZE);
+    for (unsigned i = 0; i < got; i++)
+        page_clear(pfn_to_page(mm, ra[i].pfn), PG_locked);
+    if (err) {
+        /* Readahead is a guess: drop the pages, the faults will retry. */
+        mm->events[MM_EV_swap_io_errors]++;
+        for (unsigned i = 0; i < got; i++)
+            segment_unget_page(seg, ra[i].pfn, CHARGE_SWAP);
+        return 0;
+    }
+    for (unsigned i = 0; i < got; i++)
+        commit_swapin(seg, ra[i].pte, ra[i].pfn, PG_readahead);
+    mm->events[MM_EV_swap_ra] += got;
+    return got;
+}
+
+/* Linux's do_swap_page(): *pte of (seg, index) is a swap entry. */
+int swap_do_page(struct segment *seg, uint64_t index, pte_t *pte)
+{
+    struct mm *mm = seg->mm;
+    struct swap_info *si;
+    struct iovec iov;
+    uint64_t off;
+    bool sequential;
+    unsigned ra = 0;
+    pfn_t pfn;
+    int err;
+
+    si = entry_info(mm, *pte, &off);
+    if (!si || si->owner[off].seg_id != seg->id || si->owner[off].index != index) {
+        mm_log(MM_LOG_ERR, "swap: segment %u index %llu: swap entry %llx names "
+               "no slot of it", seg->id, (unsigned long long)index,
+               (unsigned long long)*pte);
+        return -EIO;
+    }
+    err = segment_get_page(seg, index, ALLOC_DATA, CHARGE_SWAPIN, &pfn);
+    if (err)
+        return err;
+    page_set(pfn_to_page(mm, pfn), PG_locked);
+    iov.iov_base = page_address(mm, pfn);
+    iov.iov_len = MM_PAGE_SIZE;
+    err = os_swap_readv(si->fd, &iov, 1, off * MM_PAGE_SIZE);
+    page_clear(pfn_to_page(mm, pfn), PG_locked);
+    if (err) {
+        mm->events[MM_EV_swap_io_errors]++;
+        mm_log(MM_LOG_ERR, "swap: read of slot %llu from %s: %s",
+               (unsigned long long)off, si->path, strerror(-err));
+        segment_unget_page(seg, pfn, CHARGE_SWAPIN);
+        return -EIO;
+    }
+    sequential = off == si->ra_expect;
+    commit_swapin(seg, pte, pfn, 0);
+    lru_mark_accessed(mm, pfn_to_page(mm, pfn));
+    if (sequential)
+        ra = swapin_readahead(seg, si, off);
+    si->ra_expect = off + 1 + ra;
+    return 0;
+}
+
+static int check_owner(const struct mm *mm, const struct swap_info *si,
+                       uint64_t off)
+{
+    const struct swap_owner *o = &si->owner[off];
+    const struct segment *seg = idr_find(&mm->segments, o->seg_id);
+    const pte_t *pte;
+
+    CHECK(seg, "swap: %s slot %llu: owner names no segment (%u)", si->path,
+          (unsigned long long)off, o->seg_id);
+    pte = pgtable_lookup(&seg->pt, o->index);
+    CHECK(pte && *pte == swp_entry_pte(si->type, off),
+          "swap: %s slot %llu: segment %u index %llu does not name it",
+          si->path, (unsigned long long)off, seg->id,
+          (unsigned long long)o->index);
+    return 0;
+}
+
+static int check_info(const struct mm *mm, const struct swap_info *si,
+                      uint64_t *counts)
+{
+    uint64_t inuse = 0, nr_free = 0, listed = 0;
+
+    for (uint32_t c = 0; c < si->nr_clusters; c++) {
+        uint32_t used = 0;
+
+        for (uint64_t s = cluster_first(c); s < cluster_end(si, c); s++) {
+            if (!si->map[s])
+                continue;
+            used++;
+            *counts += si->map[s];
+            if (check_owner(mm, si, s))
+                return -EUCLEAN;
+        }
+        CHECK(used == si->clusters[c].count, "swap: %s cluster %u: %u slots "
+              "used, count %u", si->path, c, used, si->clusters[c].count);
+        inuse += used;
+        nr_free += used == 0 && c != si->cur;
+    }
+    CHECK(inuse == si->inuse, "swap: %s: %llu slots used, inuse %llu", si->path,
+          (unsigned long long)inuse, (unsigned long long)si->inuse);
+    for (uint32_t c = si->free_head; c != CLUSTER_NONE; c = si->clusters[c].next) {
+        CHECK(c < si->nr_clusters && listed < si->nr_clusters &&
+              si->clusters[c].count == 0 && c != si->cur,
+              "swap: %s: free cluster list holds cluster %u (count %u)", si->path,
+              c, c < si->nr_clusters ? si->clusters[c].count : 0);
+        listed++;
+    }
+    CHECK(listed == nr_free && listed == si->nr_free_clusters,
+          "swap: %s: %llu clusters on the free list, %llu free, nr_free %u",
+          si->path, (unsigned long long)listed, (unsigned long long)nr_free,
+          si->nr_free_clusters);
+    return 0;
+}
+
+/* *nr_slots_used receives the sum of all slots' use counts: one for every
+ * swap PTE of every segment. */
+int swap_check(const struct mm *mm, uint64_t *nr_slots_used)
+{
+    *nr_slots_used = 0;
+    for (unsigned t = 0; t < mm->nr_swapfiles; t++) {
+        int err = check_info(mm, mm->swap_info[t], nr_slots_used);
+
+        if (err)
+            return err;
+    }
+    return 0;
+}

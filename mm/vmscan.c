@@ -1,0 +1,304 @@
+/* vmscan.c - page reclaim: from the LRU tails to the swap file.
+ *
+ * As Linux's vmscan.c, one context struct (scan_control) carries a reclaim
+ * pass: how much to free, what was scanned and freed, the priority, and
+ * the target (one memcg at its limit, or every memcg round robin when the
+ * pool runs low).  A pass walks priorities DEF_PRIORITY..0, scanning at
+ * each lru_size >> priority pages per list (at least a SWAP_CLUSTER_MAX
+ * batch), so it starts gentle and grows; it stops as soon as enough is
+ * freed, the swap file is full or failing, or the scan budget is spent: every loop
+ * here is bounded.  Per memcg (shrink_lruvec): when the inactive list is
+ * low the active tail is aged first (referenced pages go round again,
+ * the others drop to the inactive list), then the inactive tail is
+ * scanned (referenced pages get a second chance, the others are paged
+ * out).  Paging out (pageout) takes a slot, writes the page, replaces its
+ * PTE, found through the page's reverse map, by the swap entry, moves the
+ * charge from the memcg's usage to its swap count (memcg_charge_swap) and
+ * frees the page.
+ *
+ * Three callers: allocations (direct reclaim, segment.c, when a zone is at
+ * its min watermark), memcg_reclaim() (a charge refused at, or a limit
+ * lowered below, a memcg's usage) and mm_background_reclaim(),
+ * which rmemd runs from its event loop while a zone is between low and
+ * high watermarks (kswapd's job, without a thread: mm/ has none). */
+#include <errno.h>
+
+#include "internal.h"
+
+struct scan_control {
+    uint64_t nr_to_reclaim;             /* stop once this many are freed */
+    uint64_t nr_scanned;                /* inactive pages looked at */
+    uint64_t nr_reclaimed;              /* pages paged out and freed */
+    uint64_t max_scan;                  /* budget of nr_scanned */
+    int priority;                       /* scan lru_size >> priority */
+    struct memcg *target;               /* NULL: every memcg */
+    bool direct;                        /* for the counters */
+    bool swap_stop;                     /* no slot left, or the file fails */
+};
+
+static bool scan_done(const struct scan_control *sc)
+{
+    return sc->nr_reclaimed >= sc->nr_to_reclaim || sc->swap_stop ||
+           sc->nr_scanned >= sc->max_scan;
+}
+
+/* The PTE that maps a data page, through its reverse map; NULL (logged)
+ * if the reverse map is broken. */
+static pte_t *page_pte(struct mm *mm, struct page *page, struct segment **segp)
+{
+    pfn_t pfn = page_to_pfn(mm, page);
+    struct segment *seg = idr_find(&mm->segments, page->seg_id);
+    pte_t *pte = seg ? pgtable_lookup(&seg->pt, page_index(page)) : NULL;
+
+    if (!pte || !pte_present(*pte) || pte_pfn(*pte) != pfn) {
+        dump_page(mm, pfn, "reclaim: reverse map names no PTE of this page");
+        return NULL;
+    }
+    *segp = seg;
+    return pte;
+}
+
+/* Linux's folio_referenced() + TestClearPageReferenced in one: the page
+ * was used since it was last looked at; both bits start over. */
+static bool test_clear_referenced(struct mm *mm, struct page *page)
+{
+    struct segment *seg;
+    pte_t *pte = page_pte(mm, page, &seg);
+    bool young = pte && (*pte & PTE_ACCESSED);
+    bool referenced = page_test(page, PG_referenced);
+
+    if (pte)
+        *pte &= ~PTE_ACCESSED;
+    page_clear(page, PG_referenced);
+    return referenced || young;
+}
+
+/* Swap one isolated-to-be page out and free it.  0, or -ENOSPC (no slot),
+ * -EIO (write failed) or -EUCLEAN with the page left on its list. */
+static int pageout(struct mm *mm, struct page *page)
+{
+    pfn_t pfn = page_to_pfn(mm, page);
+    struct segment *seg;
+    pte_t *pte, entry;
+    int err;
+
+    pte = page_pte(mm, page, &seg);
+    if (!pte)
+        return -EUCLEAN;
+    err = swap_alloc_slot(mm, &entry);
+    if (err)
+        return err;
+    swap_set_owner(mm, entry, seg->id, page_index(page));
+    lru_del_page(mm, page);
+    page_set(page, PG_locked);
+    err = swap_writepage(mm, pfn, entry);
+    page_clear(page, PG_locked);
+    if (err) {
+        swap_free_entry(mm, entry);
+        lru_add_page(mm, page);
+        return err;
+    }
+    *pte = entry;
+    seg->resident--;
+    seg->swapped++;
+    memcg_charge_swap(seg->memcg, 1);   /* memory -> swap, memsw as it was */
+    page->flags = 0;
+    page_clear_rmap(page);
+    page->memcg_id = 0;
+    if (page_set_state(mm, page, PAGE_ALLOCATED))
+        return -EUCLEAN;        /* logged; the page stays out of circulation */
+    return mm_free_pages(mm, pfn, 0);
+}
+
+static void shrink_active_list(struct mm *mm, struct lruvec *lv,
+                               uint64_t nr_to_scan)
+{
+    for (uint64_t i = 0; i < nr_to_scan; i++) {
+        pfn_t pfn = lv->lists[LRU_ACTIVE_ANON].tail;
+        struct page *page;
+
+        if (pfn == PFN_NONE)
+            break;
+        page = pfn_to_page(mm, pfn);
+        if (test_clear_referenced(mm, page)) {
+            lru_move_page(mm, page, LRU_ACTIVE_ANON);
+            continue;
+        }
+        lru_move_page(mm, page, LRU_INACTIVE_ANON);
+        mm->events[MM_EV_pgdeactivate]++;
+    }
+}
+
+static void shrink_inactive_list(struct scan_control *sc, struct mm *mm,
+                                 struct lruvec *lv, uint64_t nr_to_scan)
+{
+    for (uint64_t i = 0; i < nr_to_scan && !scan_done(sc); i++) {
+        pfn_t pfn = lv->lists[LRU_INACTIVE_ANON].tail;
+        struct page *page;
+        int err;
+
+        if (pfn == PFN_NONE)
+            break;
+        page = pfn_to_page(mm, pfn);
+        sc->nr_scanned++;
+        mm->events[sc->direct ? MM_EV_pgscan_direct : MM_EV_pgscan_kswapd]++;
+        if (test_clear_referenced(mm, page)) {
+            lru_move_page(mm, page, LRU_INACTIVE_ANON);
+            mm->events[MM_EV_pgrotated]++;
+            continue;
+        }
+        err = pageout(mm, page);
+        if (err && err != -EUCLEAN) {
+            /* Swap is full or failing: this pass cannot free anything
+             * more, and hammering a failing file helps no one. */
+            if (page_test(page, PG_lru))
+                lru_move_page(mm, page, LRU_INACTIVE_ANON);
+            sc->swap_stop = true;
+            break;
+        }
+        if (err) {
+            /* A broken reverse map (logged): skip the page. */
+            lru_move_page(mm, page, LRU_INACTIVE_ANON);
+            continue;
+        }
+        sc->nr_reclaimed++;
+        mm->events[sc->direct ? MM_EV_pgsteal_direct : MM_EV_pgsteal_kswapd]++;
+    }
+}
+
+static uint64_t scan_size(uint64_t lru_size, int priority)
+{
+    uint64_t nr = lru_size >> priority;
+    uint64_t batch = lru_size < SWAP_CLUSTER_MAX ? lru_size : SWAP_CLUSTER_MAX;
+
+    return nr > batch ? nr : batch;
+}
+
+static void shrink_lruvec(struct scan_control *sc, struct mm *mm,
+                          struct memcg *cg)
+{
+    struct lruvec *lv = &cg->lruvec;
+
+    if (lru_inactive_is_low(lv, false))
+        shrink_active_list(mm, lv, scan_size(lv->lists[LRU_ACTIVE_ANON].nr,
+                                             sc->priority));
+    shrink_inactive_list(sc, mm, lv,
+                         scan_size(lv->lists[LRU_INACTIVE_ANON].nr, sc->priority));
+}
+
+/* Every memcg once, from where the last global pass stopped, so that no
+ * tenant is always the first victim. */
+static void shrink_all_memcgs(struct scan_control *sc, struct mm *mm)
+{
+    uint32_t start = mm->reclaim_next, id = idr_next(&mm->memcgs, start);
+    bool wrapped = false;
+
+    for (;;) {
+        if (id == 0) {
+            if (wrapped || start <= 1)
+                break;
+            wrapped = true;
+            id = idr_next(&mm->memcgs, 1);
+            continue;
+        }
+        if (wrapped && id >= start)
+            break;
+        shrink_lruvec(sc, mm, idr_find(&mm->memcgs, id));
+        mm->reclaim_next = id + 1;
+        if (scan_done(sc))
+            break;
+        id = idr_next(&mm->memcgs, id + 1);
+    }
+}
+
+static void do_try_to_free_pages(struct scan_control *sc, struct mm *mm)
+{
+    for (sc->priority = DEF_PRIORITY; sc->priority >= 0; sc->priority--) {
+        if (sc->target)
+            shrink_lruvec(sc, mm, sc->target);
+        else
+            shrink_all_memcgs(sc, mm);
+        if (scan_done(sc))
+            break;
+    }
+}
+
+uint64_t vmscan_try_to_free_pages(struct mm *mm, struct memcg *cg,
+                                  uint64_t nr_pages, bool direct)
+{
+    struct scan_control sc = {
+        .nr_to_reclaim = nr_pages,
+        .max_scan = UINT64_MAX,
+        .target = cg,
+        .direct = direct,
+    };
+
+    if (!swap_active(mm) || nr_pages == 0)
+        return 0;
+    if (direct)
+        mm->events[MM_EV_allocstall]++;
+    do_try_to_free_pages(&sc, mm);
+    return sc.nr_reclaimed;
+}
+
+/* Pages to free until every zone is above high; 0 when none is below low
+ * and background reclaim is not already running. */
+static uint64_t background_deficit(const struct mm *mm)
+{
+    uint64_t deficit = 0;
+    bool below_low = false;
+
+    for (unsigned z = 0; z < mm->nr_zones; z++) {
+        const struct zone *zone = &mm->zones[z];
+
+        if (zone->free_pages < zone->watermark[WMARK_LOW])
+            below_low = true;
+        if (zone->free_pages < zone->watermark[WMARK_HIGH])
+            deficit += zone->watermark[WMARK_HIGH] - zone->free_pages;
+    }
+    return below_low || mm->kswapd_awake ? deficit : 0;
+}
+
+bool mm_reclaim_pending(const struct mm *mm)
+{
+    return mm && swap_active(mm) && background_deficit(mm) > 0;
+}
+
+/* One bounded step of kswapd's balance_pgdat(): wakes below low, works
+ * toward high, sleeps when there or when nothing more can be freed. */
+uint64_t mm_background_reclaim(struct mm *mm, uint64_t budget)
+{
+    struct scan_control sc = { .max_scan = budget };
+    uint64_t deficit;
+
+    if (!mm || !swap_active(mm) || budget == 0)
+        return 0;
+    deficit = background_deficit(mm);
+    if (deficit == 0) {
+        mm->kswapd_awake = false;
+        return 0;
+    }
+    mm->kswapd_awake = true;
+    sc.nr_to_reclaim = deficit;
+    do_try_to_free_pages(&sc, mm);
+    if (background_deficit(mm) == 0 || sc.swap_stop || sc.nr_scanned == 0)
+        mm->kswapd_awake = false;
+    return sc.nr_reclaimed;
+}
+
+static const char *const vm_event_names[NR_MM_VM_EVENTS] = {
+#define MM_VM_EVENT_NAME(name) #name,
+    MM_VM_EVENTS(MM_VM_EVENT_NAME)
+#undef MM_VM_EVENT_NAME
+};
+
+const char *mm_vm_event_name(unsigned event)
+{
+    return event < NR_MM_VM_EVENTS ? vm_event_names[event] : "unknown";
+}
+
+void mm_get_vm_events(const struct mm *mm, uint64_t events[NR_MM_VM_EVENTS])
+{
+    for (unsigned e = 0; e < NR_MM_VM_EVENTS; e++)
+        events[e] = mm->events[e];
+}

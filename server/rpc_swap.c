@@ -1,0 +1,80 @@
+/* SwapInfo: the swap files as /proc/swaps lists them (sizes in bytes on
+ * the wire; rmemctl prints KiB) and the reclaim counters under their
+ * /proc/vmstat names; plus the swap figures Info carries. */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+#define SWAPFILES_MAX 32               /* mm's MAX_SWAPFILES (pgtable.h) */
+
+struct swap_scratch {
+    struct mm_swap_info info[SWAPFILES_MAX];
+    Rmem__SwapDevice devices[SWAPFILES_MAX];
+    Rmem__SwapDevice *device_ptrs[SWAPFILES_MAX];
+};
+
+int rpc_swap_info(struct rpc_ctx *ctx)
+{
+    struct mm *mm = ctx->srv->mm;
+    Rmem__SwapInfoReply *r = &ctx->reply.swap_info;
+    uint64_t ev[NR_MM_VM_EVENTS];
+    struct swap_scratch *sc;
+    unsigned n = 0;
+
+    sc = calloc(1, sizeof(*sc));
+    if (!sc)
+        return rpc_fail(ctx, -ENOMEM, "no memory for the swapinfo reply");
+    ctx->scratch = sc;
+    rmem__swap_info_reply__init(r);
+    for (unsigned t = 0; t < mm_nr_swapfiles(mm) && n < SWAPFILES_MAX; t++) {
+        Rmem__SwapDevice *d = &sc->devices[n];
+
+        if (mm_swap_info(mm, t, &sc->info[n]))
+            continue;
+        rmem__swap_device__init(d);
+        d->filename = sc->info[n].path;
+        d->type = (char *)"file";
+        d->size_bytes = sc->info[n].size_pages * MM_PAGE_SIZE;
+        d->used_bytes = sc->info[n].used_pages * MM_PAGE_SIZE;
+        d->priority = sc->info[n].prio;
+        sc->device_ptrs[n++] = d;
+    }
+    r->n_devices = n;
+    r->devices = sc->device_ptrs;
+    mm_get_vm_events(mm, ev);
+#define EV(name) r->name = ev[MM_EV_##name]
+    EV(pswpin);
+    EV(pswpout);
+    EV(pgscan_kswapd);
+    EV(pgscan_direct);
+    EV(pgsteal_kswapd);
+    EV(pgsteal_direct);
+    EV(pgactivate);
+    EV(pgdeactivate);
+    EV(pgrotated);
+    EV(allocstall);
+    EV(swap_ra);
+    EV(swap_ra_hit);
+    EV(swap_io_errors);
+#undef EV
+    ctx->resp.body_case = RMEM__RESPONSE__BODY_SWAP_INFO;
+    ctx->resp.swap_info = r;
+    return 0;
+}
+
+void rpc_swap_fill_info(struct server *srv, Rmem__InfoReply *r)
+{
+    uint64_t ev[NR_MM_VM_EVENTS];
+    struct mm_swap_info si;
+
+    for (unsigned t = 0; t < mm_nr_swapfiles(srv->mm); t++) {
+        if (mm_swap_info(srv->mm, t, &si))
+            continue;
+        r->swap_total_bytes += si.size_pages * MM_PAGE_SIZE;
+        r->swap_used_bytes += si.used_pages * MM_PAGE_SIZE;
+    }
+    mm_get_vm_events(srv->mm, ev);
+    r->pswpin = ev[MM_EV_pswpin];
+    r->pswpout = ev[MM_EV_pswpout];
+}

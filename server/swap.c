@@ -1,0 +1,135 @@
+/* The swap file of rmemd and the background reclaim it makes possible.
+ *
+ * `--swap FILE:SIZE` names a regular file that rmemd creates (or
+ * truncates) at start and sizes sparsely; mm/ pages out to it through the
+ * descriptor.  If rmemd created the file it removes it at exit; an
+ * existing file is left in place (only truncated), since someone else
+ * made it.  Anything but a regular file is refused: truncating a device
+ * or a directory by mistake is not recoverable.
+ *
+ * Background reclaim is kswapd without a thread: a timer checks every
+ * RECLAIM_TICK_MS whether a zone is below its low watermark and then
+ * reclaims in steps of at most RECLAIM_STEP_PAGES scanned pages; while a
+ * step makes progress and more is wanted, an idle handle runs the next
+ * step on the following loop iteration, so client I/O is served between
+ * steps.  Allocations that find a zone at min still reclaim directly
+ * (mm/segment.c).  Swap I/O is synchronous pread/pwrite in mm/os.c for
+ * now, 4 KiB at a time, which the page cache makes short. */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define RECLAIM_TICK_MS 10
+#define RECLAIM_STEP_PAGES 256
+
+static void on_reclaim_idle(uv_idle_t *idle)
+{
+    struct server *srv = idle->data;
+    uint64_t freed = mm_background_reclaim(srv->mm, RECLAIM_STEP_PAGES);
+
+    if (!freed || !mm_reclaim_pending(srv->mm))
+        uv_idle_stop(idle);
+}
+
+static void on_reclaim_timer(uv_timer_t *timer)
+{
+    struct server *srv = timer->data;
+
+    if (!mm_reclaim_pending(srv->mm) || uv_is_active((uv_handle_t *)&srv->swap.idle))
+        return;
+    if (mm_background_reclaim(srv->mm, RECLAIM_STEP_PAGES) &&
+        mm_reclaim_pending(srv->mm))
+        uv_idle_start(&srv->swap.idle, on_reclaim_idle);
+}
+
+static int open_swapfile(const struct config_swap *cfg, bool *created)
+{
+    struct stat st;
+    int fd;
+
+    if (stat(cfg->path, &st) == 0) {
+        if (!S_ISREG(st.st_mode)) {
+            log_error("swap file %s: not a regular file; refusing to truncate it",
+                      cfg->path);
+            return -EINVAL;
+        }
+        *created = false;
+    } else if (errno == ENOENT) {
+        *created = true;
+    } else {
+        log_error("swap file %s: %s", cfg->path, strerror(errno));
+        return -errno;
+    }
+    fd = open(cfg->path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        log_error("cannot open swap file %s: %s", cfg->path, strerror(errno));
+        return -errno;
+    }
+    if (ftruncate(fd, (off_t)cfg->bytes) != 0) {
+        int err = -errno;
+
+        log_error("cannot size swap file %s to %llu bytes: %s", cfg->path,
+                  (unsigned long long)cfg->bytes, strerror(errno));
+        close(fd);
+        if (*created)
+            unlink(cfg->path);
+        return err;
+    }
+    return fd;
+}
+
+int server_swap_init(struct server *srv)
+{
+    const struct config_swap *cfg = &srv->cfg->swap;
+    struct server_swap *sw = &srv->swap;
+    int fd, err;
+
+    sw->fd = -1;
+    if (!cfg->path)
+        return 0;
+    fd = open_swapfile(cfg, &sw->created);
+    if (fd < 0)
+        return fd;
+    err = mm_swapon(srv->mm, fd, cfg->path, cfg->bytes);
+    if (err) {
+        log_error("cannot use %s as swap: %s", cfg->path, strerror(-err));
+        close(fd);
+        if (sw->created)
+            unlink(cfg->path);
+        return err;
+    }
+    sw->fd = fd;
+    uv_timer_init(srv->loop, &sw->timer);
+    uv_idle_init(srv->loop, &sw->idle);
+    sw->timer.data = sw->idle.data = srv;
+    uv_timer_start(&sw->timer, on_reclaim_timer, RECLAIM_TICK_MS, RECLAIM_TICK_MS);
+    sw->started = true;
+    log_info("swap file %s: %llu bytes%s", cfg->path,
+             (unsigned long long)cfg->bytes, sw->created ? " (created)" : "");
+    return 0;
+}
+
+void server_swap_stop(struct server *srv)
+{
+    if (!srv->swap.started)
+        return;
+    srv->swap.started = false;
+    uv_close((uv_handle_t *)&srv->swap.timer, NULL);
+    uv_close((uv_handle_t *)&srv->swap.idle, NULL);
+}
+
+/* After mm_destroy(): nothing reads or writes the file any more. */
+void server_swap_fini(struct server *srv)
+{
+    if (srv->swap.fd < 0)
+        return;
+    close(srv->swap.fd);
+    srv->swap.fd = -1;
+    if (srv->swap.created && unlink(srv->cfg->swap.path) != 0)
+        log_warn("cannot remove swap file %s: %s", srv->cfg->swap.path,
+                 strerror(errno));
+}

@@ -1,0 +1,423 @@
+/* Server-side swap end to end: rmemd with a 64 MiB pool and a 256 MiB swap
+ * file holds 200 MiB that a librmem client (16 MiB local limit) writes
+ * back, every page reads back intact, and `rmemctl swapinfo` shows the
+ * swap in use; the swap file rmemd created is gone after it exits, one it
+ * did not create stays.  A tenant's memory.limit_in_bytes lowered below
+ * its usage reclaims to swap, as memory.stat and segment list show.
+ * Without swap a full pool answers the client's
+ * write-back with ENOMEM and the server keeps serving. */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "rmem.h"
+
+#define MiB (1024ul * 1024)
+#define PAGE 4096ul
+#define SWAPS_HEADER "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n"
+
+static char dir[64];
+static char swap_path[128];
+static char swap_arg[160];
+
+static void make_dir(void)
+{
+    strcpy(dir, "/tmp/rmem-swap-test-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(swap_path, sizeof(swap_path), "%s/swapfile", dir);
+}
+
+/* An unchecked fixture: runs in the runner process after the tests, so
+ * also after a test that failed and left a file from a killed rmemd. */
+static void remove_dir(void)
+{
+    unlink(swap_path);
+    rmdir(dir);
+}
+
+/* Before each test: no file left from the one before. */
+static void no_swapfile(void)
+{
+    unlink(swap_path);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void stamp(uint64_t *page, uint64_t idx)
+{
+    for (size_t i = 0; i < PAGE / 8; i += 64)
+        page[i] = idx * 0x9e3779b97f4a7c15ull ^ i;
+    page[PAGE / 8 - 1] = ~idx;
+}
+
+static int stamp_ok(const uint64_t *page, uint64_t idx)
+{
+    for (size_t i = 0; i < PAGE / 8; i += 64)
+        if (page[i] != (idx * 0x9e3779b97f4a7c15ull ^ i))
+            return 0;
+    return page[PAGE / 8 - 1] == ~idx;
+}
+
+static rmem_client *connect_limit(const struct rmemd *d, size_t limit)
+{
+    rmem_options o;
+    rmem_client *c;
+
+    rmem_options_init(&o);
+    o.server = d->addr;
+    o.local_limit = limit;
+    c = rmem_connect(&o);
+    ck_assert_msg(c != NULL, "rmem_connect: %s", strerror(errno));
+    return c;
+}
+
+/* stdout of `rmemctl -s ADDR args...` into out. */
+static int ctl(const struct rmemd *d, const char *args, char *out, size_t cap)
+{
+    char cmd[512];
+    size_t len = 0, n;
+    FILE *p;
+
+    snprintf(cmd, sizeof(cmd), "%s -s %s %s", harness_path("rmemctl"), d->addr, args);
+    p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    while (len < cap - 1 && (n = fread(out + len, 1, cap - 1 - len, p)) > 0)
+        len += n;
+    out[len] = '\0';
+    return pclose(p);
+}
+
+static uint64_t json_u64(const char *json, const char *key)
+{
+    char pat[64];
+    const char *p;
+
+    snprintf(pat, sizeof(pat), "\"%s\": ", key);
+    p = strstr(json, pat);
+    ck_assert_msg(p != NULL, "no %s in %s", key, json);
+    return strtoull(p + strlen(pat), NULL, 10);
+}
+
+START_TEST(test_200m_through_64m_pool_and_swap)
+{
+    const size_t len = 200 * MiB, npages = len / PAGE;
+    struct rmemd d;
+    rmem_client *c;
+    struct rmem_stat st;
+    char out[4096], line[256];
+    unsigned long long size_kib, used_kib;
+    double t0, t_write, t_read;
+    uint64_t pswpout, pswpin;
+    char *p;
+
+    snprintf(swap_arg, sizeof(swap_arg), "%s:256M", swap_path);
+    ck_assert_int_eq(rmemd_start(&d, (const char *[]){"--pool", "64M", "--swap",
+                                                      swap_arg, NULL}), 0);
+    c = connect_limit(&d, 16 * MiB);
+    p = rmem_mmap(c, NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                  NULL, 0);
+    ck_assert_msg(p != MAP_FAILED, "rmem_mmap: %s", strerror(errno));
+
+    t0 = now_s();
+    for (size_t i = 0; i < npages; i++)
+        stamp((uint64_t *)(p + i * PAGE), i);
+    t_write = now_s() - t0;
+    ck_assert_int_eq(rmem_stat(c, &st), 0);
+    ck_assert_uint_le(st.rss, 16 * MiB);
+    ck_assert_uint_gt(st.writebacks, (len - 16 * MiB) / PAGE);
+
+    /* /proc/swaps layout, sizes in KiB. */
+    ck_assert_int_eq(ctl(&d, "swapinfo", out, sizeof(out)), 0);
+    ck_assert_msg(strncmp(out, SWAPS_HEADER, strlen(SWAPS_HEADER)) == 0, "%s", out);
+    ck_assert_int_eq(sscanf(strchr(out, '\n') + 1, "%255s file %llu %llu", line,
+                            &size_kib, &used_kib), 3);
+    ck_assert_str_eq(line, swap_path);
+    ck_assert_uint_eq(size_kib, 256 * 1024);
+    ck_assert_uint_gt(used_kib, 100 * 1024);
+    ck_assert_ptr_nonnull(strstr(out, "\t-2\n"));
+
+    t0 = now_s();
+    for (size_t i = 0; i < npages; i++)
+        ck_assert_msg(stamp_ok((uint64_t *)(p + i * PAGE), i),
+                      "page %zu lost its contents", i);
+    t_read = now_s() - t0;
+
+    ck_assert_int_eq(ctl(&d, "--json swapinfo", out, sizeof(out)), 0);
+    pswpout = json_u64(out, "pswpout");
+    pswpin = json_u64(out, "pswpin");
+    ck_assert_uint_gt(pswpout, 100 * MiB / PAGE);
+    ck_assert_uint_gt(pswpin, 0);
+    ck_assert_uint_eq(json_u64(out, "swap_io_errors"), 0);
+    printf("swap: 200 MiB through a 64 MiB pool: write %.2f s (%.0f MiB/s), "
+           "read+verify %.2f s (%.0f MiB/s); pswpout %llu, pswpin %llu "
+           "(readahead %llu, hits %llu), direct reclaims %llu, "
+           "kswapd-stolen %llu\n", t_write, 200 / t_write, t_read, 200 / t_read,
+           (unsigned long long)pswpout, (unsigned long long)pswpin,
+           (unsigned long long)json_u64(out, "swap_ra"),
+           (unsigned long long)json_u64(out, "swap_ra_hit"),
+           (unsigned long long)json_u64(out, "allocstall"),
+           (unsigned long long)json_u64(out, "pgsteal_kswapd"));
+
+    /* Unmapping frees the segment, its pages and its slots. */
+    ck_assert_int_eq(rmem_munmap(c, p, len), 0);
+    ck_assert_int_eq(ctl(&d, "--json swapinfo", out, sizeof(out)), 0);
+    ck_assert_uint_eq(json_u64(out, "used_bytes"), 0);
+    rmem_disconnect(c);
+    ck_assert_int_eq(access(swap_path, F_OK), 0);
+    ck_assert_int_eq(rmemd_stop(&d), 0);
+    ck_assert_int_eq(access(swap_path, F_OK), -1);      /* rmemd made it */
+}
+END_TEST
+
+/* The value of KEY in `memory.stat` text. */
+static uint64_t stat_u64(const char *text, const char *key)
+{
+    char pat[64];
+    const char *p;
+
+    snprintf(pat, sizeof(pat), "\n%s ", key);
+    p = strstr(text, pat);
+    ck_assert_msg(p != NULL, "no %s in memory.stat:\n%s", key, text);
+    return strtoull(p + strlen(pat), NULL, 10);
+}
+
+/* Memory cgroups on swap, through rmemctl: lowering a tenant's
+ * memory.limit_in_bytes below what it holds reclaims the difference to
+ * swap instead of failing with EBUSY; memory.stat shows the swap, the LRU
+ * lists and, after reading everything back, the major faults; segment
+ * list shows the swapped pages; memsw usage stays what was written. */
+START_TEST(test_cgroup_limit_lowered_reclaims_to_swap)
+{
+    const size_t len = 24 * MiB, npages = len / PAGE;
+    uint64_t written = 0;
+    struct rmemd d;
+    rmem_client *c;
+    char out[8192];
+    char *p;
+
+    snprintf(swap_arg, sizeof(swap_arg), "%s:64M", swap_path);
+    ck_assert_int_eq(rmemd_start(&d, (const char *[]){"--pool", "32M", "--swap",
+                                                      swap_arg, NULL}), 0);
+    c = connect_limit(&d, 4 * MiB);
+    p = rmem_mmap(c, NULL, len, PROT_READ | PROT_WRITE,
+                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, NULL, 0);
+    ck_assert_msg(p != MAP_FAILED, "rmem_mmap: %s", strerror(errno));
+    for (size_t i = 0; i < npages; i++)
+        stamp((uint64_t *)(p + i * PAGE), i);
+    /* What the evictor wrote back (all but ~4 MiB), once it is idle. */
+    for (int tries = 0; tries < 50; tries++) {
+        uint64_t before = written;
+
+        usleep(100 * 1000);
+        ck_assert_int_eq(ctl(&d, "cgroup get default memory.usage_in_bytes", out,
+                             sizeof(out)), 0);
+        written = strtoull(out, NULL, 10);
+        if (written == before)
+            break;
+    }
+    ck_assert_uint_ge(written, 16 * MiB);
+    ck_assert_int_eq(ctl(&d, "cgroup get default memory.stat", out, sizeof(out)), 0);
+    ck_assert_uint_eq(stat_u64(out, "rss"), written);
+    ck_assert_uint_eq(stat_u64(out, "swap"), 0);
+
+    ck_assert_int_eq(ctl(&d, "cgroup set default memory.limit_in_bytes 8M", out,
+                         sizeof(out)), 0);
+    ck_assert_int_eq(ctl(&d, "cgroup get default memory.stat", out, sizeof(out)), 0);
+    ck_assert_uint_le(stat_u64(out, "rss"), 8 * MiB);
+    ck_assert_uint_eq(stat_u64(out, "rss") + stat_u64(out, "swap"), written);
+    ck_assert_uint_eq(stat_u64(out, "inactive_anon") + stat_u64(out, "active_anon"),
+                      stat_u64(out, "rss"));
+    ck_assert_int_eq(ctl(&d, "cgroup get default memory.memsw.usage_in_bytes", out,
+                         sizeof(out)), 0);
+    ck_assert_uint_eq(strtoull(out, NULL, 10), written);
+    ck_assert_int_eq(ctl(&d, "--json segment list default", out, sizeof(out)), 0);
+    ck_assert_uint_ge(json_u64(out, "swapped_pages"), (written - 8 * MiB) / PAGE);
+
+    /* Everything reads back; what came from swap counts as major faults. */
+    for (size_t i = 0; i < npages; i++)
+        ck_assert_msg(stamp_ok((uint64_t *)(p + i * PAGE), i),
+                      "page %zu lost its contents", i);
+    ck_assert_int_eq(ctl(&d, "cgroup get default memory.stat", out, sizeof(out)), 0);
+    ck_assert_uint_gt(stat_u64(out, "pgmajfault"), 0);
+    ck_assert_uint_le(stat_u64(out, "rss"), 8 * MiB);
+
+    ck_assert_int_eq(rmem_munmap(c, p, len), 0);
+    ck_assert_int_eq(ctl(&d, "--json swapinfo", out, sizeof(out)), 0);
+    ck_assert_uint_eq(json_u64(out, "used_bytes"), 0);
+    ck_assert_int_eq(ctl(&d, "cgroup get default memory.stat", out, sizeof(out)), 0);
+    ck_assert_uint_eq(stat_u64(out, "swap"), 0);
+    rmem_disconnect(c);
+    ck_assert_int_eq(rmemd_stop(&d), 0);
+}
+END_TEST
+
+/* A file that was there before is truncated and used, and left behind. */
+START_TEST(test_existing_file_kept)
+{
+    struct rmemd d;
+    char out[4096];
+    struct stat st;
+    int fd = open(swap_path, O_CREAT | O_WRONLY, 0600);
+
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, "old", 3), 3);
+    close(fd);
+    snprintf(swap_arg, sizeof(swap_arg), "%s:8M", swap_path);
+    ck_assert_int_eq(rmemd_start(&d, (const char *[]){"--pool", "16M", "--swap",
+                                                      swap_arg, NULL}), 0);
+    ck_assert_int_eq(stat(swap_path, &st), 0);
+    ck_assert_int_eq(st.st_size, 8 * MiB);
+    ck_assert_int_eq(ctl(&d, "--json swapinfo", out, sizeof(out)), 0);
+    ck_assert_uint_eq(json_u64(out, "size_bytes"), 8 * MiB);
+    ck_assert_int_eq(rmemd_stop(&d), 0);
+    ck_assert_int_eq(access(swap_path, F_OK), 0);
+}
+END_TEST
+
+/* The child writes 96 MiB through a 64 MiB pool with no swap; its
+ * write-backs fail with ENOMEM (librmem says so on stderr and keeps the
+ * pages), every page still reads back, and the server serves on. */
+START_TEST(test_no_swap_pool_full_enomem_server_serves)
+{
+    const size_t len = 96 * MiB, npages = len / PAGE;
+    struct rmemd d;
+    char out[8192];
+    size_t got = 0;
+    ssize_t n;
+    int pipefd[2], status;
+    pid_t pid;
+
+    ck_assert_int_eq(rmemd_start(&d, (const char *[]){"--pool", "64M", NULL}), 0);
+    ck_assert_int_eq(pipe(pipefd), 0);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        rmem_client *c;
+        char *p;
+
+        dup2(pipefd[1], STDERR_FILENO);
+        close(pipefd[0]);
+        c = connect_limit(&d, 16 * MiB);
+        p = rmem_mmap(c, NULL, len, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS, NULL, 0);
+        if (p == MAP_FAILED)
+            _exit(2);
+        for (size_t i = 0; i < npages; i++)
+            stamp((uint64_t *)(p + i * PAGE), i);
+        for (size_t i = 0; i < npages; i++)
+            if (!stamp_ok((uint64_t *)(p + i * PAGE), i))
+                _exit(3);
+        rmem_disconnect(c);
+        _exit(0);
+    }
+    close(pipefd[1]);
+    /* Drain to EOF (a full pipe would block the child), keep the start. */
+    for (;;) {
+        char scratch[4096];
+
+        if (got < sizeof(out) - 1)
+            n = read(pipefd[0], out + got, sizeof(out) - 1 - got);
+        else
+            n = read(pipefd[0], scratch, sizeof(scratch));
+        if (n <= 0)
+            break;
+        if (got < sizeof(out) - 1)
+            got += (size_t)n;
+    }
+    out[got] = '\0';
+    close(pipefd[0]);
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                  "client status %d; stderr: %.300s", status, out);
+    ck_assert_msg(strstr(out, "write-back failed: Cannot allocate memory"),
+                  "stderr: %.300s", out);
+
+    /* The server serves on: a new client round-trips pages. */
+    {
+        rmem_client *c = connect_limit(&d, 1 * MiB);
+        char *p = rmem_mmap(c, NULL, 4 * MiB, PROT_READ | PROT_WRITE,
+                            MAP_PRIVATE | MAP_ANONYMOUS, NULL, 0);
+
+        ck_assert(p != MAP_FAILED);
+        for (size_t i = 0; i < 4 * MiB / PAGE; i++)
+            stamp((uint64_t *)(p + i * PAGE), i);
+        for (size_t i = 0; i < 4 * MiB / PAGE; i++)
+            ck_assert(stamp_ok((uint64_t *)(p + i * PAGE), i));
+        rmem_disconnect(c);
+    }
+    ck_assert_int_eq(ctl(&d, "swapinfo", out, sizeof(out)), 0);
+    ck_assert_str_eq(out, SWAPS_HEADER);
+    ck_assert_int_eq(rmemd_stop(&d), 0);
+}
+END_TEST
+
+START_TEST(test_bad_swap_option_exits_2)
+{
+    static const char *const bad[] = {"nosize", "/tmp/x:", "/tmp/x:12Q", ":4M",
+                                      "/tmp/x:100"};
+    char arg[64];
+    int status;
+    pid_t pid;
+
+    snprintf(arg, sizeof(arg), "%s", bad[_i]);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int null = open("/dev/null", O_WRONLY);
+
+        dup2(null, STDERR_FILENO);
+        dup2(null, STDOUT_FILENO);
+        execl(harness_path("rmemd"), "rmemd", "--listen", "127.0.0.1:0",
+              "--swap", arg, (char *)NULL);
+        _exit(127);
+    }
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFEXITED(status));
+    ck_assert_int_eq(WEXITSTATUS(status), 2);
+}
+END_TEST
+
+/* A directory is not a swap file: rmemd refuses it and leaves it alone. */
+START_TEST(test_directory_refused)
+{
+    struct rmemd d;
+
+    snprintf(swap_arg, sizeof(swap_arg), "%s:8M", dir);
+    ck_assert_int_ne(rmemd_start(&d, (const char *[]){"--pool", "16M", "--swap",
+                                                      swap_arg, NULL}), 0);
+    ck_assert_int_eq(access(dir, F_OK), 0);
+}
+END_TEST
+
+Suite *swapfile_suite(void)
+{
+    Suite *s = suite_create("swapfile");
+    TCase *tc = tcase_create("core");
+
+    tcase_add_unchecked_fixture(tc, make_dir, remove_dir);
+    tcase_add_checked_fixture(tc, no_swapfile, NULL);
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, test_200m_through_64m_pool_and_swap);
+    tcase_add_test(tc, test_cgroup_limit_lowered_reclaims_to_swap);
+    tcase_add_test(tc, test_existing_file_kept);
+    tcase_add_test(tc, test_no_swap_pool_full_enomem_server_serves);
+    tcase_add_loop_test(tc, test_bad_swap_option_exits_2, 0, 5);
+    tcase_add_test(tc, test_directory_refused);
+    suite_add_tcase(s, tc);
+    return s;
+}
