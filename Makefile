@@ -164,3 +164,15 @@ clean:
 	rm -rf build build-asan
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# rmem-bench's workloads, memcached pager and fault floor (tests/bench/*.c),
+# and the side-by-side comparison with swap, zram and memcached (needs root).
+BENCH_SRC := $(wildcard tests/bench/*.c)
+$(BENCH): $(call obj,$(BENCH_SRC))
+$(BENCH): LIBS_CLIENT += $(LIBA)
+
+.PHONY: bench-compare
+bench-compare: deps
+	@sh deploy/install-deps.sh bench
+	@$(MAKE) --no-print-directory all
+	@bash tests/bench/compare.sh $(BUILD)
