@@ -371,7 +371,7 @@ int mcpager_close(struct mcpager *m)
     failed = m->failed;
     /* Leave memcached as it was: the pages of this run are garbage now. */
     for (uint64_t i = 0; i < m->pages && !failed; i++) {
-        char key[MC_KEY_MAX], cmd[MC_KEY_MAX + 24], reply[16];
+        char key[MC_KEY_MAX], cmd[MC_KEY_MAX + 24];
         int klen, clen;
         struct iovec iov;
 
@@ -382,7 +382,6 @@ int mcpager_close(struct mcpager *m)
         iov = (struct iovec){cmd, (size_t)clen};
         if (send_all(m->sock, &iov, 1))
             break;
-        (void)reply;
     }
     rmem__uffd_unregister(m->uffd, m->map, m->size);
     pager_free(m);
