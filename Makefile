@@ -6,6 +6,7 @@
 #   make asan-test  the tests under AddressSanitizer + UBSan (build-asan/)
 #   make valgrind-test  the mm/ unit tests under valgrind
 #   make bench      rmem-bench against a fresh rmemd
+#   make bench-compare  rmem against swap file, zram and memcached (root)
 #   make run        rmemd in the foreground with its defaults
 #   make install    PREFIX=/usr/local DESTDIR=
 
@@ -172,7 +173,9 @@ $(BENCH): $(call obj,$(BENCH_SRC))
 $(BENCH): LIBS_CLIENT += $(LIBA)
 
 .PHONY: bench-compare
-bench-compare: deps
+bench-compare:
+	@[ "$$(id -u)" = 0 ] || { echo "bench-compare: needs root (swapon, zram, memory cgroups): run it as root, e.g. sudo make bench-compare" >&2; exit 1; }
+	@sh deploy/install-deps.sh
 	@sh deploy/install-deps.sh bench
 	@$(MAKE) --no-print-directory all
 	@bash tests/bench/compare.sh $(BUILD)
