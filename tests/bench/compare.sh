@@ -30,6 +30,7 @@
 # cgroup, no process and no file behind, also when interrupted.  Exits 1 if a
 # run failed or two configurations disagree on a workload's checksum.
 set -u
+# shellcheck disable=SC2317  # stop_pid and cleanup run from the EXIT trap
 
 build=${1:-build}
 size=${BENCH_SIZE:-1G}
@@ -40,7 +41,7 @@ configs=${BENCH_CONFIGS:-local,rmem,swapfile,zram,memcached}
 run_timeout=${BENCH_TIMEOUT:-3600}
 swapdir=${BENCH_DIR:-/var/tmp}
 
-tmp= swapfile= swapfile_on= zdev= zdev_on= cgroup= mc_pid= rmemd_pid= run_pid=
+tmp='' swapfile='' swapfile_on='' zdev='' zdev_on='' cgroup='' mc_pid='' rmemd_pid='' run_pid=''
 declare -A skip=()
 
 say() { printf '%s\n' "$*" >&2; }
@@ -58,7 +59,7 @@ stop_pid() {    # pid: TERM, then KILL after 10 s
     local pid=$1 i=0
     [ -n "$pid" ] || return 0
     kill -TERM "$pid" 2>/dev/null
-    while kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do
+    while kill -0 "$pid" 2>/dev/null && [ "$i" -lt 100 ]; do
         sleep 0.1
         i=$((i + 1))
     done
@@ -80,7 +81,7 @@ cleanup() {
     fi
     if [ -n "$cgroup" ]; then
         local i=0
-        while [ -d "$cgroup" ] && ! rmdir "$cgroup" 2>/dev/null && [ $i -lt 50 ]; do
+        while [ -d "$cgroup" ] && ! rmdir "$cgroup" 2>/dev/null && [ "$i" -lt 50 ]; do
             sleep 0.1
             i=$((i + 1))
         done
@@ -108,8 +109,9 @@ cgroup runs would page to it too.  Turn it off (swapoff -a) and run again."
 fi
 size_b=$(bytes "$size")
 limit_b=$(bytes "$limit")
-[ "$size_b" -gt 0 ] && [ "$limit_b" -gt 0 ] ||
+if ! [ "$size_b" -gt 0 ] 2>/dev/null || ! [ "$limit_b" -gt 0 ] 2>/dev/null; then
     die "BENCH_SIZE and BENCH_LIMIT must be sizes like 1G, 256M"
+fi
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/rmem-compare.XXXXXX") || die "mktemp failed"
 
 # ---- set up ---------------------------------------------------------------
@@ -148,7 +150,7 @@ setup_zram() {
     [ -e /sys/class/zram-control/hot_add ] || return 1
     zdev=$(cat /sys/class/zram-control/hot_add) || { zdev=; return 1; }
     local i=0
-    while [ ! -b "/dev/zram$zdev" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+    while [ ! -b "/dev/zram$zdev" ] && [ "$i" -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
     echo $((size_b + limit_b + (64 << 20))) >"/sys/block/zram$zdev/disksize" &&
         mkswap "/dev/zram$zdev" >/dev/null
 }
@@ -170,7 +172,7 @@ setup_memcached() {
         >"$tmp/memcached.log" 2>&1 &
     mc_pid=$!
     while ! (exec 3<>"/dev/tcp/127.0.0.1/$mc_port") 2>/dev/null; do
-        kill -0 "$mc_pid" 2>/dev/null && [ $i -lt 100 ] || return 1
+        kill -0 "$mc_pid" 2>/dev/null && [ "$i" -lt 100 ] || return 1
         sleep 0.1
         i=$((i + 1))
     done
@@ -181,7 +183,7 @@ setup_rmemd() {
     "$build/rmemd" --listen 127.0.0.1:0 --pool "$pool" \
         >"$tmp/rmemd.out" 2>"$tmp/rmemd.err" &
     rmemd_pid=$!
-    while [ $i -lt 100 ]; do
+    while [ "$i" -lt 100 ]; do
         rmem_port=$(sed -n 's/^rmemd: listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' \
                     "$tmp/rmemd.out")
         [ -n "$rmem_port" ] && return 0
@@ -225,6 +227,7 @@ run() {
     memcached) cmd+=("$build/rmem-bench" "${args[@]}" --backend memcached
                      --memcached "127.0.0.1:$mc_port") ;;
     swapfile|zram)
+        # shellcheck disable=SC2016  # $$ and $@ are the child shell's
         cmd+=(bash -c 'echo $$ >"$1/cgroup.procs" && shift && exec "$@"' _ "$cgroup"
               "$build/rmem-bench" "${args[@]}" --backend local) ;;
     esac
