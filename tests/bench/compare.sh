@@ -1,4 +1,5 @@
 #!/bin/bash
+# shellcheck disable=SC2317  # stop_pid and cleanup run from the EXIT trap
 # compare.sh BUILD_DIR: rmem side by side with the kernel's own paging and
 # with memcached, on this machine, in one run (make bench-compare).
 #
@@ -30,7 +31,6 @@
 # cgroup, no process and no file behind, also when interrupted.  Exits 1 if a
 # run failed or two configurations disagree on a workload's checksum.
 set -u
-# shellcheck disable=SC2317  # stop_pid and cleanup run from the EXIT trap
 
 build=${1:-build}
 size=${BENCH_SIZE:-1G}
