@@ -6,6 +6,7 @@
 #   make asan-test  the tests under AddressSanitizer + UBSan (build-asan/)
 #   make valgrind-test  the mm/ unit tests under valgrind
 #   make bench      rmem-bench against a fresh rmemd, then mm-bench
+#   make bench-compare  rmem against swap file, zram and memcached (root)
 #   make run        rmemd in the foreground with its defaults
 #   make install    PREFIX=/usr/local DESTDIR=
 
@@ -170,3 +171,17 @@ clean:
 	rm -rf build build-asan
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# rmem-bench's workloads, memcached pager and fault floor (tests/bench/*.c),
+# and the side-by-side comparison with swap, zram and memcached (needs root).
+BENCH_SRC := $(filter-out tests/bench/mm_bench.c,$(wildcard tests/bench/*.c))
+$(BENCH): $(call obj,$(BENCH_SRC))
+$(BENCH): LIBS_CLIENT += $(LIBA)
+
+.PHONY: bench-compare
+bench-compare:
+	@[ "$$(id -u)" = 0 ] || { echo "bench-compare: needs root (swapon, zram, memory cgroups): run it as root, e.g. sudo make bench-compare" >&2; exit 1; }
+	@sh deploy/install-deps.sh
+	@sh deploy/install-deps.sh bench
+	@$(MAKE) --no-print-directory all
+	@bash tests/bench/compare.sh $(BUILD)
