@@ -6,6 +6,7 @@
 #   make asan-test  the tests under AddressSanitizer + UBSan (build-asan/)
 #   make valgrind-test  the mm/ unit tests under valgrind
 #   make bench      rmem-bench against a fresh rmemd, then mm-bench
+#   make bench-compare  rmem against swap file, zram and memcached (root)
 #   make run        rmemd in the foreground with its defaults
 #   make install    PREFIX=/usr/local DESTDIR=
 
@@ -137,7 +138,7 @@ unit-test: all
 asan-test: deps
 	@$(MAKE) --no-print-directory BUILD=build-asan CFLAGS="-O1 -g" \
 	    SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" all
-	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:handle_sigbus=0 UBSAN_OPTIONS=print_stacktrace=1 \
 	    build-asan/rmem-tests
 
 valgrind-test: deps
@@ -170,3 +171,17 @@ clean:
 	rm -rf build build-asan
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# rmem-bench's workloads, memcached pager and fault floor (tests/bench/*.c),
+# and the side-by-side comparison with swap, zram and memcached (needs root).
+BENCH_SRC := $(filter-out tests/bench/mm_bench.c,$(wildcard tests/bench/*.c))
+$(BENCH): $(call obj,$(BENCH_SRC))
+$(BENCH): LIBS_CLIENT += $(LIBA)
+
+.PHONY: bench-compare
+bench-compare:
+	@[ "$$(id -u)" = 0 ] || { echo "bench-compare: needs root (swapon, zram, memory cgroups): run it as root, e.g. sudo make bench-compare" >&2; exit 1; }
+	@sh deploy/install-deps.sh
+	@sh deploy/install-deps.sh bench
+	@$(MAKE) --no-print-directory all
+	@bash tests/bench/compare.sh $(BUILD)

@@ -1,10 +1,14 @@
-/* rmem-bench: page a mapping bigger than the local limit through rmemd and
- * report what it cost.
+/* rmem-bench: page a mapping bigger than the local limit and report what
+ * it cost, through rmemd or through the systems rmem competes with.
  *
  *   rmem-bench [-s HOST:PORT] [--size SIZE] [--limit SIZE]
  *              [--pattern seq|random|both] [--passes N] [--seed N] [--json]
+ *   rmem-bench --workload W[,W..]|all [--backend rmem|local|memcached]
+ *              [--size SIZE] [--limit SIZE] [--memcached HOST:PORT] [--seed N]
+ *   rmem-bench --floor [-s HOST:PORT] [--samples N]
  *
- * Each pattern gets its own client and its own private anonymous mapping,
+ * Pattern mode (the first form) checks and measures rmem alone.  Each
+ * pattern gets its own client and its own private anonymous mapping,
  * so its counters and fault latencies are its own.  A phase touches as many
  * pages as the mapping holds: "seq" writes every page in order, then reads
  * and verifies every page in order; "random" writes uniformly random pages,
@@ -18,7 +22,24 @@
  * Figures per phase: elapsed time, pages/s, MB/s (10^6 bytes), the deltas
  * of every rmem_stat counter, the remote-fault p50/p99 the library keeps
  * for this client, and per-page ratios (faults, remote faults, write-backs
- * per page touched). */
+ * per page touched).
+ *
+ * Workload mode (the second form) runs the workloads of
+ * tests/bench/workload.c - seq, random, zipf, sort - with one program
+ * logic over memory from a backend: "rmem" (librmem with the local limit),
+ * "local" (plain anonymous memory: unlimited, or limited by whatever memory
+ * cgroup the process runs in - tests/bench/compare.sh puts it in one with
+ * swap on a file or on zram) or "memcached" (the naive userfaultfd pager of
+ * tests/bench/mcpager.c with the local limit).  Working set 1 GiB and limit
+ * 256 MiB unless --size and --limit say otherwise.  It prints one line of
+ * key=value figures per workload, for compare.sh and for people: time of
+ * the timed part, the kernel's major/minor fault counts of this process
+ * over it, the pager's counters (remote faults, prefetch hits, write-backs,
+ * p50/p99 remote-fault time) and a checksum that is the same on every
+ * backend for one seed.
+ *
+ * --floor measures what a remote fault cannot go below (floor.c): the p50
+ * of one userfaultfd copy fault and of one 4 KiB READ round trip to rmemd. */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -26,9 +47,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "internal.h"
+#include "../tests/bench/bench.h"
 
 #define PAGE RMEM_PAGE_SIZE
 #define WORDS (PAGE / sizeof(uint64_t))
@@ -285,6 +308,216 @@ out_disconnect:
     return ret;
 }
 
+/* ---- workload mode ----------------------------------------------------- */
+
+enum backend { BK_LOCAL, BK_RMEM, BK_MEMCACHED };
+static const char *const backend_names[] = {"local", "rmem", "memcached"};
+
+struct wl_opts {
+    enum backend backend;
+    const char *memcached;          /* HOST:PORT */
+    unsigned mask;                  /* 1 << enum bench_workload */
+};
+
+/* What a workload's timed part cost on one backend. */
+struct wl_figures {
+    struct bench_result res;
+    uint64_t majflt, minflt;        /* kernel's count for this process */
+    uint64_t faults, remote, prefetch_hits, writebacks;    /* the pager's */
+    uint64_t p50_ns, p99_ns;        /* the pager's remote-fault time */
+};
+
+/* A mapping from a backend, and how to read its pager's counters. */
+struct wl_mem {
+    enum backend backend;
+    size_t size;
+    uint64_t *map;
+    rmem_client *rc;
+    struct mcpager *mc;
+};
+
+static int wl_map(struct bench *b, const struct wl_opts *o, struct wl_mem *m)
+{
+    void *p;
+
+    *m = (struct wl_mem){.backend = o->backend, .size = b->size};
+    switch (o->backend) {
+    case BK_LOCAL:
+        p = mmap(NULL, b->size, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (p == MAP_FAILED) {
+            fprintf(stderr, "rmem-bench: mmap: %s\n", strerror(errno));
+            return -1;
+        }
+        break;
+    case BK_RMEM:
+        m->rc = rmem_connect(&b->ro);
+        if (!m->rc) {
+            fprintf(stderr, "rmem-bench: connecting to %s: %s\n", b->ro.server,
+                    strerror(errno));
+            return -1;
+        }
+        p = rmem_mmap(m->rc, NULL, b->size, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS, NULL, 0);
+        if (p == MAP_FAILED) {
+            fprintf(stderr, "rmem-bench: rmem_mmap: %s\n", strerror(errno));
+            rmem_disconnect(m->rc);
+            return -1;
+        }
+        break;
+    case BK_MEMCACHED:
+        m->mc = mcpager_open(o->memcached, b->size, b->ro.local_limit);
+        if (!m->mc)
+            return -1;
+        p = mcpager_addr(m->mc);
+        break;
+    default:
+        return -1;
+    }
+    m->map = p;
+    return 0;
+}
+
+static int wl_unmap(struct wl_mem *m)
+{
+    int ret = 0;
+
+    switch (m->backend) {
+    case BK_LOCAL:
+        munmap(m->map, m->size);
+        break;
+    case BK_RMEM:
+        if (rmem_munmap(m->rc, m->map, m->size) < 0) {
+            fprintf(stderr, "rmem-bench: rmem_munmap: %s\n", strerror(errno));
+            ret = -1;
+        }
+        rmem_disconnect(m->rc);
+        break;
+    case BK_MEMCACHED:
+        ret = mcpager_close(m->mc);
+        break;
+    }
+    return ret;
+}
+
+/* Counters as they are now; p50/p99 are levels, the rest grow. */
+static void wl_sample(struct wl_mem *m, struct wl_figures *f)
+{
+    struct rusage ru;
+    struct rmem_stat st;
+    struct mcpager_stat ms;
+
+    memset(f, 0, sizeof(*f));
+    getrusage(RUSAGE_SELF, &ru);
+    f->majflt = (uint64_t)ru.ru_majflt;
+    f->minflt = (uint64_t)ru.ru_minflt;
+    if (m->backend == BK_RMEM && rmem_stat(m->rc, &st) == 0) {
+        f->faults = st.faults;
+        f->remote = st.faults_remote;
+        f->prefetch_hits = st.prefetch_hits;
+        f->writebacks = st.writebacks;
+        f->p50_ns = st.fault_ns_p50;
+        f->p99_ns = st.fault_ns_p99;
+    } else if (m->backend == BK_MEMCACHED) {
+        mcpager_stat(m->mc, &ms);
+        f->faults = ms.faults;
+        f->remote = ms.gets;
+        f->writebacks = ms.sets;
+        f->p50_ns = ms.get_ns_p50;
+        f->p99_ns = ms.get_ns_p99;
+    }
+}
+
+static void wl_print(const struct bench *b, const struct wl_opts *o,
+                     enum bench_workload w, const struct wl_figures *f)
+{
+    printf("result workload=%s backend=%s size=%" PRIu64 " limit=%zu seconds=%.4f"
+           " touches=%" PRIu64 " majflt=%" PRIu64 " minflt=%" PRIu64
+           " faults=%" PRIu64 " remote_faults=%" PRIu64 " prefetch_hits=%" PRIu64
+           " writebacks=%" PRIu64 " p50_ns=%" PRIu64 " p99_ns=%" PRIu64
+           " checksum=%016" PRIx64 "\n",
+           bench_workload_name(w), backend_names[o->backend], b->size,
+           b->ro.local_limit, f->res.seconds, f->res.touches, f->majflt,
+           f->minflt, f->faults, f->remote, f->prefetch_hits, f->writebacks,
+           f->p50_ns, f->p99_ns, f->res.checksum);
+    fflush(stdout);
+}
+
+/* One workload on a fresh mapping: fill (untimed), timed part, counters,
+ * check (untimed).  0, or -1 (reason printed). */
+static int wl_run_one(struct bench *b, const struct wl_opts *o,
+                      enum bench_workload w)
+{
+    struct wl_figures f0, f1;
+    struct wl_mem m;
+    uint64_t sum;
+    int ret;
+
+    if (wl_map(b, o, &m))
+        return -1;
+    sum = bench_workload_fill(w, m.map, b->pages, b->seed);
+    wl_sample(&m, &f0);
+    bench_workload_run(w, m.map, b->pages, b->seed, &f1.res);
+    struct bench_result res = f1.res;
+    wl_sample(&m, &f1);
+    f1.res = res;
+#define D(x) f1.x -= f0.x;
+    D(majflt) D(minflt) D(faults) D(remote) D(prefetch_hits) D(writebacks)
+#undef D
+    ret = bench_workload_check(w, m.map, b->pages, sum, &f1.res);
+    if (wl_unmap(&m))
+        ret = -1;
+    if (ret == 0)
+        wl_print(b, o, w, &f1);
+    return ret;
+}
+
+static int wl_run(struct bench *b, const struct wl_opts *o)
+{
+    printf("rmem-bench: workloads over %" PRIu64 " MiB, backend %s, limit %zu MiB%s,"
+           " seed %" PRIu64 "\n", b->size >> 20, backend_names[o->backend],
+           b->ro.local_limit >> 20,
+           o->backend == BK_LOCAL ? " (the memory cgroup's, if any)" : "", b->seed);
+    fflush(stdout);
+    for (int w = 0; w < WL_COUNT; w++)
+        if ((o->mask & (1u << w)) && wl_run_one(b, o, (enum bench_workload)w))
+            return -1;
+    return 0;
+}
+
+/* "seq,zipf" or "all" into a mask; 0 on a bad name. */
+static unsigned wl_parse_list(const char *s)
+{
+    char buf[128], *save = NULL;
+    unsigned mask = 0;
+    enum bench_workload w;
+
+    if (strcmp(s, "all") == 0)
+        return (1u << WL_COUNT) - 1;
+    if (strlen(s) >= sizeof(buf))
+        return 0;
+    strcpy(buf, s);
+    for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (bench_workload_parse(t, &w))
+            return 0;
+        mask |= 1u << w;
+    }
+    return mask;
+}
+
+static int floor_run(struct bench *b, uint64_t samples)
+{
+    struct bench_floor f;
+
+    if (bench_floor_measure(&b->ro, samples, &f))
+        return -1;
+    printf("floor samples=%" PRIu64 " uffd_p50_ns=%" PRIu64 " uffd_p99_ns=%" PRIu64
+           " rtt_p50_ns=%" PRIu64 " rtt_p99_ns=%" PRIu64 " floor_p50_ns=%" PRIu64 "\n",
+           f.samples, f.uffd_ns_p50, f.uffd_ns_p99, f.rtt_ns_p50, f.rtt_ns_p99,
+           f.uffd_ns_p50 + f.rtt_ns_p50);
+    return 0;
+}
+
 /* ---- main ------------------------------------------------------------ */
 
 static void usage(FILE *f)
@@ -301,7 +534,25 @@ static void usage(FILE *f)
         "      --seed N            random pattern seed (default 1)\n"
         "      --prefetch N        readahead pages (default: library's)\n"
         "      --fault-threads N   fault threads (default: library's)\n"
-        "      --json              one JSON object instead of text\n");
+        "      --json              one JSON object instead of text\n"
+        "\n"
+        "usage: rmem-bench --workload W[,W..]|all [--backend rmem|local|memcached]\n"
+        "                  [-s HOST:PORT] [--size SIZE] [--limit SIZE] [--seed N]\n"
+        "                  [--memcached HOST:PORT]\n"
+        "\n"
+        "      --workload W        seq, random, zipf, sort, a comma list, or all\n"
+        "      --backend B         rmem (default), local (plain anonymous memory,\n"
+        "                          limited only by its memory cgroup) or memcached\n"
+        "                          (a naive userfaultfd pager, one GET/SET a page)\n"
+        "      --size, --limit     working set and local limit (default 1G, 256M)\n"
+        "      --memcached H:P     memcached for --backend memcached\n"
+        "                          (default 127.0.0.1:11211)\n"
+        "\n"
+        "usage: rmem-bench --floor [-s HOST:PORT] [--samples N]\n"
+        "\n"
+        "      --floor             p50/p99 of one userfaultfd copy fault and of one\n"
+        "                          4 KiB READ round trip to rmemd\n"
+        "      --samples N         samples of each (default 2000)\n");
 }
 
 static int parse_u64(const char *s, uint64_t *out)
@@ -325,12 +576,19 @@ int main(int argc, char **argv)
         {"prefetch", required_argument, NULL, 'P'},
         {"fault-threads", required_argument, NULL, 'T'},
         {"json", no_argument, NULL, 'j'},
+        {"workload", required_argument, NULL, 'w'},
+        {"backend", required_argument, NULL, 'b'},
+        {"memcached", required_argument, NULL, 'm'},
+        {"floor", no_argument, NULL, 'f'},
+        {"samples", required_argument, NULL, 'N'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     struct bench b = {.size = 256ull << 20, .pattern = PAT_BOTH, .passes = 1,
                       .seed = 1};
-    uint64_t limit = 32ull << 20, v;
+    struct wl_opts wo = {BK_RMEM, "127.0.0.1:11211", 0};
+    uint64_t limit = 32ull << 20, v, samples = 2000;
+    bool size_set = false, limit_set = false, floor = false;
     int c, li, ret = 0;
 
     rmem_options_init(&b.ro);
@@ -340,10 +598,12 @@ int main(int argc, char **argv)
         case 'S':
             if (rmem__parse_size(optarg, &b.size) || b.size < PAGE)
                 goto bad_arg;
+            size_set = true;
             break;
         case 'l':
             if (rmem__parse_size(optarg, &limit))
                 goto bad_arg;
+            limit_set = true;
             break;
         case 'p':
             if (strcmp(optarg, "seq") == 0)
@@ -375,6 +635,28 @@ int main(int argc, char **argv)
             b.ro.fault_threads = (unsigned)v;
             break;
         case 'j': b.json = true; break;
+        case 'w':
+            wo.mask = wl_parse_list(optarg);
+            if (!wo.mask)
+                goto bad_arg;
+            break;
+        case 'b':
+            if (strcmp(optarg, "local") == 0)
+                wo.backend = BK_LOCAL;
+            else if (strcmp(optarg, "rmem") == 0)
+                wo.backend = BK_RMEM;
+            else if (strcmp(optarg, "memcached") == 0)
+                wo.backend = BK_MEMCACHED;
+            else
+                goto bad_arg;
+            break;
+        case 'm': wo.memcached = optarg; break;
+        case 'f': floor = true; break;
+        case 'N':
+            if (parse_u64(optarg, &v) || v < 1 || v > 1000000)
+                goto bad_arg;
+            samples = v;
+            break;
         case 'h': usage(stdout); return EXIT_SUCCESS;
         default: usage(stderr); return EXIT_USAGE;
         }
@@ -389,9 +671,17 @@ bad_arg:
         usage(stderr);
         return EXIT_USAGE;
     }
+    if (wo.mask && !size_set)
+        b.size = 1ull << 30;
+    if (wo.mask && !limit_set)
+        limit = 256ull << 20;
     b.size = (b.size + PAGE - 1) / PAGE * PAGE;
     b.pages = b.size / PAGE;
     b.ro.local_limit = (size_t)limit;
+    if (floor)
+        return floor_run(&b, samples) ? EXIT_FAILURE : EXIT_SUCCESS;
+    if (wo.mask)
+        return wl_run(&b, &wo) ? EXIT_FAILURE : EXIT_SUCCESS;
 
     if (b.json)
         printf("{\"server\": \"%s\", \"size_bytes\": %" PRIu64 ", \"limit_bytes\": %"

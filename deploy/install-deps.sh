@@ -1,10 +1,18 @@
 #!/bin/sh
 # Installs the Debian packages rmem builds and tests with, only those missing.
 # Idempotent: a machine that has them all runs no apt-get at all.
+#
+#   install-deps.sh         what make and make test need
+#   install-deps.sh bench   what make bench-compare needs besides: memcached
+#                           (a page store to compare with), util-linux's
+#                           mkswap/swapon and kmod's modprobe (zram)
 set -eu
 
 PKGS="build-essential pkg-config libuv1-dev libprotobuf-c-dev protobuf-c-compiler
 libssl-dev libnuma-dev check"
+if [ "${1:-}" = bench ]; then
+    PKGS="memcached util-linux kmod"
+fi
 
 missing=""
 for p in $PKGS; do

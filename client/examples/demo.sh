@@ -12,68 +12,16 @@ set -u
 build=${1:-build}
 size=${DEMO_SIZE:-256M}
 limit=${DEMO_LIMIT:-32M}
-tmp=
-pid=
-
-say() { printf '%s\n' "$*"; }
-die() { printf 'demo: %s\n' "$*" >&2; exit 1; }
-
-# Stops the server: SIGTERM, up to 10 s to drain, then SIGKILL.  Sets
-# server_status to its exit status.
-stop_server() {
-    server_status=0
-    [ -n "$pid" ] || return 0
-    kill -TERM "$pid" 2>/dev/null
-    i=0
-    while kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do
-        sleep 0.1
-        i=$((i + 1))
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-        say "demo: rmemd did not exit 10 s after SIGTERM; killing it" >&2
-        kill -KILL "$pid" 2>/dev/null
-    fi
-    wait "$pid" 2>/dev/null
-    server_status=$?
-    pid=
-}
-
-# shellcheck disable=SC2317  # called from the EXIT trap
-cleanup() {
-    stop_server
-    [ -n "$tmp" ] && rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'exit 129' HUP
+# shellcheck disable=SC2034  # used by rmemd-session.sh
+me=demo
+# shellcheck source=client/examples/rmemd-session.sh
+. "$(dirname "$0")/rmemd-session.sh"
 
 for f in rmemd rmemctl examples/sort; do
     [ -x "$build/$f" ] || die "$build/$f is missing: run make first"
 done
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/rmem-demo.XXXXXX") || die "mktemp failed"
+start_server
 
-"$build/rmemd" --listen 127.0.0.1:0 >"$tmp/rmemd.out" 2>"$tmp/rmemd.err" &
-pid=$!
-port=
-i=0
-while [ $i -lt 100 ]; do
-    port=$(sed -n 's/^rmemd: listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' \
-           "$tmp/rmemd.out")
-    [ -n "$port" ] && break
-    if ! kill -0 "$pid" 2>/dev/null; then
-        wait "$pid" 2>/dev/null
-        pid=
-        cat "$tmp/rmemd.err" >&2
-        die "rmemd exited before listening"
-    fi
-    sleep 0.1
-    i=$((i + 1))
-done
-[ -n "$port" ] || { cat "$tmp/rmemd.err" >&2; die "rmemd did not listen within 10 s"; }
-server=127.0.0.1:$port
-
-say "== rmemd listening on $server (pid $pid)"
 say "== sort $size of 64-bit integers in remote memory, local limit $limit"
 "$build/examples/sort" -s "$server" --size "$size" --limit "$limit"
 sort_status=$?
@@ -88,10 +36,7 @@ say "== rmemctl buddyinfo"
 
 say ""
 stop_server
-if [ "$server_status" -ne 0 ]; then
-    say "demo: rmemd exited with status $server_status after SIGTERM; its log:" >&2
-    cat "$tmp/rmemd.err" >&2
-fi
+report_server
 say "== rmemd stopped (status $server_status)"
 
 if [ "$sort_status" -ne 0 ]; then

@@ -12,65 +12,15 @@ set -u
 
 build=${1:-build}
 [ $# -gt 0 ] && shift
-tmp=
-pid=
-
-say() { printf '%s\n' "$*"; }
-die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
-
-stop_server() {
-    server_status=0
-    [ -n "$pid" ] || return 0
-    kill -TERM "$pid" 2>/dev/null
-    i=0
-    while kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do
-        sleep 0.1
-        i=$((i + 1))
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-        say "bench: rmemd did not exit 10 s after SIGTERM; killing it" >&2
-        kill -KILL "$pid" 2>/dev/null
-    fi
-    wait "$pid" 2>/dev/null
-    server_status=$?
-    pid=
-}
-
-# shellcheck disable=SC2317  # called from the EXIT trap
-cleanup() {
-    stop_server
-    [ -n "$tmp" ] && rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'exit 129' HUP
+# shellcheck disable=SC2034  # used by rmemd-session.sh
+me=bench
+# shellcheck source=client/examples/rmemd-session.sh
+. "$(dirname "$0")/../../client/examples/rmemd-session.sh"
 
 for f in rmemd rmemctl rmem-bench; do
     [ -x "$build/$f" ] || die "$build/$f is missing: run make first"
 done
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/rmem-bench.XXXXXX") || die "mktemp failed"
-
-"$build/rmemd" --listen 127.0.0.1:0 >"$tmp/rmemd.out" 2>"$tmp/rmemd.err" &
-pid=$!
-port=
-i=0
-while [ $i -lt 100 ]; do
-    port=$(sed -n 's/^rmemd: listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' \
-           "$tmp/rmemd.out")
-    [ -n "$port" ] && break
-    if ! kill -0 "$pid" 2>/dev/null; then
-        wait "$pid" 2>/dev/null
-        pid=
-        cat "$tmp/rmemd.err" >&2
-        die "rmemd exited before listening"
-    fi
-    sleep 0.1
-    i=$((i + 1))
-done
-[ -n "$port" ] || { cat "$tmp/rmemd.err" >&2; die "rmemd did not listen within 10 s"; }
-server=127.0.0.1:$port
-say "== rmemd listening on $server (pid $pid)"
+start_server
 
 status=0
 for pattern in seq random; do
@@ -92,9 +42,8 @@ if [ $status -eq 0 ] && [ -x "$build/mm-bench" ]; then
 fi
 
 stop_server
+report_server
 if [ "$server_status" -ne 0 ]; then
-    say "bench: rmemd exited with status $server_status after SIGTERM; its log:" >&2
-    cat "$tmp/rmemd.err" >&2
     [ $status -eq 0 ] && status=1
 fi
 exit $status

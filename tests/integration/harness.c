@@ -4,6 +4,7 @@
 #include "harness.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,4 +98,83 @@ void rmemd_kill(struct rmemd *d)
     kill(d->pid, SIGKILL);
     waitpid(d->pid, NULL, 0);
     d->pid = 0;
+}
+
+/* Reads both pipes until both close, keeping what fits. */
+static void capture(int ofd, int efd, struct harness_run *r)
+{
+    struct pollfd p[2] = {{ofd, POLLIN, 0}, {efd, POLLIN, 0}};
+    char *buf[2] = {r->out, r->err};
+    size_t len[2] = {0, 0};
+    int open = 2;
+
+    while (open > 0) {
+        if (poll(p, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        for (int i = 0; i < 2; i++) {
+            char scratch[4096];
+            ssize_t n;
+
+            if (p[i].fd < 0 || !(p[i].revents & (POLLIN | POLLHUP | POLLERR)))
+                continue;
+            if (len[i] < HARNESS_OUT_CAP - 1)
+                n = read(p[i].fd, buf[i] + len[i], HARNESS_OUT_CAP - 1 - len[i]);
+            else
+                n = read(p[i].fd, scratch, sizeof(scratch));
+            if (n <= 0) {
+                close(p[i].fd);
+                p[i].fd = -1;
+                open--;
+            } else if (len[i] < HARNESS_OUT_CAP - 1) {
+                len[i] += (size_t)n;
+            }
+        }
+    }
+    r->out[len[0]] = '\0';
+    r->err[len[1]] = '\0';
+}
+
+int harness_run(struct harness_run *r, const char *const *argv)
+{
+    static const char *const env[] = {"RMEM_SERVER", "RMEM_TENANT", "RMEM_TOKEN",
+                                      "RMEM_ADMIN_TOKEN", NULL};
+    int out[2], err[2], status;
+    pid_t pid;
+
+    if (pipe(out) < 0)
+        return -errno;
+    if (pipe(err) < 0) {
+        close(out[0]);
+        close(out[1]);
+        return -errno;
+    }
+    pid = fork();
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        dup2(out[1], STDOUT_FILENO);
+        dup2(err[1], STDERR_FILENO);
+        close(out[0]);
+        close(err[0]);
+        close(out[1]);
+        close(err[1]);
+        for (int i = 0; env[i]; i++)
+            unsetenv(env[i]);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    close(out[1]);
+    close(err[1]);
+    if (pid < 0) {
+        close(out[0]);
+        close(err[0]);
+        return -errno;
+    }
+    capture(out[0], err[0], r);
+    if (waitpid(pid, &status, 0) < 0)
+        return -errno;
+    r->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return 0;
 }

@@ -21,6 +21,19 @@ int rmemd_stop(struct rmemd *d);
 /* SIGKILL and wait; for tests that check what survives a crash. */
 void rmemd_kill(struct rmemd *d);
 
+/* A program run to completion with its output captured (harness_run). */
+#define HARNESS_OUT_CAP (64 * 1024)
+struct harness_run {
+    int status;                 /* exit status, or 128 + signal */
+    char out[HARNESS_OUT_CAP];  /* stdout, truncated to fit, NUL-ended */
+    char err[HARNESS_OUT_CAP];  /* stderr, likewise */
+};
+
+/* Runs argv (argv[0] a path, NULL-terminated) with stdout and stderr
+ * captured and the RMEM_* client environment cleared, so only its
+ * arguments count; dies with the test.  0 or -errno. */
+int harness_run(struct harness_run *r, const char *const *argv);
+
 /* Path of a built program: RMEM_BUILD_DIR/name. */
 const char *harness_path(const char *name);
 

@@ -27,7 +27,6 @@
 #include "rmem.h"
 
 #define MiB (1024ul * 1024)
-#define OUT_CAP (64 * 1024)
 
 static struct rmemd srv;
 
@@ -42,53 +41,13 @@ static void stop_server(void)
     ck_assert_int_eq(rmemd_stop(&srv), 0);
 }
 
-struct run {
-    int status;                 /* exit status, or 128 + signal */
-    char out[OUT_CAP];
-    char err[OUT_CAP];
-};
-
-static void drain(int ofd, int efd, struct run *r)
-{
-    struct pollfd p[2] = {{ofd, POLLIN, 0}, {efd, POLLIN, 0}};
-    size_t len[2] = {0, 0};
-    int open = 2;
-
-    while (open > 0) {
-        if (poll(p, 2, -1) < 0)
-            continue;
-        for (int i = 0; i < 2; i++) {
-            char *buf = i ? r->err : r->out;
-            char scratch[4096];
-            ssize_t n;
-
-            if (p[i].fd < 0 || !(p[i].revents & (POLLIN | POLLHUP | POLLERR)))
-                continue;
-            if (len[i] < OUT_CAP - 1)
-                n = read(p[i].fd, buf + len[i], OUT_CAP - 1 - len[i]);
-            else
-                n = read(p[i].fd, scratch, sizeof(scratch));
-            if (n <= 0) {
-                close(p[i].fd);
-                p[i].fd = -1;
-                open--;
-            } else if (len[i] < OUT_CAP - 1) {
-                len[i] += (size_t)n;
-            }
-        }
-    }
-    r->out[len[0]] = '\0';
-    r->err[len[1]] = '\0';
-}
-
 /* build/rmemctl -s SERVER ARGS... (NULL-terminated). */
-static struct run *ctl(const char *first, ...)
+static struct harness_run *ctl(const char *first, ...)
 {
-    static struct run r;
+    static struct harness_run r;
     const char *argv[40];
-    int out[2], err[2], n = 0, status;
+    int n = 0;
     va_list ap;
-    pid_t pid;
 
     argv[n++] = harness_path("rmemctl");
     argv[n++] = "-s";
@@ -99,29 +58,7 @@ static struct run *ctl(const char *first, ...)
         n++;
     va_end(ap);
     argv[n] = NULL;
-    ck_assert_int_eq(pipe(out), 0);
-    ck_assert_int_eq(pipe(err), 0);
-    pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        dup2(out[1], STDOUT_FILENO);
-        dup2(err[1], STDERR_FILENO);
-        close(out[0]);
-        close(err[0]);
-        close(out[1]);
-        close(err[1]);
-        unsetenv("RMEM_TOKEN");
-        unsetenv("RMEM_ADMIN_TOKEN");
-        unsetenv("RMEM_TENANT");
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    close(out[1]);
-    close(err[1]);
-    drain(out[0], err[0], &r);
-    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-    r.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    ck_assert_int_eq(harness_run(&r, argv), 0);
     return &r;
 }
 
@@ -131,7 +68,7 @@ static struct run *ctl(const char *first, ...)
 /* Fails with exit status 1 and `what` in its message. */
 #define ck_ctl_fails(r, what)                                                \
     do {                                                                     \
-        struct run *r_ = (r);                                                \
+        struct harness_run *r_ = (r);                                                \
         ck_assert_msg(r_->status == 1, "exit %d, want 1: %s", r_->status,    \
                       r_->err);                                              \
         ck_assert_msg(strstr(r_->err, what), "stderr lacks '%s': %s", what,  \
@@ -140,7 +77,7 @@ static struct run *ctl(const char *first, ...)
 
 static uint64_t get_u64(const char *tenant, const char *key)
 {
-    struct run *r = ctl("cgroup", "get", tenant, key, NULL);
+    struct harness_run *r = ctl("cgroup", "get", tenant, key, NULL);
 
     ck_ctl_ok(r);
     return strtoull(r->out, NULL, 10);
@@ -275,7 +212,7 @@ START_TEST(test_memsw_limit_refuses_mmap)
     ck_assert_msg(n != MAP_FAILED, "MAP_NORESERVE: %s", strerror(errno));
     ck_assert_uint_eq(get_u64("t", "memory.failcnt"), 1);
     {
-        struct run *r = ctl("segment", "list", "t", NULL);
+        struct harness_run *r = ctl("segment", "list", "t", NULL);
 
         ck_ctl_ok(r);
         ck_assert_msg(strstr(r->out, "5120          512         4608            0 live"),
@@ -312,7 +249,7 @@ START_TEST(test_stat_format)
     struct rmem__conn cn;
     uint64_t seg;
     char *line;
-    struct run *r;
+    struct harness_run *r;
     regex_t re;
     unsigned i = 0;
 
@@ -453,7 +390,7 @@ START_TEST(test_bad_inputs)
         {{"segment", "show"}, 2, "usage"},
     };
     const char *const *a = cases[_i].args;
-    struct run *r = ctl(a[0], a[1], a[2], a[3], a[4], a[5], NULL);
+    struct harness_run *r = ctl(a[0], a[1], a[2], a[3], a[4], a[5], NULL);
 
     ck_assert_msg(r->status == cases[_i].status, "exit %d, want %d: %s", r->status,
                   cases[_i].status, r->err);
@@ -514,7 +451,7 @@ END_TEST
 /* Tenant list in text and JSON, create with a token, delete. */
 START_TEST(test_tenant_list_create_delete)
 {
-    struct run *r;
+    struct harness_run *r;
 
     ck_ctl_ok(ctl("tenant", "create", "web", "--token", "tok", NULL));
     ck_ctl_ok(ctl("tenant", "create", "batch", NULL));
@@ -558,7 +495,7 @@ END_TEST
 START_TEST(test_admin_token_required)
 {
     struct rmemd d = srv;
-    struct run *r;
+    struct harness_run *r;
 
     ck_assert_int_eq(rmemd_start(&srv, (const char *[]){"--pool", "16M",
                                  "--admin-token", "adm1n", NULL}), 0);

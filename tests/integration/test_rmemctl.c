@@ -21,7 +21,6 @@
 
 #include "harness.h"
 
-#define OUT_CAP (64 * 1024)
 
 static struct rmemd srv;
 
@@ -35,56 +34,12 @@ static void stop_server(void)
     ck_assert_int_eq(rmemd_stop(&srv), 0);
 }
 
-struct ctl_run {
-    int status;                 /* exit status, or 128 + signal */
-    char out[OUT_CAP];
-    char err[OUT_CAP];
-};
-
-/* Drains both pipes until both close. */
-static void read_both(int ofd, int efd, struct ctl_run *r)
-{
-    struct pollfd p[2] = {{ofd, POLLIN, 0}, {efd, POLLIN, 0}};
-    size_t olen = 0, elen = 0;
-    int open = 2;
-
-    while (open > 0) {
-        if (poll(p, 2, -1) < 0) {
-            if (errno == EINTR)
-                continue;
-            break;
-        }
-        for (int i = 0; i < 2; i++) {
-            char *buf = i ? r->err : r->out;
-            size_t *len = i ? &elen : &olen;
-            char scratch[4096];
-            ssize_t n;
-
-            if (p[i].fd < 0 || !(p[i].revents & (POLLIN | POLLHUP | POLLERR)))
-                continue;
-            if (*len < OUT_CAP - 1)
-                n = read(p[i].fd, buf + *len, OUT_CAP - 1 - *len);
-            else
-                n = read(p[i].fd, scratch, sizeof(scratch));
-            if (n <= 0) {
-                close(p[i].fd);
-                p[i].fd = -1;
-                open--;
-            } else if (*len < OUT_CAP - 1) {
-                *len += (size_t)n;
-            }
-        }
-    }
-    r->out[olen] = '\0';
-    r->err[elen] = '\0';
-}
 
 /* Runs build/rmemctl with the given arguments (NULL-terminated). */
-static void run_ctl(struct ctl_run *r, ...)
+static void run_ctl(struct harness_run *r, ...)
 {
     const char *argv[32];
-    int out[2], err[2], n = 0, status;
-    pid_t pid;
+    int n = 0;
     va_list ap;
 
     argv[n++] = harness_path("rmemctl");
@@ -93,28 +48,7 @@ static void run_ctl(struct ctl_run *r, ...)
         n++;
     va_end(ap);
     argv[n] = NULL;
-
-    ck_assert_int_eq(pipe(out), 0);
-    ck_assert_int_eq(pipe(err), 0);
-    pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        dup2(out[1], STDOUT_FILENO);
-        dup2(err[1], STDERR_FILENO);
-        close(out[0]);
-        close(err[0]);
-        close(out[1]);
-        close(err[1]);
-        unsetenv("RMEM_SERVER");
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    close(out[1]);
-    close(err[1]);
-    read_both(out[0], err[0], r);
-    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-    r->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    ck_assert_int_eq(harness_run(r, argv), 0);
 }
 
 /* The value of "key: value" in INFO text; fails the test when absent. */
@@ -216,7 +150,7 @@ static void assert_json(const char *s, char open)
 
 START_TEST(test_buddyinfo_is_proc_format_and_sums_to_free_bytes)
 {
-    static struct ctl_run info, bud;
+    static struct harness_run info, bud;
     uint64_t page_size = 0, free_bytes = 0, listed = 0, pool;
     int zones = 0;
 
@@ -254,7 +188,7 @@ START_TEST(test_info_has_every_key)
         "connections", "total_connections", "requests", "pages_read",
         "pages_written", "bytes_in", "bytes_out", "bad_frames",
     };
-    static struct ctl_run r;
+    static struct harness_run r;
     const char *line;
 
     run_ctl(&r, "-s", srv.addr, "info", NULL);
@@ -280,7 +214,7 @@ END_TEST
 
 START_TEST(test_json_output_parses)
 {
-    static struct ctl_run r;
+    static struct harness_run r;
 
     run_ctl(&r, "-s", srv.addr, "--json", "info", NULL);
     ck_assert_msg(r.status == 0, "--json info exited %d: %s", r.status, r.err);
@@ -299,7 +233,7 @@ END_TEST
 
 START_TEST(test_errors_exit_nonzero_with_reason)
 {
-    static struct ctl_run r;
+    static struct harness_run r;
     char dead[64];
 
     /* Nothing listens on the server's port once it is stopped. */

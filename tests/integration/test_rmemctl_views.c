@@ -23,15 +23,9 @@
 
 #include "harness.h"
 
-#define OUT_CAP (64 * 1024)
 
 static struct rmemd srv;
 
-struct view_run {
-    int status;
-    char out[OUT_CAP];
-    char err[OUT_CAP];
-};
 
 static void start_server(void)
 {
@@ -44,30 +38,12 @@ static void stop_server(void)
     ck_assert_int_eq(rmemd_stop(&srv), 0);
 }
 
-static void drain(int fd, char *buf, size_t *len)
-{
-    char scratch[4096];
-    ssize_t n;
-
-    if (*len < OUT_CAP - 1)
-        n = read(fd, buf + *len, OUT_CAP - 1 - *len);
-    else
-        n = read(fd, scratch, sizeof(scratch));
-    if (n > 0 && *len < OUT_CAP - 1)
-        *len += (size_t)n;
-    if (n <= 0)
-        *len |= (size_t)1 << 62;        /* closed */
-}
-
 /* Runs build/rmemctl -s ADDR ARGS... (NULL-terminated); fails the test
  * unless it exits 0. */
-static void view(struct view_run *r, ...)
+static void view(struct harness_run *r, ...)
 {
     const char *argv[16];
-    int out[2], err[2], n = 0, status;
-    size_t olen = 0, elen = 0;
-    const size_t closed = (size_t)1 << 62;
-    pid_t pid;
+    int n = 0;
     va_list ap;
 
     argv[n++] = harness_path("rmemctl");
@@ -78,40 +54,7 @@ static void view(struct view_run *r, ...)
         n++;
     va_end(ap);
     argv[n] = NULL;
-    ck_assert_int_eq(pipe(out), 0);
-    ck_assert_int_eq(pipe(err), 0);
-    pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        dup2(out[1], STDOUT_FILENO);
-        dup2(err[1], STDERR_FILENO);
-        close(out[0]);
-        close(err[0]);
-        close(out[1]);
-        close(err[1]);
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    close(out[1]);
-    close(err[1]);
-    while (!(olen & closed) || !(elen & closed)) {
-        struct pollfd p[2] = {{(olen & closed) ? -1 : out[0], POLLIN, 0},
-                              {(elen & closed) ? -1 : err[0], POLLIN, 0}};
-
-        if (poll(p, 2, -1) < 0 && errno != EINTR)
-            break;
-        if (p[0].revents)
-            drain(out[0], r->out, &olen);
-        if (p[1].revents)
-            drain(err[0], r->err, &elen);
-    }
-    close(out[0]);
-    close(err[0]);
-    r->out[olen & ~closed] = '\0';
-    r->err[elen & ~closed] = '\0';
-    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-    r->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    ck_assert_int_eq(harness_run(r, argv), 0);
     ck_assert_msg(r->status == 0, "rmemctl %s exited %d: %s", argv[3], r->status,
                   r->err);
 }
@@ -230,7 +173,7 @@ static uint64_t slabinfo_pages(const char *text, int *nr_caches, bool *seen_conn
 
 START_TEST(test_slabinfo_format_and_pages_match_meminfo)
 {
-    static struct view_run slab, mem;
+    static struct harness_run slab, mem;
     uint64_t pages = 0, slab_kb = 0;
     int nr_caches = 0;
     bool seen_conn = false;
@@ -266,7 +209,7 @@ static const char *const MEMINFO_KEYS[] = {
 
 START_TEST(test_meminfo_format_and_agrees_with_info)
 {
-    static struct view_run mem, info1, info2, js;
+    static struct harness_run mem, info1, info2, js;
     const char *line;
     size_t k = 0;
     uint64_t total, mfree, avail, slab, srec, sun;
@@ -326,7 +269,7 @@ END_TEST
 /* One zone's block: every line rebuilt from its numbers. */
 START_TEST(test_zoneinfo_format_and_agrees_with_buddyinfo)
 {
-    static struct view_run zone, bud, mem, js;
+    static struct harness_run zone, bud, mem, js;
     static const char *const stat_keys[] = {
         "nr_free_pages", "numa_hit", "numa_miss", "numa_foreign",
         "numa_interleave", "numa_local", "numa_other",
@@ -406,7 +349,7 @@ END_TEST
 
 START_TEST(test_numastat_table_and_identities)
 {
-    static struct view_run num, zone, js;
+    static struct harness_run num, zone, js;
     static const char *const rows[] = {
         "numa_hit", "numa_miss", "numa_foreign", "interleave_hit",
         "local_node", "other_node",
