@@ -252,10 +252,10 @@ enum page_charge {
     CHARGE_SWAP,                        /* takes a swap entry's place unread */
 };
 
-/* A new data page for seg: charge (reclaiming the memcg on its limit),
- * allocate (reclaiming the pool below min; OOM policy when reclaim frees
- * nothing, except for ALLOC_OPTIONAL, which never reclaims), set DATA and
- * the reverse map.  The caller fills it and maps it; segment_unget_page()
+/* A new data page for seg: allocate (reclaiming the pool below min), then
+ * charge (reclaiming the memcg at its limit) - the OOM policy when reclaim
+ * frees nothing, except for ALLOC_OPTIONAL, which never reclaims - and set
+ * DATA and the reverse map.  The caller fills it and maps it; segment_unget_page()
  * with the same charge undoes this. */
 int  segment_get_page(struct segment *seg, uint64_t index,
                       enum alloc_purpose purpose, enum page_charge charge,

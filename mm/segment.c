@@ -4,7 +4,7 @@
  * backed by scattered order-0 pages found through the segment's page table
  * (pgtable.c).  A page is allocated on its first write only, so a segment
  * of 2^36 pages costs nothing until it is written, and never-written pages
- * read as zeros.  A first write charges the memcg, allocates the page,
+ * read as zeros.  A first write allocates the page, charges the memcg,
  * fills it and only then installs the PTE: a failure at any step undoes the
  * ones before it, so no reader ever sees a half-written page and nothing
  * leaks.
@@ -200,25 +200,28 @@ int segment_get_page(struct segment *seg, uint64_t index,
     pfn_t pfn;
     int err;
 
-    err = charge_page(seg, charge, optional, &from_reserve);
-    if (err)
-        return err;
+    /* Allocate, then charge, as Linux's do_anonymous_page(): either may
+     * OOM-kill seg itself, and a kill must find no charge of ours in
+     * flight, or it would drop the swap charge this page had taken over. */
     err = alloc_page(seg, purpose, &pfn);
     if (err)
-        goto err_uncharge;
+        return err;
+    err = charge_page(seg, charge, optional, &from_reserve);
+    if (err)
+        goto err_free_page;
     page = pfn_to_page(seg->mm, pfn);
     err = page_set_state(seg->mm, page, PAGE_DATA);
     if (err)
-        goto err_free_page;
+        goto err_uncharge;
     page_set_rmap(page, seg->id, index);
     page->memcg_id = seg->memcg->id;
     *out = pfn;
     return 0;
 
-err_free_page:
-    mm_free_pages(seg->mm, pfn, 0);
 err_uncharge:
     uncharge_new_page(seg, charge, from_reserve);
+err_free_page:
+    mm_free_pages(seg->mm, pfn, 0);
     return err;
 }
 

@@ -239,6 +239,45 @@ START_TEST(test_reclaim_before_oom_kill)
 }
 END_TEST
 
+/* Regression: a swap-in that finds the pool exhausted and swap full
+ * OOM-kills its own segment (the only one in kill mode).  The kill must
+ * not find the swap-in's charge half moved, or it drops one swap charge
+ * twice: memcg swap must end at 0 with every slot free. */
+START_TEST(test_swapin_oom_kills_own_segment)
+{
+    struct swap_fixture f = swap_setup(8 * MiB, 256 * 1024, 4096);
+    struct memcg *other = test_memcg(f.mm, "other");
+    struct segment *fill = test_segment(f.mm, other, 1ull << 20);
+    uint64_t buf[MM_PAGE_SIZE / 8];
+    int err = 0;
+
+    write_stamped_range(f.seg, 0, 100, 17);
+    /* Swap it out until the 64 slots are full; the rest cannot go. */
+    ck_assert_int_eq(memcg_file_write(f.cg, "memory.limit_in_bytes", "0"), -EBUSY);
+    ck_assert_uint_eq(swap_used_pages(f.mm), 64);
+    ck_assert_uint_eq(f.cg->swap, 64);
+    /* Another tenant (no kill mode, like f.cg for now) fills the pool. */
+    for (uint64_t i = 0; !err; i++) {
+        test_stamp(buf, i, 18);
+        err = segment_write(fill, i, 1, buf);
+    }
+    ck_assert_int_eq(err, -ENOMEM);
+    ck_assert_mm_ok(f.mm);
+    ck_assert_int_eq(memcg_file_write(f.cg, "memory.oom_control", "0"), 0);
+    ck_assert_int_eq(test_pte(f.seg, 0) != 0 && !pte_present(test_pte(f.seg, 0)), 1);
+    ck_assert_int_eq(segment_read(f.seg, 0, 1, buf), -EOWNERDEAD);
+    ck_assert(segment_is_dead(f.seg));
+    ck_assert_uint_eq(f.cg->swap, 0);
+    ck_assert_uint_eq(f.cg->usage, 0);
+    ck_assert_uint_eq(memcg_memsw_usage(f.cg), 0);
+    ck_assert_uint_eq(swap_used_pages(f.mm), 0);
+    ck_assert_mm_ok(f.mm);
+    segment_destroy(fill);
+    memcg_destroy(other);
+    swap_teardown(&f);
+}
+END_TEST
+
 Suite *memcg_swap_suite(void)
 {
     Suite *s = suite_create("memcg_swap");
@@ -251,6 +290,7 @@ Suite *memcg_swap_suite(void)
     tcase_add_test(tc, test_reservation_with_swapped_pages);
     tcase_add_test(tc, test_oom_kill_frees_swap_slots);
     tcase_add_test(tc, test_reclaim_before_oom_kill);
+    tcase_add_test(tc, test_swapin_oom_kills_own_segment);
     suite_add_tcase(s, tc);
     return s;
 }
