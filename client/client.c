@@ -37,8 +37,12 @@ static void free_client(rmem_client *c)
         munmap(c->iobuf, FRAME_MAX_PAYLOAD);
     if (c->zeros)
         munmap(c->zeros, FRAME_MAX_PAYLOAD);
-    free(c->iov);
-    free(c->victims);
+    if (c->ctlbuf)
+        munmap(c->ctlbuf, FRAME_MAX_PAYLOAD);
+    free(c->evict_wb.iov);
+    free(c->evict_wb.pages);
+    free(c->range_wb.iov);
+    free(c->range_wb.pages);
     if (c->uffd >= 0)
         close(c->uffd);
     if (c->stop_efd >= 0)
@@ -104,10 +108,16 @@ rmem_client *rmem_connect(const rmem_options *o)
     c->token = dup_or_null(o->token);
     c->iobuf = alloc_locked(FRAME_MAX_PAYLOAD);
     c->zeros = alloc_locked(FRAME_MAX_PAYLOAD);
-    c->iov = calloc(FRAME_MAX_IO_PAGES, sizeof(*c->iov));
-    c->victims = calloc(FRAME_MAX_IO_PAGES, sizeof(*c->victims));
+    c->ctlbuf = alloc_locked(FRAME_MAX_PAYLOAD);
+    c->evict_wb = (struct rmem__wb){&c->econn,
+        calloc(FRAME_MAX_IO_PAGES, sizeof(struct iovec)),
+        calloc(FRAME_MAX_IO_PAGES, sizeof(struct rmem__page *))};
+    c->range_wb = (struct rmem__wb){&c->ctl,
+        calloc(FRAME_MAX_IO_PAGES, sizeof(struct iovec)),
+        calloc(FRAME_MAX_IO_PAGES, sizeof(struct rmem__page *))};
     if (!c->server || !c->tenant || (o->token && !c->token) || !c->iobuf ||
-        !c->zeros || !c->iov || !c->victims)
+        !c->zeros || !c->ctlbuf || !c->evict_wb.iov || !c->evict_wb.pages ||
+        !c->range_wb.iov || !c->range_wb.pages)
         goto err_free;
 
     rmem__evict_set_limit(c, o->local_limit && o->local_limit < RMEM_PAGE_SIZE ?
@@ -328,6 +338,7 @@ int rmem_stat(rmem_client *c, struct rmem_stat *out)
     pthread_mutex_lock(&c->lock);
     st = c->stat;
     st.rss = c->resident * RMEM_PAGE_SIZE;
+    st.locked_vm = c->locked * RMEM_PAGE_SIZE;
     st.fault_ns_p50 = rmem__hist_percentile(&c->remote_ns, 50);
     st.fault_ns_p99 = rmem__hist_percentile(&c->remote_ns, 99);
     pthread_mutex_unlock(&c->lock);

@@ -47,9 +47,10 @@ static size_t run_len(struct rmem__page **v, size_t i, size_t n, int dirty)
 /* Sends the dirty victims of one mapping, v[i..end), in one WRITE.  The
  * dirty bits cannot change meanwhile: a fault on a page under write-back
  * waits. */
-static int write_back_vma(rmem_client *c, struct rmem__page **v, size_t i,
+static int write_back_vma(rmem_client *c, struct rmem__wb *wb, size_t i,
                           size_t end, uint64_t *sent)
 {
+    struct rmem__page **v = wb->pages;
     Rmem__PageRange rbuf[FRAME_MAX_IO_PAGES], *rptr[FRAME_MAX_IO_PAGES];
     Rmem__Write w = RMEM__WRITE__INIT;
     Rmem__Request req = RMEM__REQUEST__INIT;
@@ -69,9 +70,9 @@ static int write_back_vma(rmem_client *c, struct rmem__page **v, size_t i,
         rbuf[nr].first = rmem__page_index(v[i]);
         rbuf[nr].count = (uint32_t)len;
         rptr[nr] = &rbuf[nr];
-        c->iov[nr] = (struct iovec){rmem__page_addr(v[i]), len * RMEM_PAGE_SIZE};
-        err = rmem__uffd_writeprotect(c->uffd, c->iov[nr].iov_base,
-                                      c->iov[nr].iov_len, true, false);
+        wb->iov[nr] = (struct iovec){rmem__page_addr(v[i]), len * RMEM_PAGE_SIZE};
+        err = rmem__uffd_writeprotect(c->uffd, wb->iov[nr].iov_base,
+                                      wb->iov[nr].iov_len, true, false);
         if (err)
             return err;
         nr++;
@@ -85,30 +86,33 @@ static int write_back_vma(rmem_client *c, struct rmem__page **v, size_t i,
     w.ranges = rptr;
     req.body_case = RMEM__REQUEST__BODY_WRITE;
     req.write = &w;
-    err = rmem__conn_rpc(&c->econn, &req, c->iov, (int)nr, &resp, NULL, 0, NULL);
+    err = rmem__conn_rpc(wb->conn, &req, wb->iov, (int)nr, &resp, NULL, 0, NULL);
     if (err)
         return err;
     *sent += pages;
     return 0;
 }
 
-/* Writes back and unmaps v[0..n), sorted by address; unlocked.  On return
- * v[0..*done) are gone from the process; the rest could not be written. */
-static int write_back_and_drop(rmem_client *c, struct rmem__page **v, size_t n,
-                               size_t *done, uint64_t *sent)
+/* Writes back wb->pages[0..n), sorted here by address, and with `drop`
+ * unmaps them; unlocked.  On return pages[0..*done) are written (and gone);
+ * the rest could not be written. */
+static int write_back_pages(rmem_client *c, struct rmem__wb *wb, size_t n,
+                            bool drop, size_t *done, uint64_t *sent)
 {
+    struct rmem__page **v = wb->pages;
     int err = 0;
     size_t i = 0;
 
+    qsort(v, n, sizeof(*v), cmp_page_addr);
     while (i < n) {
         size_t end = i + 1;
 
         while (end < n && v[end]->vma == v[i]->vma)
             end++;
-        err = write_back_vma(c, v, i, end, sent);
+        err = write_back_vma(c, wb, i, end, sent);
         if (err)
             break;
-        for (size_t k = i; k < end;) {
+        for (size_t k = i; drop && k < end;) {
             size_t len = run_len(v, k, end, -1);
 
             /* Cannot fail: the range is ours, mapped and page-aligned. */
@@ -121,46 +125,123 @@ static int write_back_and_drop(rmem_client *c, struct rmem__page **v, size_t n,
     return err;
 }
 
-/* Under the lock: the victims are gone, or back on the LRU if their
- * write-back failed (still resident, dirty and write-protected: the next
- * store unprotects them). */
-static void finish_batch(rmem_client *c, struct rmem__page **v, size_t n,
-                         size_t done)
+/* Under the lock: written pages are now clean copies of the server's
+ * (dropped, or kept write-protected); pages whose write-back failed go back
+ * on the LRU, still dirty and write-protected (the next store unprotects
+ * them). */
+static void finish_pages(rmem_client *c, struct rmem__wb *wb, size_t n,
+                         size_t done, bool drop, uint64_t sent)
 {
     for (size_t i = 0; i < n; i++) {
-        struct rmem__page *p = v[i];
+        struct rmem__page *p = wb->pages[i];
 
         p->flags &= ~(uint32_t)RP_WRITEBACK;
-        if (i >= done) {
+        if (i < done && (p->flags & RP_DIRTY))
+            p->flags = (p->flags & ~(uint32_t)RP_DIRTY) | RP_REMOTE;
+        if (i < done && drop)
+            p->flags &= ~(uint32_t)RP_RESIDENT;
+        else
             rmem__lru_add(&c->lru, p);
-            continue;
-        }
-        if (p->flags & RP_DIRTY)
-            p->flags |= RP_REMOTE;
-        p->flags &= ~(uint32_t)(RP_RESIDENT | RP_DIRTY);
     }
-    c->resident -= done;
+    if (drop) {
+        c->resident -= done;
+        c->stat.evictions += done;
+    }
     c->writeback -= n;
-    c->stat.evictions += done;
+    c->stat.writebacks += sent;
+    c->stat.bytes_out += sent * RMEM_PAGE_SIZE;
+    pthread_cond_broadcast(&c->room_cond);
+}
+
+/* Takes n pages already off the LRU through write-back; called and returns
+ * with c->lock held, drops it while the batch is on the wire. */
+static int write_back_isolated(rmem_client *c, struct rmem__wb *wb, size_t n,
+                               bool drop)
+{
+    uint64_t sent = 0;
+    size_t done;
+    int err;
+
+    for (size_t i = 0; i < n; i++)
+        wb->pages[i]->flags |= RP_WRITEBACK;
+    c->writeback += n;
+    pthread_mutex_unlock(&c->lock);
+    err = write_back_pages(c, wb, n, drop, &done, &sent);
+    pthread_mutex_lock(&c->lock);
+    finish_pages(c, wb, n, done, drop, sent);
+    if (err)
+        fprintf(stderr, "librmem: write-back failed: %s; keeping dirty pages "
+                "resident\n", strerror(-err));
+    return err;
+}
+
+int rmem__writeback_range(rmem_client *c, struct rmem__wb *wb,
+                          struct rmem__vma *vma, uint64_t first, uint64_t count,
+                          bool drop)
+{
+    uint64_t i = first, end = first + count;
+    int err = 0;
+
+    while (i < end && !err) {
+        size_t n = 0;
+
+        while (i < end && n < wb->conn->max_io_pages) {
+            struct rmem__page *p = &vma->pages[i];
+
+            if (p->flags & RP_WRITEBACK) {
+                if (n)
+                    break;          /* send what we have first */
+                pthread_cond_wait(&c->room_cond, &c->lock);
+                continue;
+            }
+            i++;
+            if (!(p->flags & RP_RESIDENT) || (p->flags & RP_LOCKED) ||
+                (!drop && !(p->flags & RP_DIRTY)))
+                continue;
+            rmem__lru_del(&c->lru, p);
+            wb->pages[n++] = p;
+        }
+        if (n)
+            err = write_back_isolated(c, wb, n, drop);
+    }
+    return err;
 }
 
 static size_t isolate_batch(rmem_client *c)
 {
-    uint64_t want = c->resident - c->wmark_low;
-    size_t n;
+    uint64_t want;
 
+    if (c->resident <= c->locked + c->wmark_low)
+        return 0;
+    want = c->resident - c->locked - c->wmark_low;
     if (want > c->econn.max_io_pages)
         want = c->econn.max_io_pages;
-    n = rmem__lru_isolate(&c->lru, c->victims, (size_t)want);
-    for (size_t i = 0; i < n; i++)
-        c->victims[i]->flags |= RP_WRITEBACK;
-    c->writeback += n;
-    return n;
+    return rmem__lru_isolate(&c->lru, c->evict_wb.pages, (size_t)want);
 }
 
 static bool above_high(const rmem_client *c)
 {
     return c->limit && c->resident > c->wmark_high;
+}
+
+/* After a failed write-back (the server out of memory, say) the evictor
+ * waits this long before trying again, instead of resending a batch on
+ * every fault; meanwhile the process runs over its limit. */
+#define EVICT_RETRY_NS 100000000ull
+
+static void wait_retry(rmem_client *c)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += (long)EVICT_RETRY_NS;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    while (!c->evict_stop &&
+           pthread_cond_timedwait(&c->evict_cond, &c->lock, &ts) != ETIMEDOUT)
+        ;
 }
 
 static void *evict_thread(void *arg)
@@ -169,9 +250,8 @@ static void *evict_thread(void *arg)
 
     pthread_mutex_lock(&c->lock);
     while (!c->evict_stop) {
-        uint64_t sent = 0;
-        size_t n, done;
-        int err;
+        bool failed = false;
+        size_t n;
 
         if (!above_high(c) && !c->evict_urgent) {
             pthread_cond_wait(&c->evict_cond, &c->lock);
@@ -180,25 +260,17 @@ static void *evict_thread(void *arg)
         c->evict_urgent = false;
         while (!c->evict_stop && c->resident > c->wmark_low &&
                (n = isolate_batch(c)) > 0) {
-            pthread_mutex_unlock(&c->lock);
-            qsort(c->victims, n, sizeof(*c->victims), cmp_page_addr);
-            err = write_back_and_drop(c, c->victims, n, &done, &sent);
-            pthread_mutex_lock(&c->lock);
-            finish_batch(c, c->victims, n, done);
-            c->stat.writebacks += sent;
-            c->stat.bytes_out += sent * RMEM_PAGE_SIZE;
-            sent = 0;
-            pthread_cond_broadcast(&c->room_cond);
-            if (err) {
-                fprintf(stderr, "librmem: write-back failed: %s; keeping dirty "
-                        "pages resident\n", strerror(-err));
+            if (write_back_isolated(c, &c->evict_wb, n, true)) {
+                failed = true;
                 break;
             }
         }
         /* Nothing more can go: let waiters go over the limit. */
         c->evict_stalled = c->resident > c->wmark_low;
         pthread_cond_broadcast(&c->room_cond);
-        if (c->evict_stalled)
+        if (failed)
+            wait_retry(c);
+        else if (c->evict_stalled)
             pthread_cond_wait(&c->evict_cond, &c->lock);
     }
     pthread_mutex_unlock(&c->lock);
@@ -281,10 +353,12 @@ void rmem__evict_forget_vma(rmem_client *c, struct rmem__vma *vma)
     for (uint64_t i = 0; i < vma->npages; i++) {
         struct rmem__page *p = &vma->pages[i];
 
-        if (p->flags & RP_RESIDENT) {
+        if (p->flags & RP_LOCKED)
+            c->locked--;
+        else if (p->flags & RP_RESIDENT)
             rmem__lru_del(&c->lru, p);
+        if (p->flags & RP_RESIDENT)
             c->resident--;
-        }
         p->flags = 0;
     }
 }

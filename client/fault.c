@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -35,7 +36,8 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* Readahead: two faults in a row on neighbouring pages start a stream;
+/* Readahead: two faults in a row on neighbouring pages start a stream
+ * (MADV_SEQUENTIAL: every fault starts one at full size; MADV_RANDOM: none);
  * each fault that lands just past a stream's window doubles the window (up
  * to prefetch_max); a fault that continues no stream takes over the oldest
  * slot.  The pages of a window count as hits when their stream continues
@@ -65,15 +67,18 @@ static struct rmem__stream *stream_of(struct rmem__vma *vma, uint64_t idx,
     return s;
 }
 
-static uint32_t readahead_window(rmem_client *c, struct rmem__stream *s,
-                                 uint64_t idx, bool continues)
+static uint32_t readahead_window(rmem_client *c, struct rmem__vma *vma,
+                                 struct rmem__stream *s, uint64_t idx,
+                                 bool continues)
 {
     uint32_t w = 1;
 
-    if (c->prefetch_max > 1) {
+    if (c->prefetch_max > 1 && vma->advice != MADV_RANDOM) {
         if (continues) {
             c->stat.prefetch_hits += s->window - 1;
             w = s->window * 2;
+        } else if (vma->advice == MADV_SEQUENTIAL) {
+            w = c->prefetch_max;        /* told: no need to detect it */
         } else if (s->last && idx == s->last) {
             w = RA_INITIAL;
         }
@@ -97,8 +102,8 @@ static uint32_t run_of_absent(const struct rmem__vma *vma, uint64_t idx,
     return n;
 }
 
-static int fetch_remote(rmem_client *c, struct rmem__vma *vma, uint64_t first,
-                        uint32_t count)
+static int fetch_remote(rmem_client *c, struct rmem__conn *cn, void *buf,
+                        struct rmem__vma *vma, uint64_t first, uint32_t count)
 {
     Rmem__Read rd = RMEM__READ__INIT;
     Rmem__Request req = RMEM__REQUEST__INIT;
@@ -111,8 +116,7 @@ static int fetch_remote(rmem_client *c, struct rmem__vma *vma, uint64_t first,
     rd.count = count;
     req.body_case = RMEM__REQUEST__BODY_READ;
     req.read = &rd;
-    err = rmem__conn_rpc(&c->fconn, &req, NULL, 0, &resp, c->iobuf,
-                         FRAME_MAX_PAYLOAD, &got);
+    err = rmem__conn_rpc(cn, &req, NULL, 0, &resp, buf, FRAME_MAX_PAYLOAD, &got);
     if (err)
         return err;
     if (got != (size_t)count * RMEM_PAGE_SIZE)
@@ -162,7 +166,7 @@ static int fault_in(rmem_client *c, struct rmem__page *p, bool write)
     uint64_t idx = rmem__page_index(p), t0 = now_ns();
     bool remote = p->flags & RP_REMOTE, continues;
     struct rmem__stream *s = stream_of(vma, idx, &continues);
-    uint32_t count = readahead_window(c, s, idx, continues);
+    uint32_t count = readahead_window(c, vma, s, idx, continues);
     int err;
 
     if (!remote && !write)
@@ -172,7 +176,7 @@ static int fault_in(rmem_client *c, struct rmem__page *p, bool write)
     s->window = count;
     s->next = idx + count;
     if (remote) {
-        err = fetch_remote(c, vma, idx, count);
+        err = fetch_remote(c, &c->fconn, c->iobuf, vma, idx, count);
         if (err)
             return err;
     }
@@ -189,6 +193,35 @@ static int fault_in(rmem_client *c, struct rmem__page *p, bool write)
     c->stat.prefetched += count - 1;
     c->stat.faults++;
     rmem__evict_kick(c, false);
+    return 0;
+}
+
+int rmem__prefetch_range(rmem_client *c, struct rmem__vma *vma, uint64_t first,
+                         uint64_t count)
+{
+    uint64_t i = first, end = first + count;
+
+    while (i < end) {
+        struct rmem__page *p = &vma->pages[i];
+        uint32_t n;
+        int err;
+
+        if ((p->flags & (RP_RESIDENT | RP_REMOTE | RP_WRITEBACK)) != RP_REMOTE) {
+            i++;
+            continue;
+        }
+        n = run_of_absent(vma, i, (uint32_t)(end - i < c->ctl.max_io_pages ?
+                                             end - i : c->ctl.max_io_pages));
+        n = rmem__evict_wait_room(c, n);
+        err = fetch_remote(c, &c->ctl, c->ctlbuf, vma, i, n);
+        if (!err)
+            err = map_pages(c, vma, i, n, c->ctlbuf, false, false);
+        if (err)
+            return err;
+        c->stat.prefetched += n;
+        rmem__evict_kick(c, false);
+        i += n;
+    }
     return 0;
 }
 

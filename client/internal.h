@@ -87,7 +87,8 @@ enum {
     RP_REMOTE     = 1 << 2,
     RP_ACTIVE     = 1 << 3,       /* on the active list, else inactive */
     RP_REFERENCED = 1 << 4,       /* written again since it joined its list */
-    RP_WRITEBACK  = 1 << 5,       /* being evicted: faults on it wait */
+    RP_WRITEBACK  = 1 << 5,       /* being written back: faults on it wait */
+    RP_LOCKED     = 1 << 6,       /* rmem_mlock: resident, off the LRU */
 };
 
 struct rmem__vma;
@@ -116,6 +117,7 @@ struct rmem__vma {
     int prot, flags;
     uint64_t segment;                 /* server handle */
     struct rmem__page *pages;
+    int advice;                       /* MADV_NORMAL, _SEQUENTIAL or _RANDOM */
     struct rmem__stream ra[RMEM__RA_STREAMS];   /* readahead, fault.c */
     unsigned ra_clock;                /* next stream slot to reuse */
 };
@@ -171,6 +173,14 @@ struct rmem__hist {
 void     rmem__hist_add(struct rmem__hist *h, uint64_t ns);
 uint64_t rmem__hist_percentile(const struct rmem__hist *h, double pct);
 
+/* One write-back's resources: the evictor's use econn, the API calls'
+ * (msync, MADV_PAGEOUT) ctl under ctl_lock. */
+struct rmem__wb {
+    struct rmem__conn *conn;
+    struct iovec *iov;                /* FRAME_MAX_IO_PAGES entries */
+    struct rmem__page **pages;        /* FRAME_MAX_IO_PAGES entries */
+};
+
 /* client.c: the client handle.
  *
  * Lock order: ctl_lock, then lock.  `lock` guards the mappings, the page
@@ -199,6 +209,7 @@ struct rmem_client {
     struct rmem__lru lru;
     uint64_t resident;                /* pages, including those under write-back */
     uint64_t writeback;               /* pages under write-back */
+    uint64_t locked;                  /* pages pinned by rmem_mlock */
     uint64_t limit;                   /* pages; 0 = none */
     uint64_t wmark_high, wmark_low;   /* evictor starts above high, stops at low */
     uint32_t prefetch_max;            /* pages; 0 = no readahead */
@@ -208,14 +219,19 @@ struct rmem_client {
 
     void *iobuf;                      /* FRAME_MAX_PAYLOAD, mlocked */
     void *zeros;                      /* FRAME_MAX_PAYLOAD of zeros */
-    struct iovec *iov;                /* FRAME_MAX_IO_PAGES entries */
-    struct rmem__page **victims;      /* FRAME_MAX_IO_PAGES entries */
+    void *ctlbuf;                     /* FRAME_MAX_PAYLOAD: MADV_WILLNEED reads */
+    struct rmem__wb evict_wb;         /* the evictor's */
+    struct rmem__wb range_wb;         /* msync, MADV_PAGEOUT; under ctl_lock */
 
     char *server, *tenant, *token;
 };
 
 /* fault.c */
 int  rmem__fault_start(rmem_client *c);
+/* MADV_WILLNEED: brings the absent server pages of [first, first+count) in
+ * on the control connection (caller holds ctl_lock and c->lock). */
+int  rmem__prefetch_range(rmem_client *c, struct rmem__vma *vma, uint64_t first,
+                          uint64_t count);
 void rmem__fault_stop(rmem_client *c);
 
 /* evict.c: the evictor thread; every call but start/stop with c->lock held. */
@@ -227,6 +243,12 @@ void rmem__evict_kick(rmem_client *c, bool urgent);
 /* Waits until a page fits under the limit (or eviction is stuck); returns
  * how many of `count` pages may come in, at least 1. */
 uint32_t rmem__evict_wait_room(rmem_client *c, uint32_t count);
+/* Writes back the resident dirty pages of vma in [first, first+count)
+ * (with `drop`, every resident page, and unmaps them); mlocked pages stay.
+ * Holds c->lock on entry and return. */
+int  rmem__writeback_range(rmem_client *c, struct rmem__wb *wb,
+                           struct rmem__vma *vma, uint64_t first, uint64_t count,
+                           bool drop);
 /* Waits until no page is under write-back. */
 void rmem__evict_wait_idle(rmem_client *c);
 /* Drops every page of vma from the LRU and the resident count. */

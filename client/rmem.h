@@ -69,6 +69,21 @@ void *rmem_mmap(rmem_client *c, void *addr, size_t length, int prot, int flags,
                 const char *segment, off_t offset);
 int rmem_munmap(rmem_client *c, void *addr, size_t length);
 
+/* Write dirty pages of the range back to the server (MS_SYNC or MS_ASYNC;
+ * both finish before returning); MS_INVALIDATE also drops resident copies. */
+int rmem_msync(rmem_client *c, void *addr, size_t length, int flags);
+
+/* MADV_NORMAL, MADV_SEQUENTIAL, MADV_RANDOM: readahead policy of the
+ * mapping.  MADV_WILLNEED: fetch the range's pages now.  MADV_PAGEOUT:
+ * write back and drop them now.  MADV_DONTNEED: drop them here and on the
+ * server; they read as zeros again. */
+int rmem_madvise(rmem_client *c, void *addr, size_t length, int advice);
+
+/* Keep the range resident (counted in locked_vm, within the local limit;
+ * ENOMEM beyond it) / release it to eviction again. */
+int rmem_mlock(rmem_client *c, const void *addr, size_t length);
+int rmem_munlock(rmem_client *c, const void *addr, size_t length);
+
 /* Fills st; remote_usage/remote_limit ask the server (one round trip). */
 int rmem_stat(rmem_client *c, struct rmem_stat *st);
 

@@ -96,6 +96,7 @@ const char *frame_request_name(const Rmem__Request *req)
     case RMEM__REQUEST__BODY_HELLO:          return "hello";
     case RMEM__REQUEST__BODY_SEGMENT_CREATE: return "segment_create";
     case RMEM__REQUEST__BODY_SEGMENT_FREE:   return "segment_free";
+    case RMEM__REQUEST__BODY_DISCARD:        return "discard";
     case RMEM__REQUEST__BODY_READ:           return "read";
     case RMEM__REQUEST__BODY_WRITE:          return "write";
     case RMEM__REQUEST__BODY_STAT:           return "stat";

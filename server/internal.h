@@ -227,6 +227,7 @@ int  rpc_fail(struct rpc_ctx *ctx, int err, const char *fmt, ...)
 int rpc_hello(struct rpc_ctx *ctx);             /* rpc_session.c */
 int rpc_segment_create(struct rpc_ctx *ctx);    /* rpc_segment.c */
 int rpc_segment_free(struct rpc_ctx *ctx);
+int rpc_discard(struct rpc_ctx *ctx);
 int rpc_read(struct rpc_ctx *ctx);
 int rpc_write(struct rpc_ctx *ctx);
 int rpc_stat(struct rpc_ctx *ctx);              /* rpc_info.c */

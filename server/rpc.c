@@ -22,6 +22,7 @@ static const struct rpc_handler {
     [RMEM__REQUEST__BODY_HELLO]          = {rpc_hello, true},
     [RMEM__REQUEST__BODY_SEGMENT_CREATE] = {rpc_segment_create, false},
     [RMEM__REQUEST__BODY_SEGMENT_FREE]   = {rpc_segment_free, false},
+    [RMEM__REQUEST__BODY_DISCARD]        = {rpc_discard, false},
     [RMEM__REQUEST__BODY_READ]           = {rpc_read, false},
     [RMEM__REQUEST__BODY_WRITE]          = {rpc_write, false},
     [RMEM__REQUEST__BODY_STAT]           = {rpc_stat, false},

@@ -95,6 +95,27 @@ int rpc_segment_free(struct rpc_ctx *ctx)
     return 0;
 }
 
+int rpc_discard(struct rpc_ctx *ctx)
+{
+    const Rmem__Discard *d = ctx->req->discard;
+    struct segment *seg;
+    int err;
+
+    err = lookup(ctx, d->segment, &seg);
+    if (err)
+        return err;
+    if (d->count == 0 || !range_inside(seg, d->first, d->count))
+        return rpc_fail(ctx, -ERANGE, "discard of pages %llu+%llu outside segment "
+                        "%llu of %llu pages", (unsigned long long)d->first,
+                        (unsigned long long)d->count, (unsigned long long)d->segment,
+                        (unsigned long long)segment_npages(seg));
+    err = segment_discard(seg, d->first, d->count);
+    if (err)
+        return rpc_fail(ctx, err, "discard of segment %llu: %s",
+                        (unsigned long long)d->segment, strerror(-err));
+    return 0;
+}
+
 int rpc_read(struct rpc_ctx *ctx)
 {
     const Rmem__Read *r = ctx->req->read;

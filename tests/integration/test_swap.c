@@ -139,7 +139,9 @@ START_TEST(test_200m_through_64m_pool_and_swap)
     t_write = now_s() - t0;
     ck_assert_int_eq(rmem_stat(c, &st), 0);
     ck_assert_uint_le(st.rss, 16 * MiB);
-    ck_assert_uint_gt(st.writebacks, (len - 16 * MiB) / PAGE);
+    /* Everything beyond the limit has gone to the server (the evictor may
+     * not have run below the limit yet). */
+    ck_assert_uint_ge(st.writebacks, (len - 16 * MiB) / PAGE);
 
     /* /proc/swaps layout, sizes in KiB. */
     ck_assert_int_eq(ctl(&d, "swapinfo", out, sizeof(out)), 0);
