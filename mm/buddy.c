@@ -38,11 +38,7 @@ static void free_list_add(struct zone *zone, pfn_t pfn, unsigned order)
     struct free_area *area = &zone->free_area[order];
     struct page *page = pfn_to_page(zone->mm, pfn);
 
-    page->next = area->head;
-    page->prev = PFN_NONE;
-    if (area->head != PFN_NONE)
-        pfn_to_page(zone->mm, area->head)->prev = pfn;
-    area->head = pfn;
+    pfn_list_add_head(zone->mm, &area->head, NULL, pfn);
     area->nr_free++;
     page_set(page, PG_buddy);
     page->order = (uint8_t)order;
@@ -53,14 +49,8 @@ static void free_list_del(struct zone *zone, pfn_t pfn, unsigned order)
     struct free_area *area = &zone->free_area[order];
     struct page *page = pfn_to_page(zone->mm, pfn);
 
-    if (page->prev != PFN_NONE)
-        pfn_to_page(zone->mm, page->prev)->next = page->next;
-    else
-        area->head = page->next;
-    if (page->next != PFN_NONE)
-        pfn_to_page(zone->mm, page->next)->prev = page->prev;
+    pfn_list_del(zone->mm, &area->head, NULL, pfn);
     area->nr_free--;
-    page->next = page->prev = PFN_NONE;
     page_clear(page, PG_buddy);
     page->order = 0;
 }

@@ -55,6 +55,12 @@ uint32_t idr_next(const struct idr *idr, uint32_t id);
 
 /* ---- page.c ---- */
 
+/* The memmap's intrusive list: pages linked through page->next/prev by
+ * pfn, as buddy free lists, slab lists and LRU lists all are.  `tail` may
+ * be NULL for a list that keeps none; counts stay with the caller. */
+void pfn_list_add_head(struct mm *mm, pfn_t *head, pfn_t *tail, pfn_t pfn);
+void pfn_list_del(struct mm *mm, pfn_t *head, pfn_t *tail, pfn_t pfn);
+
 int  page_set_state(struct mm *mm, struct page *page, enum page_state to);
 bool page_state_allowed(enum page_state from, enum page_state to);
 const char *page_state_name(unsigned state);

@@ -67,31 +67,13 @@ enum lru_list page_lru(const struct page *page)
 
 static void list_add_head(struct mm *mm, struct lru_head *h, pfn_t pfn)
 {
-    struct page *page = pfn_to_page(mm, pfn);
-
-    page->prev = PFN_NONE;
-    page->next = h->head;
-    if (h->head != PFN_NONE)
-        pfn_to_page(mm, h->head)->prev = pfn;
-    else
-        h->tail = pfn;
-    h->head = pfn;
+    pfn_list_add_head(mm, &h->head, &h->tail, pfn);
     h->nr++;
 }
 
 static void list_del(struct mm *mm, struct lru_head *h, pfn_t pfn)
 {
-    struct page *page = pfn_to_page(mm, pfn);
-
-    if (page->prev != PFN_NONE)
-        pfn_to_page(mm, page->prev)->next = page->next;
-    else
-        h->head = page->next;
-    if (page->next != PFN_NONE)
-        pfn_to_page(mm, page->next)->prev = page->prev;
-    else
-        h->tail = page->prev;
-    page->next = page->prev = PFN_NONE;
+    pfn_list_del(mm, &h->head, &h->tail, pfn);
     h->nr--;
 }
 

@@ -61,3 +61,31 @@ int page_set_state(struct mm *mm, struct page *page, enum page_state to)
     page->state = (uint8_t)to;
     return 0;
 }
+
+void pfn_list_add_head(struct mm *mm, pfn_t *head, pfn_t *tail, pfn_t pfn)
+{
+    struct page *page = pfn_to_page(mm, pfn);
+
+    page->prev = PFN_NONE;
+    page->next = *head;
+    if (*head != PFN_NONE)
+        pfn_to_page(mm, *head)->prev = pfn;
+    else if (tail)
+        *tail = pfn;
+    *head = pfn;
+}
+
+void pfn_list_del(struct mm *mm, pfn_t *head, pfn_t *tail, pfn_t pfn)
+{
+    struct page *page = pfn_to_page(mm, pfn);
+
+    if (page->prev != PFN_NONE)
+        pfn_to_page(mm, page->prev)->next = page->next;
+    else
+        *head = page->next;
+    if (page->next != PFN_NONE)
+        pfn_to_page(mm, page->next)->prev = page->prev;
+    else if (tail)
+        *tail = page->prev;
+    page->next = page->prev = PFN_NONE;
+}

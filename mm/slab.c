@@ -99,27 +99,13 @@ static void obj_link_set(void *obj, uint32_t next)
 
 static void slab_list_add(struct slab_cache *c, struct slab_list *l, pfn_t pfn)
 {
-    struct page *page = pfn_to_page(c->mm, pfn);
-
-    page->next = l->head;
-    page->prev = PFN_NONE;
-    if (l->head != PFN_NONE)
-        pfn_to_page(c->mm, l->head)->prev = pfn;
-    l->head = pfn;
+    pfn_list_add_head(c->mm, &l->head, NULL, pfn);
     l->nr++;
 }
 
 static void slab_list_del(struct slab_cache *c, struct slab_list *l, pfn_t pfn)
 {
-    struct page *page = pfn_to_page(c->mm, pfn);
-
-    if (page->prev != PFN_NONE)
-        pfn_to_page(c->mm, page->prev)->next = page->next;
-    else
-        l->head = page->next;
-    if (page->next != PFN_NONE)
-        pfn_to_page(c->mm, page->next)->prev = page->prev;
-    page->next = page->prev = PFN_NONE;
+    pfn_list_del(c->mm, &l->head, NULL, pfn);
     l->nr--;
 }
 
