@@ -51,6 +51,8 @@ static int cmd_meminfo(struct ctl *ctl, int argc, char **argv);
 static int cmd_zoneinfo(struct ctl *ctl, int argc, char **argv);
 static int cmd_numastat(struct ctl *ctl, int argc, char **argv);
 static int cmd_swapinfo(struct ctl *ctl, int argc, char **argv);
+static int cmd_reload(struct ctl *ctl, int argc, char **argv);
+static int cmd_shutdown(struct ctl *ctl, int argc, char **argv);
 
 static const struct command commands[] = {
     {"info", cmd_info, "",
@@ -74,6 +76,10 @@ static const struct command commands[] = {
      "allocations per NUMA node, as numastat(8)"},
     {"swapinfo", cmd_swapinfo, "",
      "swap files as /proc/swaps (KiB), --json adds the reclaim counters"},
+    {"reload", cmd_reload, "",
+     "reread rmemd's configuration, as SIGHUP does"},
+    {"shutdown", cmd_shutdown, "",
+     "stop rmemd cleanly, as SIGTERM does"},
 };
 
 #define NR_COMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -1068,4 +1074,49 @@ int main(int argc, char **argv)
         rc = EXIT_FAILURE;
     }
     return rc;
+}
+
+/* ---- reload / shutdown ----------------------------------------------- */
+
+static int cmd_reload(struct ctl *ctl, int argc, char **argv)
+{
+    Rmem__Reload rl = RMEM__RELOAD__INIT;
+    Rmem__Request req = RMEM__REQUEST__INIT;
+    Rmem__Response *resp;
+
+    (void)argv;
+    if (argc != 0) {
+        fprintf(stderr, "rmemctl: usage: reload\n");
+        return EXIT_USAGE;
+    }
+    req.body_case = RMEM__REQUEST__BODY_RELOAD;
+    req.reload = &rl;
+    if (admin_rpc(ctl, "reload", &req, RMEM__RESPONSE__BODY_RELOAD, &resp))
+        return EXIT_FAILURE;
+    if (ctl->json)
+        printf("{\"changed\": %u}\n", resp->reload->changed);
+    else
+        printf("reloaded: %u option%s changed\n", resp->reload->changed,
+               resp->reload->changed == 1 ? "" : "s");
+    return EXIT_SUCCESS;
+}
+
+static int cmd_shutdown(struct ctl *ctl, int argc, char **argv)
+{
+    Rmem__Shutdown sd = RMEM__SHUTDOWN__INIT;
+    Rmem__Request req = RMEM__REQUEST__INIT;
+    Rmem__Response *resp;
+
+    (void)argv;
+    if (argc != 0) {
+        fprintf(stderr, "rmemctl: usage: shutdown\n");
+        return EXIT_USAGE;
+    }
+    req.body_case = RMEM__REQUEST__BODY_SHUTDOWN;
+    req.shutdown = &sd;
+    if (admin_rpc(ctl, "shutdown", &req, RMEM__RESPONSE__BODY__NOT_SET, &resp))
+        return EXIT_FAILURE;
+    if (ctl->json)
+        printf("{\"shutdown\": true}\n");
+    return EXIT_SUCCESS;
 }

@@ -15,6 +15,7 @@
 
 enum opt_type { OPT_ADDR, OPT_SIZE, OPT_UINT, OPT_STRING, OPT_LOGLEVEL, OPT_NUMA,
                 OPT_SWAP };
+enum opt_when { AT_START, ON_SIGHUP };
 
 struct config_option {
     const char *name;
@@ -23,6 +24,7 @@ struct config_option {
     const char *def;                    /* NULL: unset */
     uint64_t min, max;                  /* OPT_SIZE, OPT_UINT */
     const char *doc;
+    enum opt_when when;                 /* when a new value takes effect */
 };
 
 #define KiB (1ull << 10)
@@ -33,23 +35,27 @@ struct config_option {
 static const struct config_option options[] = {
     {"listen", OPT_ADDR, offsetof(struct config, listen), "127.0.0.1:7070", 0, 0,
      "HOST:PORT to accept clients on (IPv4, [IPv6] or localhost); port 0 picks "
-     "a free port.  A non-loopback address needs every credential set."},
+     "a free port.  A non-loopback address needs every credential set.",
+     AT_START},
     {"pool", OPT_SIZE, offsetof(struct config, pool_bytes), "1G", 4 * MiB, 64 * TiB,
-     "SIZE of the memory pool shared by all tenants (K/M/G/T suffixes)."},
+     "SIZE of the memory pool shared by all tenants (K/M/G/T suffixes).", AT_START},
     {"log-level", OPT_LOGLEVEL, offsetof(struct config, log_level), "info", 0, 0,
-     "error | warn | info | debug"},
+     "error | warn | info | debug", ON_SIGHUP},
     {"admin-token", OPT_STRING, offsetof(struct config, admin_token), NULL, 0, 0,
-     "secret of the admin role (rmemctl); unset: admin only from loopback."},
+     "secret of the admin role (rmemctl); unset: admin only from loopback.",
+     ON_SIGHUP},
     {"default-token", OPT_STRING, offsetof(struct config, default_token), NULL, 0, 0,
-     "secret of the built-in tenant \"default\"; unset: loopback clients only."},
+     "secret of the built-in tenant \"default\"; unset: loopback clients only.",
+     ON_SIGHUP},
     {"numa-policy", OPT_NUMA, offsetof(struct config, numa), "interleave", 0, 0,
-     "interleave | local | bind:N,... : NUMA nodes the pool is placed on."},
+     "interleave | local | bind:N,... : NUMA nodes the pool is placed on.", AT_START},
     {"swap", OPT_SWAP, offsetof(struct config, swap), NULL, 0, 0,
      "FILE:SIZE of a swap file the pool pages out to when it runs low; "
-     "created (or truncated) at start, removed at exit if rmemd created it."},
+     "created (or truncated) at start, removed at exit if rmemd created it.",
+     AT_START},
     {"session-grace", OPT_UINT, offsetof(struct config, session_grace_s), "10", 0, 86400,
      "seconds an orphaned session's anonymous segments survive its last "
-     "connection, for the client to reconnect; 0 frees them at once."},
+     "connection, for the client to reconnect; 0 frees them at once.", ON_SIGHUP},
 };
 
 #define NR_OPTIONS (sizeof(options) / sizeof(options[0]))
@@ -378,6 +384,8 @@ int config_parse_args(struct config *cfg, int argc, char **argv)
 {
     int err;
 
+    cfg->argc = argc;                   /* for config_reload */
+    cfg->argv = argv;
     /* Pass 1: help, version and the config file (skipping flag values). */
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
@@ -479,14 +487,126 @@ int config_check(const struct config *cfg)
     return 0;
 }
 
+/* ---- reload (SIGHUP) ---------------------------------------------------- */
+
+static bool option_equal(const struct config_option *o, const struct config *a,
+                         const struct config *b)
+{
+    const void *x = (const char *)a + o->offset, *y = (const char *)b + o->offset;
+
+    switch (o->type) {
+    case OPT_ADDR:
+        return strcmp(((const struct config_addr *)x)->text,
+                      ((const struct config_addr *)y)->text) == 0;
+    case OPT_SIZE:
+    case OPT_UINT:
+        return *(const uint64_t *)x == *(const uint64_t *)y;
+    case OPT_STRING: {
+        const char *s = *(char *const *)x, *t = *(char *const *)y;
+
+        return s == t || (s && t && strcmp(s, t) == 0);
+    }
+    case OPT_LOGLEVEL:
+        return *(const enum log_level *)x == *(const enum log_level *)y;
+    case OPT_NUMA: {
+        const struct config_numa *m = x, *n = y;
+
+        return m->policy == n->policy && m->bind_mask == n->bind_mask;
+    }
+    case OPT_SWAP: {
+        const struct config_swap *m = x, *n = y;
+
+        return m->bytes == n->bytes && (m->path == n->path ||
+               (m->path && n->path && strcmp(m->path, n->path) == 0));
+    }
+    }
+    return false;
+}
+
+/* A value for the log; strings are secrets, so only whether one is set. */
+static const char *option_format(const struct config_option *o,
+                                 const struct config *cfg, char *buf, size_t len)
+{
+    const void *field = (const char *)cfg + o->offset;
+
+    switch (o->type) {
+    case OPT_SIZE:
+    case OPT_UINT:
+        snprintf(buf, len, "%llu", (unsigned long long)*(const uint64_t *)field);
+        return buf;
+    case OPT_LOGLEVEL:
+        return log_level_name(*(const enum log_level *)field);
+    case OPT_STRING:
+        return *(char *const *)field ? "(set)" : "(unset)";
+    case OPT_ADDR:
+        return ((const struct config_addr *)field)->text;
+    default:
+        return "(as given)";
+    }
+}
+
+/* Move a reloadable value from next into cur; next keeps cur's old one
+ * and frees it with config_free. */
+static void option_take(const struct config_option *o, struct config *cur,
+                        struct config *next)
+{
+    char *x = (char *)cur + o->offset, *y = (char *)next + o->offset;
+    size_t size = o->type == OPT_STRING ? sizeof(char *) :
+                  o->type == OPT_LOGLEVEL ? sizeof(enum log_level) : sizeof(uint64_t);
+    char tmp[sizeof(uint64_t) > sizeof(char *) ? sizeof(uint64_t) : sizeof(char *)];
+
+    memcpy(tmp, x, size);
+    memcpy(x, y, size);
+    memcpy(y, tmp, size);
+}
+
+int config_reload(struct config *cur, unsigned *nr_changed)
+{
+    struct config next;
+    char was[32], now[32];
+    int err;
+
+    *nr_changed = 0;
+    err = config_init(&next);
+    if (!err)
+        err = config_parse_args(&next, cur->argc, cur->argv);
+    if (!err)
+        err = config_check(&next);
+    if (err) {
+        config_free(&next);
+        log_error("reload: the configuration has errors (above); keeping the "
+                  "running one");
+        return -EINVAL;
+    }
+    for (size_t i = 0; i < NR_OPTIONS; i++) {
+        const struct config_option *o = &options[i];
+
+        if (option_equal(o, cur, &next))
+            continue;
+        if (o->when != ON_SIGHUP) {
+            log_warn("reload: %s changed, but only a restart applies it; still "
+                     "%s", o->name, option_format(o, cur, was, sizeof(was)));
+            continue;
+        }
+        log_info("reload: %s %s -> %s", o->name,
+                 option_format(o, cur, was, sizeof(was)),
+                 option_format(o, &next, now, sizeof(now)));
+        option_take(o, cur, &next);
+        (*nr_changed)++;
+    }
+    config_free(&next);
+    return 0;
+}
+
 void config_print_help(FILE *f)
 {
     fprintf(f, "usage: rmemd [-c FILE] [--OPTION VALUE ...]\n\n"
                "Every option can be given as --OPTION VALUE, --OPTION=VALUE or as a\n"
                "\"OPTION VALUE\" line in the config file; flags override the file.\n\n");
     for (size_t i = 0; i < NR_OPTIONS; i++)
-        fprintf(f, "  --%-14s %s\n  %-16s   default: %s\n", options[i].name,
-                options[i].doc, "", options[i].def ? options[i].def : "(unset)");
+        fprintf(f, "  --%-14s %s\n  %-16s   default: %s%s\n", options[i].name,
+                options[i].doc, "", options[i].def ? options[i].def : "(unset)",
+                options[i].when == ON_SIGHUP ? "  (SIGHUP reloads it)" : "");
     fprintf(f, "\n  -c FILE           read options from FILE first\n"
                "  -h, --help        this text\n  -v, --version     version\n");
 }

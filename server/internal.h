@@ -72,6 +72,8 @@ struct config {
     struct config_numa numa;
     uint64_t session_grace_s;
     struct config_swap swap;
+    int argc;                           /* the command line, for reloads */
+    char **argv;
 };
 
 /* Outcome of config_parse_args besides errors. */
@@ -87,6 +89,10 @@ int  config_load_file(struct config *cfg, const char *path);
 int  config_parse_args(struct config *cfg, int argc, char **argv);
 /* Protected mode: -EPERM with the reason logged. */
 int  config_check(const struct config *cfg);
+/* SIGHUP: read the same command line and config file again; apply the
+ * options marked reloadable, log the others as needing a restart.  A
+ * configuration with any error changes nothing: -EINVAL. */
+int  config_reload(struct config *cur, unsigned *nr_changed);
 bool config_addr_is_loopback(const struct sockaddr *sa);
 void config_print_help(FILE *f);
 
@@ -126,10 +132,11 @@ enum server_stat {
 
 struct server {
     uv_loop_t *loop;
-    const struct config *cfg;
+    struct config *cfg;                 /* SIGHUP may change reloadable options */
     struct mm *mm;
     uv_tcp_t listener;
     uv_signal_t sig_term, sig_int, sig_hup;
+    uv_timer_t stop_timer;              /* a stop asked for over RPC */
     struct conn *conns;                 /* every open connection */
     /* Every metadata object comes from the pool's slab caches (mm.h):
      * these three, and kmalloc for strings, writes and requests. */
@@ -146,13 +153,17 @@ struct server {
     struct server_swap swap;            /* swap.c */
 };
 
-int  server_init(struct server *srv, const struct config *cfg, uv_loop_t *loop);
+int  server_init(struct server *srv, struct config *cfg, uv_loop_t *loop);
 /* protobuf-c allocations of unpacked requests, from kmalloc. */
 void server_pb_allocator(struct server *srv, ProtobufCAllocator *a);
 int  server_listen(struct server *srv); /* prints the "listening on" line */
 void server_stop(struct server *srv);   /* close everything; loop then ends */
+/* server_stop once the current request's reply is queued (rmemctl shutdown). */
+void server_stop_soon(struct server *srv);
+/* Reread the configuration (SIGHUP, rmemctl reload); 0 or -EINVAL. */
+int  server_reload(struct server *srv, unsigned *nr_changed);
 void server_fini(struct server *srv);   /* after the loop has ended */
-int  server_run(const struct config *cfg);  /* the whole life of rmemd */
+int  server_run(struct config *cfg);  /* the whole life of rmemd */
 
 /* ---- conn.c: one client connection (TLS will live behind it) ---- */
 
@@ -209,6 +220,7 @@ struct rpc_ctx {
         Rmem__SegmentListReply segment_list;
         Rmem__SlabInfoReply slab_info;
         Rmem__SwapInfoReply swap_info;
+        Rmem__ReloadReply reload;
     } reply;
     void *out_payload;                  /* response payload, malloc'd */
     uint32_t out_len;
@@ -233,6 +245,8 @@ int rpc_write(struct rpc_ctx *ctx);
 int rpc_stat(struct rpc_ctx *ctx);              /* rpc_info.c */
 int rpc_info(struct rpc_ctx *ctx);
 int rpc_tenant_list(struct rpc_ctx *ctx);       /* rpc_admin.c */
+int rpc_shutdown(struct rpc_ctx *ctx);
+int rpc_reload(struct rpc_ctx *ctx);
 int rpc_tenant_create(struct rpc_ctx *ctx);
 int rpc_tenant_delete(struct rpc_ctx *ctx);
 int rpc_cgroup_get(struct rpc_ctx *ctx);
@@ -259,6 +273,8 @@ int  tenant_create(struct server *srv, const char *name, const char *token,
                    struct tenant **out);
 void tenant_destroy(struct tenant *t);  /* its sessions must be gone */
 struct tenant *tenant_find(struct server *srv, const char *name);
+/* Replace the token (NULL: none, loopback only); sessions already open stay. */
+int  tenant_set_token(struct tenant *t, const char *token);
 /* 0, or -EACCES: wrong token, or no token configured and peer not loopback. */
 int  tenant_authenticate(const struct tenant *t, const char *token,
                          bool loopback);

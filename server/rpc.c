@@ -36,6 +36,8 @@ static const struct rpc_handler {
     [RMEM__REQUEST__BODY_SEGMENT_LIST]   = {rpc_segment_list, false, RPC_ADMIN},
     [RMEM__REQUEST__BODY_SLAB_INFO]      = {rpc_slab_info, false, RPC_ANY},
     [RMEM__REQUEST__BODY_SWAP_INFO]      = {rpc_swap_info, false, RPC_ANY},
+    [RMEM__REQUEST__BODY_SHUTDOWN]       = {rpc_shutdown, false, RPC_ADMIN},
+    [RMEM__REQUEST__BODY_RELOAD]         = {rpc_reload, false, RPC_ADMIN},
 };
 
 #define RPC_TABLE_LEN (sizeof(rpc_table) / sizeof(rpc_table[0]))

@@ -320,3 +320,30 @@ int rpc_segment_list(struct rpc_ctx *ctx)
     ctx->resp.segment_list = r;
     return 0;
 }
+
+/* ---- shutdown / reload: SIGTERM and SIGHUP over the wire -------------- */
+
+int rpc_shutdown(struct rpc_ctx *ctx)
+{
+    log_info("conn %llu (%s): shutdown requested by the admin role",
+             (unsigned long long)ctx->conn->id, ctx->conn->peer);
+    server_stop_soon(ctx->srv);         /* after this reply is queued */
+    return 0;
+}
+
+int rpc_reload(struct rpc_ctx *ctx)
+{
+    Rmem__ReloadReply *r = &ctx->reply.reload;
+    unsigned changed;
+
+    log_info("conn %llu (%s): reload requested by the admin role",
+             (unsigned long long)ctx->conn->id, ctx->conn->peer);
+    if (server_reload(ctx->srv, &changed))
+        return rpc_fail(ctx, -EINVAL, "the configuration has errors (see rmemd's "
+                        "log); the running one is kept");
+    rmem__reload_reply__init(r);
+    r->changed = changed;
+    ctx->resp.body_case = RMEM__RESPONSE__BODY_RELOAD;
+    ctx->resp.reload = r;
+    return 0;
+}

@@ -35,8 +35,10 @@ static void on_signal(uv_signal_t *sig, int signum)
     struct server *srv = sig->data;
 
     if (signum == SIGHUP) {
-        /* The slot for config reload; until then SIGHUP must not kill. */
-        log_warn("SIGHUP received: config reload is not implemented yet, ignoring");
+        unsigned changed;
+
+        log_info("SIGHUP received: reloading the configuration");
+        server_reload(srv, &changed);
         return;
     }
 
@@ -91,7 +93,34 @@ void server_pb_allocator(struct server *srv, ProtobufCAllocator *a)
     a->allocator_data = srv->mm;
 }
 
-int server_init(struct server *srv, const struct config *cfg, uv_loop_t *loop)
+int server_reload(struct server *srv, unsigned *nr_changed)
+{
+    struct tenant *def = tenant_find(srv, "default");
+    int err = config_reload(srv->cfg, nr_changed);
+
+    if (err)
+        return err;
+    log_level = srv->cfg->log_level;
+    if (def && tenant_set_token(def, srv->cfg->default_token))
+        log_error("reload: no memory for the default tenant's new token; it "
+                  "keeps the old one");
+    log_info("reload: done, %u option%s changed", *nr_changed,
+             *nr_changed == 1 ? "" : "s");
+    return 0;
+}
+
+static void on_stop_timer(uv_timer_t *t)
+{
+    server_stop(t->data);
+}
+
+void server_stop_soon(struct server *srv)
+{
+    if (!srv->stopping)
+        uv_timer_start(&srv->stop_timer, on_stop_timer, 0, 0);
+}
+
+int server_init(struct server *srv, struct config *cfg, uv_loop_t *loop)
 {
     struct mm_config mc = {
         .pool_bytes = cfg->pool_bytes,
@@ -134,7 +163,9 @@ int server_init(struct server *srv, const struct config *cfg, uv_loop_t *loop)
     uv_signal_init(loop, &srv->sig_term);
     uv_signal_init(loop, &srv->sig_int);
     uv_signal_init(loop, &srv->sig_hup);
+    uv_timer_init(loop, &srv->stop_timer);
     srv->sig_term.data = srv->sig_int.data = srv->sig_hup.data = srv;
+    srv->stop_timer.data = srv;
     uv_signal_start(&srv->sig_term, on_signal, SIGTERM);
     uv_signal_start(&srv->sig_int, on_signal, SIGINT);
     uv_signal_start(&srv->sig_hup, on_signal, SIGHUP);
@@ -193,6 +224,7 @@ void server_stop(struct server *srv)
     uv_close((uv_handle_t *)&srv->sig_term, NULL);
     uv_close((uv_handle_t *)&srv->sig_int, NULL);
     uv_close((uv_handle_t *)&srv->sig_hup, NULL);
+    uv_close((uv_handle_t *)&srv->stop_timer, NULL);
     server_swap_stop(srv);
     /* Sessions of closing connections go with their last close callback
      * (no grace while stopping); idle ones in their grace period go now. */
@@ -224,7 +256,7 @@ void server_fini(struct server *srv)
     mm_set_log(NULL);
 }
 
-int server_run(const struct config *cfg)
+int server_run(struct config *cfg)
 {
     struct server srv;
     uv_loop_t loop;

@@ -13,6 +13,28 @@
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 
+static void free_token(struct tenant *t)
+{
+    if (t->token)
+        OPENSSL_cleanse(t->token, strlen(t->token));
+    mm_kvfree(t->srv->mm, t->token);
+    t->token = NULL;
+}
+
+int tenant_set_token(struct tenant *t, const char *token)
+{
+    char *dup = NULL;
+
+    if (token) {
+        dup = mm_kvstrdup(t->srv->mm, token);
+        if (!dup)
+            return -ENOMEM;
+    }
+    free_token(t);
+    t->token = dup;
+    return 0;
+}
+
 int tenant_create(struct server *srv, const char *name, const char *token,
                   struct tenant **out)
 {
@@ -63,9 +85,7 @@ void tenant_destroy(struct tenant *t)
                   t->sessions.len);
     idmap_free(&t->sessions);
     memcg_destroy(t->memcg);
-    if (t->token)
-        OPENSSL_cleanse(t->token, strlen(t->token));
-    mm_kvfree(srv->mm, t->token);
+    free_token(t);
     mm_kvfree(srv->mm, t->name);
     slab_free(srv->tenant_cache, t);
 }

@@ -91,6 +91,26 @@ int rmemd_stop(struct rmemd *d)
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+int rmemd_wait_exit(struct rmemd *d, int timeout_ms)
+{
+    int status;
+
+    if (d->pid <= 0)
+        return -ESRCH;
+    for (int waited = 0; waited <= timeout_ms; waited += 10) {
+        pid_t r = waitpid(d->pid, &status, WNOHANG);
+
+        if (r < 0)
+            return -errno;
+        if (r == d->pid) {
+            d->pid = 0;
+            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        }
+        usleep(10 * 1000);
+    }
+    return -ETIMEDOUT;
+}
+
 void rmemd_kill(struct rmemd *d)
 {
     if (d->pid <= 0)

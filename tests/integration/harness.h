@@ -18,6 +18,10 @@ int rmemd_start(struct rmemd *d, const char *const *extra);
 /* SIGTERM and wait: the exit status (0 = clean), or -errno. */
 int rmemd_stop(struct rmemd *d);
 
+/* Waits up to timeout_ms for rmemd to exit by itself (rmemctl shutdown):
+ * its exit status, or -ETIMEDOUT with it still running. */
+int rmemd_wait_exit(struct rmemd *d, int timeout_ms);
+
 /* SIGKILL and wait; for tests that check what survives a crash. */
 void rmemd_kill(struct rmemd *d);
 
