@@ -1,0 +1,107 @@
+/* test_idr.c - the id table that lets a 32-bit page descriptor name its
+ * segment and memcg: ids from 1, lowest free reused first, growth past the
+ * first allocation, iteration in id order, and bad arguments refused. */
+#include <stdlib.h>
+
+#include "mm_test.h"
+
+static int objs[200];
+
+START_TEST(test_ids_start_at_one_and_find_their_pointer)
+{
+    struct idr idr = {0};
+    uint32_t id;
+
+    ck_assert_ptr_null(idr_find(&idr, 0));
+    ck_assert_ptr_null(idr_find(&idr, 1));
+    for (unsigned i = 0; i < 200; i++) {         /* grows 16, 32, ... 256 */
+        ck_assert_int_eq(idr_alloc(&idr, &objs[i], &id), 0);
+        ck_assert_uint_eq(id, i + 1);
+    }
+    ck_assert_uint_eq(idr.count, 200);
+    for (unsigned i = 0; i < 200; i++)
+        ck_assert_ptr_eq(idr_find(&idr, i + 1), &objs[i]);
+    ck_assert_ptr_null(idr_find(&idr, 0));
+    ck_assert_ptr_null(idr_find(&idr, 201));
+    ck_assert_ptr_null(idr_find(&idr, UINT32_MAX));
+    idr_destroy(&idr);
+    ck_assert_uint_eq(idr.cap, 0);
+    ck_assert_ptr_null(idr_find(&idr, 1));
+}
+END_TEST
+
+START_TEST(test_lowest_free_id_is_reused_first)
+{
+    struct idr idr = {0};
+    uint32_t id;
+
+    for (unsigned i = 0; i < 10; i++)
+        ck_assert_int_eq(idr_alloc(&idr, &objs[i], &id), 0);
+    idr_remove(&idr, 7);
+    idr_remove(&idr, 3);
+    idr_remove(&idr, 3);                        /* twice: a no-op */
+    idr_remove(&idr, 0);                        /* never handed out */
+    idr_remove(&idr, 1000);                     /* beyond the table */
+    ck_assert_uint_eq(idr.count, 8);
+    ck_assert_ptr_null(idr_find(&idr, 3));
+    ck_assert_int_eq(idr_alloc(&idr, &objs[100], &id), 0);
+    ck_assert_uint_eq(id, 3);
+    ck_assert_int_eq(idr_alloc(&idr, &objs[101], &id), 0);
+    ck_assert_uint_eq(id, 7);
+    ck_assert_int_eq(idr_alloc(&idr, &objs[102], &id), 0);
+    ck_assert_uint_eq(id, 11);
+    ck_assert_uint_eq(idr.count, 11);
+    idr_destroy(&idr);
+}
+END_TEST
+
+START_TEST(test_next_walks_ids_in_use_in_order)
+{
+    static const uint32_t keep[] = {2, 5, 6, 17, 40};
+    struct idr idr = {0};
+    uint32_t id, n = 0;
+
+    ck_assert_uint_eq(idr_next(&idr, 0), 0);     /* empty table */
+    for (unsigned i = 0; i < 40; i++)
+        ck_assert_int_eq(idr_alloc(&idr, &objs[i], &id), 0);
+    for (uint32_t i = 1; i <= 40; i++) {
+        bool kept = false;
+
+        for (unsigned k = 0; k < sizeof(keep) / sizeof(keep[0]); k++)
+            kept |= keep[k] == i;
+        if (!kept)
+            idr_remove(&idr, i);
+    }
+    for (id = idr_next(&idr, 0); id; id = idr_next(&idr, id + 1))
+        ck_assert_uint_eq(id, keep[n++]);
+    ck_assert_uint_eq(n, sizeof(keep) / sizeof(keep[0]));
+    ck_assert_uint_eq(idr.count, n);
+    ck_assert_uint_eq(idr_next(&idr, 41), 0);
+    idr_destroy(&idr);
+}
+END_TEST
+
+START_TEST(test_null_pointer_is_refused)
+{
+    struct idr idr = {0};
+    uint32_t id = 99;
+
+    ck_assert_int_eq(idr_alloc(&idr, NULL, &id), -EINVAL);
+    ck_assert_uint_eq(id, 99);
+    ck_assert_uint_eq(idr.count, 0);
+    idr_destroy(&idr);
+}
+END_TEST
+
+Suite *idr_suite(void)
+{
+    Suite *s = suite_create("idr");
+    TCase *tc = tcase_create("idr");
+
+    tcase_add_test(tc, test_ids_start_at_one_and_find_their_pointer);
+    tcase_add_test(tc, test_lowest_free_id_is_reused_first);
+    tcase_add_test(tc, test_next_walks_ids_in_use_in_order);
+    tcase_add_test(tc, test_null_pointer_is_refused);
+    suite_add_tcase(s, tc);
+    return s;
+}
