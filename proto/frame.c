@@ -109,6 +109,8 @@ const char *frame_request_name(const Rmem__Request *req)
     case RMEM__REQUEST__BODY_SEGMENT_LIST:   return "segment_list";
     case RMEM__REQUEST__BODY_SLAB_INFO:      return "slab_info";
     case RMEM__REQUEST__BODY_SWAP_INFO:      return "swap_info";
+    case RMEM__REQUEST__BODY_SEGMENT_OPEN:   return "segment_open";
+    case RMEM__REQUEST__BODY_SEGMENT_UNLINK: return "segment_unlink";
     default:                                 return "unknown";
     }
 }
