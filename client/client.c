@@ -4,7 +4,9 @@
  * A client has two connections in one server session: `ctl` for API calls
  * and `fconn` for the fault thread, so a slow call never delays a fault.
  * Anonymous segments belong to the session; the server frees them if the
- * process dies without unmapping. */
+ * process dies without unmapping.  A MAP_SHARED mapping holds a handle on
+ * a named segment (named.c) instead, and writes its dirty pages back when
+ * it goes. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -180,34 +182,47 @@ static int segment_create(rmem_client *c, size_t len, bool reserve,
     return err;
 }
 
-static int segment_free(rmem_client *c, uint64_t segment)
-{
-    Rmem__SegmentFree sf = RMEM__SEGMENT_FREE__INIT;
-    Rmem__Request req = RMEM__REQUEST__INIT;
-    Rmem__Response *resp;
-    int err;
-
-    sf.segment = segment;
-    req.body_case = RMEM__REQUEST__BODY_SEGMENT_FREE;
-    req.segment_free = &sf;
-    pthread_mutex_lock(&c->ctl_lock);
-    err = rmem__conn_rpc(&c->ctl, &req, NULL, 0, &resp, NULL, 0, NULL);
-    pthread_mutex_unlock(&c->ctl_lock);
-    return err;
-}
-
+/* MAP_PRIVATE|MAP_ANONYMOUS with no segment, or MAP_SHARED of a named
+ * segment; the offset only with a segment, page-aligned. */
 static int check_mmap_args(size_t length, int prot, int flags,
                            const char *segment, off_t offset)
 {
-    if (length == 0 || offset != 0 || (prot & ~(PROT_READ | PROT_WRITE)))
+    if (length == 0 || (prot & ~(PROT_READ | PROT_WRITE)))
         return -EINVAL;
-    if ((flags & MAP_TYPE) != MAP_PRIVATE || !(flags & MAP_ANONYMOUS))
-        return -EINVAL;     /* shared and named mappings: not in this version */
-    if (segment)
+    if (flags & ~(MAP_SHARED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE |
+                  MAP_FIXED | MAP_FIXED_NOREPLACE))
         return -EINVAL;
-    if (flags & ~(MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED |
-                  MAP_FIXED_NOREPLACE))
+    if ((flags & MAP_TYPE) == MAP_SHARED) {
+        if (!segment || (flags & MAP_ANONYMOUS))
+            return -EINVAL;     /* a shared anonymous mapping: not supported */
+        if (offset < 0 || (offset & (RMEM_PAGE_SIZE - 1)))
+            return -EINVAL;
+        return 0;
+    }
+    if ((flags & MAP_TYPE) != MAP_PRIVATE)
         return -EINVAL;
+    if (segment && !(flags & MAP_ANONYMOUS))
+        return -ENOTSUP;        /* copy-on-write over a named segment: later */
+    if (segment || !(flags & MAP_ANONYMOUS) || offset != 0)
+        return -EINVAL;
+    return 0;
+}
+
+/* A handle on segment `name` whose pages [offset, offset+length) exist:
+ * EINVAL for a range past its end, as for a mapping beyond a file (where
+ * Linux would map and SIGBUS later; failing now is kinder). */
+static int open_named_range(rmem_client *c, const char *name, size_t length,
+                            off_t offset, uint64_t *seg)
+{
+    uint64_t pages, first = (uint64_t)offset / RMEM_PAGE_SIZE;
+    int err = rmem__named_open(c, name, seg, &pages);
+
+    if (err)
+        return err;
+    if (first > pages || length / RMEM_PAGE_SIZE > pages - first) {
+        rmem__segment_free(c, *seg);
+        return -EINVAL;
+    }
     return 0;
 }
 
@@ -227,7 +242,10 @@ void *rmem_mmap(rmem_client *c, void *addr, size_t length, int prot, int flags,
     if (err)
         goto out_err;
     length = (length + RMEM_PAGE_SIZE - 1) & ~(size_t)(RMEM_PAGE_SIZE - 1);
-    err = segment_create(c, length, !(flags & MAP_NORESERVE), &seg);
+    if (segment)
+        err = open_named_range(c, segment, length, offset, &seg);
+    else
+        err = segment_create(c, length, !(flags & MAP_NORESERVE), &seg);
     if (err)
         goto out_err;
     p = mmap(addr, length, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE |
@@ -245,6 +263,12 @@ void *rmem_mmap(rmem_client *c, void *addr, size_t length, int prot, int flags,
         err = -ENOMEM;
         goto err_unmap;
     }
+    if (segment) {
+        /* Another client may have written any page: fetch each one. */
+        vma->pgoff = (uint64_t)offset / RMEM_PAGE_SIZE;
+        for (uint64_t i = 0; i < vma->npages; i++)
+            vma->pages[i].flags = RP_REMOTE;
+    }
     err = rmem__uffd_register(c->uffd, p, length);
     if (err)
         goto err_free_vma;
@@ -259,10 +283,28 @@ err_free_vma:
 err_unmap:
     munmap(p, length);
 err_free_segment:
-    segment_free(c, seg);
+    rmem__segment_free(c, seg);
 out_err:
     errno = -err;
     return MAP_FAILED;
+}
+
+/* munmap of a shared mapping writes its dirty pages back first, as
+ * Linux's does in the end: what reached the server is what the next client
+ * sees.  mlocked pages are unpinned for it.  Caller holds ctl_lock and
+ * c->lock (dropped while pages are on the wire). */
+static int flush_shared(rmem_client *c, struct rmem__vma *vma)
+{
+    for (uint64_t i = 0; i < vma->npages; i++) {
+        struct rmem__page *p = &vma->pages[i];
+
+        if (p->flags & RP_LOCKED) {
+            p->flags &= ~(uint32_t)RP_LOCKED;
+            c->locked--;
+            rmem__lru_add(&c->lru, p);
+        }
+    }
+    return rmem__writeback_range(c, &c->range_wb, vma, 0, vma->npages, false);
 }
 
 /* Tears one mapping down; caller holds c->lock and has unlinked it. */
@@ -278,28 +320,37 @@ int rmem_munmap(rmem_client *c, void *addr, size_t length)
 {
     struct rmem__vma *vma;
     uint64_t seg;
+    int err = 0;
 
     if (!c || ((uintptr_t)addr & (RMEM_PAGE_SIZE - 1)) || length == 0) {
         errno = EINVAL;
         return -1;
     }
     length = (length + RMEM_PAGE_SIZE - 1) & ~(size_t)(RMEM_PAGE_SIZE - 1);
+    pthread_mutex_lock(&c->ctl_lock);
     pthread_mutex_lock(&c->lock);
-    /* The evictor holds pointers into a batch's mappings until it ends. */
-    rmem__evict_wait_idle(c);
     vma = rmem__vma_find(c->vmas, addr);
     /* Whole mappings only in this version. */
     if (!vma || vma->start != (char *)addr || vma->len != length) {
         pthread_mutex_unlock(&c->lock);
+        pthread_mutex_unlock(&c->ctl_lock);
         errno = EINVAL;
         return -1;
     }
+    if (vma->flags & MAP_SHARED)
+        err = flush_shared(c, vma);
+    /* The evictor holds pointers into a batch's mappings until it ends. */
+    rmem__evict_wait_idle(c);
     rmem__vma_unlink(&c->vmas, vma);
     vma_teardown(c, vma);
     pthread_mutex_unlock(&c->lock);
+    pthread_mutex_unlock(&c->ctl_lock);
+    if (err)
+        fprintf(stderr, "librmem: munmap of %p: dirty pages of the shared "
+                "mapping not written back: %s\n", addr, strerror(-err));
     seg = vma->segment;
     rmem__vma_free(vma);
-    if (segment_free(c, seg) < 0)
+    if (rmem__segment_free(c, seg) < 0)
         fprintf(stderr, "librmem: segment %llu not freed on the server; it goes "
                 "with the session\n", (unsigned long long)seg);
     return 0;
@@ -360,21 +411,26 @@ void rmem_disconnect(rmem_client *c)
         return;
     rmem__fault_stop(c);
     rmem__evict_stop(c);
+    pthread_mutex_lock(&c->ctl_lock);
     pthread_mutex_lock(&c->lock);
     while (c->vmas) {
         struct rmem__vma *vma = c->vmas;
 
+        if ((vma->flags & MAP_SHARED) && flush_shared(c, vma))
+            fprintf(stderr, "librmem: disconnect: dirty pages of the shared "
+                    "mapping at %p not written back\n", (void *)vma->start);
         rmem__vma_unlink(&c->vmas, vma);
         vma_teardown(c, vma);
         vma->next = gone;
         gone = vma;
     }
     pthread_mutex_unlock(&c->lock);
+    pthread_mutex_unlock(&c->ctl_lock);
     while (gone) {
         struct rmem__vma *vma = gone;
 
         gone = vma->next;
-        segment_free(c, vma->segment);
+        rmem__segment_free(c, vma->segment);
         rmem__vma_free(vma);
     }
     free_client(c);

@@ -67,7 +67,7 @@ static int write_back_vma(rmem_client *c, struct rmem__wb *wb, size_t i,
         }
         len = run_len(v, i, end, 1);
         rmem__page_range__init(&rbuf[nr]);
-        rbuf[nr].first = rmem__page_index(v[i]);
+        rbuf[nr].first = v[i]->vma->pgoff + rmem__page_index(v[i]);
         rbuf[nr].count = (uint32_t)len;
         rptr[nr] = &rbuf[nr];
         wb->iov[nr] = (struct iovec){rmem__page_addr(v[i]), len * RMEM_PAGE_SIZE};

@@ -112,7 +112,7 @@ static int fetch_remote(rmem_client *c, struct rmem__conn *cn, void *buf,
     int err;
 
     rd.segment = vma->segment;
-    rd.first = first;
+    rd.first = vma->pgoff + first;
     rd.count = count;
     req.body_case = RMEM__REQUEST__BODY_READ;
     req.read = &rd;

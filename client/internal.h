@@ -80,7 +80,9 @@ int  rmem__uffd_read(int fd, struct uffd_msg *msgs, int max);
  *   resident, clean            RP_RESIDENT (mapped write-protected)
  *   resident, dirty            RP_RESIDENT|RP_DIRTY (mapped writable)
  * RP_REMOTE stays set while a copy of the page is on the server, so a clean
- * resident page with RP_REMOTE is dropped without any transfer. */
+ * resident page with RP_REMOTE is dropped without any transfer.  Every page
+ * of a MAP_SHARED mapping of a named segment starts RP_REMOTE and keeps it:
+ * another client may have written it, so it is always read from there. */
 enum {
     RP_RESIDENT   = 1 << 0,
     RP_DIRTY      = 1 << 1,
@@ -116,6 +118,7 @@ struct rmem__vma {
     uint64_t npages;
     int prot, flags;
     uint64_t segment;                 /* server handle */
+    uint64_t pgoff;                   /* segment page of the first page */
     struct rmem__page *pages;
     int advice;                       /* MADV_NORMAL, _SEQUENTIAL or _RANDOM */
     struct rmem__stream ra[RMEM__RA_STREAMS];   /* readahead, fault.c */
@@ -253,6 +256,13 @@ int  rmem__writeback_range(rmem_client *c, struct rmem__wb *wb,
 void rmem__evict_wait_idle(rmem_client *c);
 /* Drops every page of vma from the LRU and the resident count. */
 void rmem__evict_forget_vma(rmem_client *c, struct rmem__vma *vma);
+
+/* named.c: named segments (rmem_segment_create/unlink are public).
+ * Opens a handle on segment `name` for a mapping: its size in *pages. */
+int  rmem__named_open(rmem_client *c, const char *name, uint64_t *segment,
+                      uint64_t *pages);
+/* Closes any segment handle (anonymous: frees the segment). */
+int  rmem__segment_free(rmem_client *c, uint64_t segment);
 
 /* options.c */
 /* Parses "123", "64K", "16M", "1G" (also "KiB" style, case-insensitive);

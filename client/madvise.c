@@ -1,5 +1,6 @@
 /* Calls on ranges of mapped memory: rmem_msync, rmem_madvise, rmem_mlock
- * and rmem_munlock, with Linux's meaning for a private mapping.
+ * and rmem_munlock, with Linux's meaning for a private mapping, and for a
+ * MAP_SHARED one of a named segment as for a shared file mapping.
  *
  * A range may span several mappings but must be mapped throughout
  * (ENOMEM otherwise, as mmap's family says).  Work that talks to the
@@ -92,7 +93,10 @@ int rmem_msync(rmem_client *c, void *addr, size_t length, int flags)
 }
 
 /* MADV_DONTNEED: the pages are gone here and on the server; they read as
- * zeros again.  Locked pages refuse it (EINVAL), as VM_LOCKED does. */
+ * zeros again.  Locked pages refuse it (EINVAL), as VM_LOCKED does.  On a
+ * MAP_SHARED mapping only the local copies go, as Linux drops a shared
+ * file mapping's PTEs but not the page cache: dirty pages are written back
+ * first, and the segment keeps its contents. */
 static int dontneed_range(rmem_client *c, struct rmem__vma *vma, uint64_t first,
                           uint64_t count)
 {
@@ -108,6 +112,8 @@ static int dontneed_range(rmem_client *c, struct rmem__vma *vma, uint64_t first,
         if (p->flags & RP_LOCKED)
             return -EINVAL;
     }
+    if (vma->flags & MAP_SHARED)
+        return rmem__writeback_range(c, &c->range_wb, vma, first, count, true);
     madvise(vma->start + first * RMEM_PAGE_SIZE, count * RMEM_PAGE_SIZE,
             MADV_DONTNEED);
     for (uint64_t i = first; i < first + count; i++) {
@@ -120,7 +126,7 @@ static int dontneed_range(rmem_client *c, struct rmem__vma *vma, uint64_t first,
         p->flags = 0;
     }
     d.segment = vma->segment;
-    d.first = first;
+    d.first = vma->pgoff + first;
     d.count = count;
     req.body_case = RMEM__REQUEST__BODY_DISCARD;
     req.discard = &d;

@@ -11,6 +11,7 @@
 #ifndef RMEM_H
 #define RMEM_H
 
+#include <fcntl.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/mman.h>
@@ -64,19 +65,59 @@ rmem_client *rmem_connect(const rmem_options *o);
 /* Unmaps everything mapped through c and closes its connections. */
 void rmem_disconnect(rmem_client *c);
 
-/* MAP_PRIVATE|MAP_ANONYMOUS with segment NULL: private remote memory. */
+/* Named segments: POSIX shared memory on the server.  A name is
+ * [A-Za-z0-9_.-]{1,63} (no '/': there is no directory), in a namespace of
+ * the client's tenant that no other tenant can see.  A segment persists,
+ * with its contents, while no client maps it, until it is unlinked.
+ *
+ * rmem_segment_create: shm_open(name, O_CREAT | O_EXCL) + ftruncate(size),
+ * with no descriptor kept: EEXIST if the name exists, whatever its size
+ * (map an existing segment with rmem_mmap by name).  size 0: EINVAL; size
+ * is rounded up to whole pages.  Pages are charged to the tenant (memory.stat "cache") as
+ * they are first written back, not reserved up front.
+ * Errors: EINVAL (bad name), ENAMETOOLONG (over 63 bytes),
+ * EEXIST, EFBIG (over 2^36 pages), ENOMEM.
+ *
+ * rmem_segment_unlink: shm_unlink.  The name goes at once (ENOENT for
+ * later opens; a new segment may take it); the memory goes when the last
+ * mapping of it, in any client, is unmapped.  ENOENT if there is none. */
+int rmem_segment_create(rmem_client *c, const char *name, size_t size);
+int rmem_segment_unlink(rmem_client *c, const char *name);
+
+/* flags MAP_PRIVATE|MAP_ANONYMOUS with segment NULL: private remote memory.
+ *
+ * flags MAP_SHARED with a segment name: maps [offset, offset+length) of
+ * that named segment (offset page-aligned, the range inside the segment:
+ * EINVAL otherwise; ENOENT if the tenant has no such segment).
+ * MAP_NORESERVE is accepted and means nothing there, as on Linux.
+ * MAP_PRIVATE with a segment name (copy-on-write) is not supported yet:
+ * ENOTSUP.
+ *
+ * Coherence of MAP_SHARED, close-to-open as NFS does it: each client
+ * caches the pages it touched, so another client's changes are not pushed
+ * to it.  A writer's changes reach the server when its pages are evicted,
+ * on rmem_msync (MS_SYNC or MS_ASYNC), on rmem_munmap and on
+ * rmem_disconnect.  A reader sees the server's copy of every page it
+ * faults in; rmem_msync with MS_INVALIDATE drops its cached copies (after
+ * writing its own dirty ones back) so that the next access fetches the
+ * server's.  So: writer msync, then reader MS_INVALIDATE, then the reader
+ * sees the writer's data.  Two writers of the same page without that
+ * protocol: the last write-back wins, page by page.  Two mappings of one
+ * segment in one process follow the same rule (they do not share pages). */
 void *rmem_mmap(rmem_client *c, void *addr, size_t length, int prot, int flags,
                 const char *segment, off_t offset);
 int rmem_munmap(rmem_client *c, void *addr, size_t length);
 
 /* Write dirty pages of the range back to the server (MS_SYNC or MS_ASYNC;
- * both finish before returning); MS_INVALIDATE also drops resident copies. */
+ * both finish before returning); MS_INVALIDATE also drops resident copies,
+ * so the next access of a MAP_SHARED page reads the server's. */
 int rmem_msync(rmem_client *c, void *addr, size_t length, int flags);
 
 /* MADV_NORMAL, MADV_SEQUENTIAL, MADV_RANDOM: readahead policy of the
  * mapping.  MADV_WILLNEED: fetch the range's pages now.  MADV_PAGEOUT:
  * write back and drop them now.  MADV_DONTNEED: drop them here and on the
- * server; they read as zeros again. */
+ * server; they read as zeros again - on a MAP_SHARED mapping only here,
+ * after writing them back (the segment keeps its contents). */
 int rmem_madvise(rmem_client *c, void *addr, size_t length, int advice);
 
 /* Keep the range resident (counted in locked_vm, within the local limit;

@@ -64,8 +64,9 @@ static const struct command commands[] = {
      "list, create or delete tenants"},
     {"cgroup", cmd_cgroup, "get TENANT [KEY]|set TENANT KEY VALUE",
      "read or write a tenant's memory.* cgroup v1 files"},
-    {"segment", cmd_segment, "list [TENANT]",
-     "segments per tenant: pages, resident, reserved, swapped, OOM-killed"},
+    {"segment", cmd_segment, "list [TENANT]|unlink TENANT NAME",
+     "segments per tenant: pages, resident, reserved, swapped, OOM-killed, "
+     "named or anonymous; unlink a named one"},
     {"slabinfo", cmd_slabinfo, "",
      "the server's slab caches, as /proc/slabinfo 2.1"},
     {"meminfo", cmd_meminfo, "",
@@ -882,6 +883,29 @@ static int cmd_cgroup(struct ctl *ctl, int argc, char **argv)
     return EXIT_USAGE;
 }
 
+/* unlink TENANT NAME: shm_unlink for an operator (the admin role). */
+static int segment_unlink(struct ctl *ctl, const char *tenant, const char *name)
+{
+    Rmem__SegmentUnlink su = RMEM__SEGMENT_UNLINK__INIT;
+    Rmem__Request req = RMEM__REQUEST__INIT;
+    Rmem__Response *resp;
+
+    su.tenant = (char *)tenant;
+    su.name = (char *)name;
+    req.body_case = RMEM__REQUEST__BODY_SEGMENT_UNLINK;
+    req.segment_unlink = &su;
+    if (admin_rpc(ctl, "segment unlink", &req, RMEM__RESPONSE__BODY__NOT_SET, &resp))
+        return EXIT_FAILURE;
+    if (ctl->json) {
+        printf("{\"tenant\": ");
+        json_string(tenant);
+        printf(", \"unlinked\": ");
+        json_string(name);
+        printf("}\n");
+    }
+    return EXIT_SUCCESS;
+}
+
 static int cmd_segment(struct ctl *ctl, int argc, char **argv)
 {
     Rmem__SegmentList sl = RMEM__SEGMENT_LIST__INIT;
@@ -889,8 +913,11 @@ static int cmd_segment(struct ctl *ctl, int argc, char **argv)
     Rmem__Response *resp;
     Rmem__SegmentListReply *r;
 
+    if (argc == 3 && strcmp(argv[0], "unlink") == 0)
+        return segment_unlink(ctl, argv[1], argv[2]);
     if (argc < 1 || argc > 2 || strcmp(argv[0], "list") != 0) {
-        fprintf(stderr, "rmemctl: usage: segment list [TENANT]\n");
+        fprintf(stderr, "rmemctl: usage: segment list [TENANT] | segment unlink "
+                "TENANT NAME\n");
         return EXIT_USAGE;
     }
     sl.tenant = argc == 2 ? argv[1] : "";
@@ -903,27 +930,38 @@ static int cmd_segment(struct ctl *ctl, int argc, char **argv)
         putchar('[');
         for (size_t i = 0; i < r->n_segments; i++) {
             const Rmem__SegmentInfo *s = r->segments[i];
+            bool named = s->name && s->name[0];
 
             printf("%s{\"tenant\": ", i ? ", " : "");
             json_string(s->tenant);
             printf(", \"segment\": %" PRIu64 ", \"pages\": %" PRIu64
                    ", \"resident_pages\": %" PRIu64 ", \"reserved_pages\": %" PRIu64
-                   ", \"swapped_pages\": %" PRIu64 ", \"dead\": %s}", s->segment,
+                   ", \"swapped_pages\": %" PRIu64 ", \"dead\": %s", s->segment,
                    s->pages, s->resident_pages, s->reserved_pages,
                    s->swapped_pages, s->dead ? "true" : "false");
+            printf(", \"kind\": \"%s\", \"name\": ", named ? "named" : "anon");
+            json_string(named ? s->name : "");
+            printf(", \"opens\": %u, \"unlinked\": %s}", s->opens,
+                   s->unlinked ? "true" : "false");
         }
         printf("]\n");
         return EXIT_SUCCESS;
     }
-    printf("%-20s %10s %12s %12s %12s %12s %s\n", "TENANT", "SEGMENT", "PAGES",
-           "RESIDENT", "RESERVED", "SWAPPED", "STATE");
+    printf("%-20s %10s %12s %12s %12s %12s %-10s %-5s %5s %s\n", "TENANT",
+           "SEGMENT", "PAGES", "RESIDENT", "RESERVED", "SWAPPED", "STATE", "KIND",
+           "OPENS", "NAME");
     for (size_t i = 0; i < r->n_segments; i++) {
         const Rmem__SegmentInfo *s = r->segments[i];
+        bool named = s->name && s->name[0];
+        char opens[16] = "-";
 
+        if (named)
+            snprintf(opens, sizeof(opens), "%u", s->opens);
         printf("%-20s %10" PRIu64 " %12" PRIu64 " %12" PRIu64 " %12" PRIu64
-               " %12" PRIu64 " %s\n", s->tenant, s->segment, s->pages,
-               s->resident_pages, s->reserved_pages, s->swapped_pages,
-               s->dead ? "oom-killed" : "live");
+               " %12" PRIu64 " %-10s %-5s %5s %s\n", s->tenant, s->segment,
+               s->pages, s->resident_pages, s->reserved_pages, s->swapped_pages,
+               s->dead ? "oom-killed" : s->unlinked ? "unlinked" : "live",
+               named ? "named" : "anon", opens, named ? s->name : "-");
     }
     return EXIT_SUCCESS;
 }

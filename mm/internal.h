@@ -248,6 +248,7 @@ struct segment {
     uint64_t swapped;                   /* == swap PTEs */
     bool reserving;                     /* created with a reservation */
     bool dead;                          /* OOM-killed: pages gone, I/O refused */
+    bool file;                          /* named: its pages go on the file LRU */
     struct pgtable pt;
 };
 
@@ -295,6 +296,9 @@ struct lruvec {
 void lruvec_init(struct lruvec *lv);
 struct lruvec *page_lruvec(const struct mm *mm, const struct page *page);
 enum lru_list page_lru(const struct page *page);
+/* The active / inactive list of the page's pair (anon, or file by PG_file). */
+enum lru_list page_lru_active(const struct page *page);
+enum lru_list page_lru_inactive(const struct page *page);
 void lru_add_page(struct mm *mm, struct page *page);
 void lru_del_page(struct mm *mm, struct page *page);
 void lru_move_page(struct mm *mm, struct page *page, enum lru_list to);

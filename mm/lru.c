@@ -14,6 +14,10 @@
  * Linux's inactive_ratio for pools under 1 GiB is 1), which is when
  * reclaim ages it.
  *
+ * Pages of named segments (segment_set_file) carry PG_file and use the
+ * file pair of lists, the others the anon pair, as Linux splits page cache
+ * from anonymous memory; rmem has no backing file, so reclaim swaps both.
+ *
  * A page off every list with PG_lru clear while DATA is isolated: under
  * swap I/O, then PG_locked.  page_set_state() refuses to take a page out
  * of DATA while PG_lru or PG_locked is set, so a listed or locked page is
@@ -21,7 +25,8 @@
  *
  * Identities lru_check() verifies, per memcg and list:
  *   list length == nr; links agree both ways; every page is DATA, owned by
- *   this memcg, PG_lru, PG_active iff the list is active, not PG_locked
+ *   this memcg, PG_lru, PG_active iff the list is active, PG_file iff it
+ *   is a file list, not PG_locked
  *   sum of nr over all lists == the memcg's usage (its resident pages) */
 #include <errno.h>
 
@@ -59,10 +64,26 @@ struct lruvec *page_lruvec(const struct mm *mm, const struct page *page)
     return cg ? &cg->lruvec : NULL;
 }
 
-/* Segments are anonymous until named ones exist: the anon pair. */
+/* Linux's folio_lru_list(): the pair by PG_file (a named segment's page,
+ * set when the page is listed), the list by PG_active. */
+static enum lru_list page_lru_base(const struct page *page)
+{
+    return page_test(page, PG_file) ? LRU_INACTIVE_FILE : LRU_INACTIVE_ANON;
+}
+
 enum lru_list page_lru(const struct page *page)
 {
-    return page_test(page, PG_active) ? LRU_ACTIVE_ANON : LRU_INACTIVE_ANON;
+    return page_lru_base(page) + page_test(page, PG_active);
+}
+
+enum lru_list page_lru_active(const struct page *page)
+{
+    return page_lru_base(page) + 1;
+}
+
+enum lru_list page_lru_inactive(const struct page *page)
+{
+    return page_lru_base(page);
 }
 
 static void list_add_head(struct mm *mm, struct lru_head *h, pfn_t pfn)
@@ -77,18 +98,22 @@ static void list_del(struct mm *mm, struct lru_head *h, pfn_t pfn)
     h->nr--;
 }
 
-/* Onto the head of the inactive list (Linux's lru_cache_add for anon
- * pages since 5.9: new pages must prove themselves first). */
+/* Onto the head of the inactive list of its pair (Linux's lru_cache_add
+ * since 5.9: new pages must prove themselves first). */
 void lru_add_page(struct mm *mm, struct page *page)
 {
     struct lruvec *lv = page_lruvec(mm, page);
+    const struct segment *seg;
 
     if (!lv || page_test(page, PG_lru) || page->state != PAGE_DATA) {
         dump_page(mm, page_to_pfn(mm, page), "lru_add_page: not an unlisted data page");
         return;
     }
-    page_clear(page, PG_active | PG_referenced);
-    list_add_head(mm, &lv->lists[LRU_INACTIVE_ANON], page_to_pfn(mm, page));
+    seg = idr_find(&mm->segments, page->seg_id);
+    page_clear(page, PG_active | PG_referenced | PG_file);
+    if (seg && seg->file)
+        page_set(page, PG_file);
+    list_add_head(mm, &lv->lists[page_lru_inactive(page)], page_to_pfn(mm, page));
     page_set(page, PG_lru);
 }
 
@@ -135,7 +160,7 @@ void lru_mark_accessed(struct mm *mm, struct page *page)
     if (!page_test(page, PG_lru))
         return;         /* isolated: reclaim decides when it puts it back */
     if (!page_test(page, PG_active) && page_test(page, PG_referenced)) {
-        lru_move_page(mm, page, LRU_ACTIVE_ANON);
+        lru_move_page(mm, page, page_lru_active(page));
         page_clear(page, PG_referenced);
         mm->events[MM_EV_pgactivate]++;
         return;
@@ -176,7 +201,8 @@ static int check_list(const struct mm *mm, const struct memcg *cg,
               lru_names[l], (unsigned)pfn, page_state_name(page->state),
               page->memcg_id);
         CHECK(page_test(page, PG_lru) && !page_test(page, PG_locked) &&
-              page_test(page, PG_active) == lru_is_active(l),
+              page_test(page, PG_active) == lru_is_active(l) &&
+              page_test(page, PG_file) == (l >= LRU_INACTIVE_FILE),
               "lru: memcg %s %s: page %u flags %#x", cg->name, lru_names[l],
               (unsigned)pfn, page->flags);
         CHECK(page->prev == prev, "lru: memcg %s %s: page %u prev %u, not %u",

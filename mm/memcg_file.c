@@ -150,12 +150,13 @@ static void read_reserved(const struct memcg *cg, struct out *o)
 
 /* memory.stat as memcg1_stat_format() prints it, restricted to the keys
  * that apply.  rmem has no hierarchy, so total_X == X.  Byte keys are
- * bytes, pg* keys are events.  swap is the memcg's pages in swap slots,
+ * bytes, pg* keys are events.  cache is the resident pages of named
+ * segments (the file-backed kind: the *_file lists), rss the rest of its
+ * usage (anonymous segments), swap the memcg's pages in swap slots,
  * pgmajfault the reads that swapped a page in, the four LRU keys the sizes
- * of its lists (lru.c).  Not counted, printed as 0: cache (no named
- * segments, the file-backed kind, yet: the *_file lists stay empty),
- * unevictable (nothing is pinned on the server). */
-enum stat_kind { STAT_BYTES, STAT_EVENTS, STAT_LRU, STAT_NONE };
+ * of its lists (lru.c).  Not counted, printed as 0: unevictable (nothing
+ * is pinned on the server). */
+enum stat_kind { STAT_BYTES, STAT_EVENTS, STAT_LRU, STAT_LRU_PAIR, STAT_NONE };
 
 static const struct memcg_stat_key {
     const char *name;
@@ -163,7 +164,7 @@ static const struct memcg_stat_key {
     unsigned item;                      /* page counter, enum memcg_event
                                          * or enum lru_list */
 } stat_keys[] = {
-    {"cache", STAT_NONE, 0},
+    {"cache", STAT_LRU_PAIR, LRU_INACTIVE_FILE},
     {"rss", STAT_BYTES, 0},
     {"swap", STAT_BYTES, 1},
     {"pgpgin", STAT_EVENTS, MEMCG_PGPGIN},
@@ -183,11 +184,18 @@ static uint64_t stat_value(const struct memcg *cg, const struct memcg_stat_key *
 {
     switch (k->kind) {
     case STAT_BYTES:
-        return (k->item ? cg->swap : cg->usage) * MM_PAGE_SIZE;
+        if (k->item)
+            return cg->swap * MM_PAGE_SIZE;
+        /* rss: every charged page that is not a named segment's */
+        return (cg->usage - cg->lruvec.lists[LRU_INACTIVE_FILE].nr -
+                cg->lruvec.lists[LRU_ACTIVE_FILE].nr) * MM_PAGE_SIZE;
     case STAT_EVENTS:
         return cg->events[k->item];
     case STAT_LRU:
         return cg->lruvec.lists[k->item].nr * MM_PAGE_SIZE;
+    case STAT_LRU_PAIR:         /* inactive + active of the pair */
+        return (cg->lruvec.lists[k->item].nr + cg->lruvec.lists[k->item + 1].nr) *
+               MM_PAGE_SIZE;
     case STAT_NONE:
         break;
     }

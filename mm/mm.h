@@ -229,6 +229,10 @@ int  segment_reserve(struct segment *seg);
 /* Killed by the OOM killer (oom.c): its pages are gone and reads and
  * writes fail with -EOWNERDEAD; only segment_destroy remains to do. */
 bool segment_is_dead(const struct segment *seg);
+/* A named segment is the "file" of rmem: its pages are listed on the
+ * memcg's file LRU lists (active_file/inactive_file, memory.stat cache)
+ * instead of the anon ones.  Only before its first write: -EBUSY after. */
+int  segment_set_file(struct segment *seg);
 uint64_t segment_swapped_pages(const struct segment *seg);
 
 /* Copy count pages from index first into dst (count * MM_PAGE_SIZE bytes).

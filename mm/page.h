@@ -59,7 +59,8 @@ enum page_state {
     X(referenced)       \
     X(table)            \
     X(slab)             \
-    X(readahead)
+    X(readahead)        \
+    X(file)
 
 enum pageflag_bits {
 #define PAGE_FLAG_ENUM(f) PG_##f##_bit,
@@ -78,6 +79,7 @@ enum pageflag_bits {
 #define PG_table      (1u << PG_table_bit)
 #define PG_slab       (1u << PG_slab_bit)   /* first page of a slab */
 #define PG_readahead  (1u << PG_readahead_bit)  /* read ahead of a swap-in, not yet touched */
+#define PG_file       (1u << PG_file_bit)   /* on the file LRU lists: a named segment's page */
 
 struct page {
     uint32_t flags;                     /* PG_* */

@@ -108,6 +108,15 @@ uint64_t segment_swapped_pages(const struct segment *seg)
     return seg->swapped;
 }
 
+int segment_set_file(struct segment *seg)
+{
+    /* Pages already listed would sit on the wrong lists. */
+    if (seg->resident || seg->swapped)
+        return -EBUSY;
+    seg->file = true;
+    return 0;
+}
+
 /* Direct reclaim of the pool is tried this many times, each after some
  * progress, before the OOM killer. */
 #define RECLAIM_RETRIES 8

@@ -110,30 +110,33 @@ static int pageout(struct mm *mm, struct page *page)
     return mm_free_pages(mm, pfn, 0);
 }
 
+/* in: the inactive list of the pair (anon or file) to work on; in + 1 is
+ * its active list. */
 static void shrink_active_list(struct mm *mm, struct lruvec *lv,
-                               uint64_t nr_to_scan)
+                               enum lru_list in, uint64_t nr_to_scan)
 {
     for (uint64_t i = 0; i < nr_to_scan; i++) {
-        pfn_t pfn = lv->lists[LRU_ACTIVE_ANON].tail;
+        pfn_t pfn = lv->lists[in + 1].tail;
         struct page *page;
 
         if (pfn == PFN_NONE)
             break;
         page = pfn_to_page(mm, pfn);
         if (test_clear_referenced(mm, page)) {
-            lru_move_page(mm, page, LRU_ACTIVE_ANON);
+            lru_move_page(mm, page, in + 1);
             continue;
         }
-        lru_move_page(mm, page, LRU_INACTIVE_ANON);
+        lru_move_page(mm, page, in);
         mm->events[MM_EV_pgdeactivate]++;
     }
 }
 
 static void shrink_inactive_list(struct scan_control *sc, struct mm *mm,
-                                 struct lruvec *lv, uint64_t nr_to_scan)
+                                 struct lruvec *lv, enum lru_list in,
+                                 uint64_t nr_to_scan)
 {
     for (uint64_t i = 0; i < nr_to_scan && !scan_done(sc); i++) {
-        pfn_t pfn = lv->lists[LRU_INACTIVE_ANON].tail;
+        pfn_t pfn = lv->lists[in].tail;
         struct page *page;
         int err;
 
@@ -143,7 +146,7 @@ static void shrink_inactive_list(struct scan_control *sc, struct mm *mm,
         sc->nr_scanned++;
         mm->events[sc->direct ? MM_EV_pgscan_direct : MM_EV_pgscan_kswapd]++;
         if (test_clear_referenced(mm, page)) {
-            lru_move_page(mm, page, LRU_INACTIVE_ANON);
+            lru_move_page(mm, page, in);
             mm->events[MM_EV_pgrotated]++;
             continue;
         }
@@ -152,13 +155,13 @@ static void shrink_inactive_list(struct scan_control *sc, struct mm *mm,
             /* Swap is full or failing: this pass cannot free anything
              * more, and hammering a failing file helps no one. */
             if (page_test(page, PG_lru))
-                lru_move_page(mm, page, LRU_INACTIVE_ANON);
+                lru_move_page(mm, page, in);
             sc->swap_stop = true;
             break;
         }
         if (err) {
             /* A broken reverse map (logged): skip the page. */
-            lru_move_page(mm, page, LRU_INACTIVE_ANON);
+            lru_move_page(mm, page, in);
             continue;
         }
         sc->nr_reclaimed++;
@@ -179,11 +182,17 @@ static void shrink_lruvec(struct scan_control *sc, struct mm *mm,
 {
     struct lruvec *lv = &cg->lruvec;
 
-    if (lru_inactive_is_low(lv, false))
-        shrink_active_list(mm, lv, scan_size(lv->lists[LRU_ACTIVE_ANON].nr,
-                                             sc->priority));
-    shrink_inactive_list(sc, mm, lv,
-                         scan_size(lv->lists[LRU_INACTIVE_ANON].nr, sc->priority));
+    /* Both pairs alike: every page goes to swap, named or not (Linux's
+     * swappiness balance has no cheaper file writeback to weigh here). */
+    for (int file = 0; file <= 1 && !scan_done(sc); file++) {
+        enum lru_list in = file ? LRU_INACTIVE_FILE : LRU_INACTIVE_ANON;
+
+        if (lru_inactive_is_low(lv, file))
+            shrink_active_list(mm, lv, in, scan_size(lv->lists[in + 1].nr,
+                                                     sc->priority));
+        shrink_inactive_list(sc, mm, lv, in,
+                             scan_size(lv->lists[in].nr, sc->priority));
+    }
 }
 
 /* Every memcg once, from where the last global pass stopped, so that no

@@ -32,8 +32,6 @@ int frame_prefix_decode(const uint8_t prefix[FRAME_PREFIX_LEN],
 {
     uint32_t h = get_le32(prefix), p = get_le32(prefix + 4);
 
-    if (h == 0)
-        return -EBADMSG;
     if (h > FRAME_MAX_HEADER || p > FRAME_MAX_PAYLOAD)
         return -EMSGSIZE;
     *header_len = h;
@@ -70,7 +68,7 @@ static int64_t pack(const ProtobufCMessage *msg, uint32_t payload_len,
 {
     size_t len = protobuf_c_message_get_packed_size(msg);
 
-    if (len == 0 || len > FRAME_MAX_HEADER || payload_len > FRAME_MAX_PAYLOAD ||
+    if (len > FRAME_MAX_HEADER || payload_len > FRAME_MAX_PAYLOAD ||
         len + FRAME_PREFIX_LEN > cap)
         return -EMSGSIZE;
     protobuf_c_message_pack(msg, buf + FRAME_PREFIX_LEN);

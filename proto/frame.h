@@ -23,7 +23,9 @@ void frame_prefix_encode(uint8_t prefix[FRAME_PREFIX_LEN], uint32_t header_len,
                          uint32_t payload_len);
 
 /* Decode and bound-check the prefix: -EMSGSIZE when a length is over its
- * bound, -EBADMSG for an empty header. */
+ * bound.  An empty header is a message with every field at its default (a
+ * bodiless reply to request id 0), so it passes here; an empty request has
+ * no body and is refused as such by the server. */
 int frame_prefix_decode(const uint8_t prefix[FRAME_PREFIX_LEN],
                         uint32_t *header_len, uint32_t *payload_len);
 

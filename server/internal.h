@@ -257,6 +257,9 @@ void rpc_mem_info(struct server *srv, Rmem__InfoReply *r);
 void rpc_mem_zone_stat(const struct mm_zone_info *zi, Rmem__MemZoneStat *m);
 int rpc_swap_info(struct rpc_ctx *ctx);         /* rpc_swap.c */
 void rpc_swap_fill_info(struct server *srv, Rmem__InfoReply *r);
+int rpc_named_create(struct rpc_ctx *ctx);      /* rpc_named.c */
+int rpc_segment_open(struct rpc_ctx *ctx);
+int rpc_segment_unlink(struct rpc_ctx *ctx);
 
 /* ---- tenant.c: tenants and their memory cgroups ---- */
 
@@ -267,6 +270,7 @@ struct tenant {
     char *token;                        /* NULL: loopback clients only */
     struct memcg *memcg;
     struct idmap sessions;              /* session id -> struct session */
+    struct named_segment *named;        /* named.c: its namespace */
 };
 
 int  tenant_create(struct server *srv, const char *name, const char *token,
@@ -291,7 +295,37 @@ int  tenant_authenticate_admin(const struct config *cfg, const char *token,
                                bool loopback);
 uint64_t tenant_nr_segments(const struct tenant *t);
 
-/* ---- session.c: a client's connections and its anonymous segments ---- */
+/* ---- named.c: a tenant's named segments (POSIX shared memory) ---- */
+
+#define NAMED_NAME_MAX 64               /* NUL included, as TENANT_NAME_MAX */
+
+struct named_segment {
+    struct named_segment *next;         /* tenant->named */
+    struct tenant *tenant;
+    struct segment *seg;                /* file-backed (segment_set_file) */
+    uint64_t id;                        /* its number in segment listings */
+    uint32_t opens;                     /* handles sessions hold */
+    bool unlinked;                      /* nameless: freed at the last close */
+    char name[NAMED_NAME_MAX];
+};
+
+/* 0, or -EINVAL with why in *why: [A-Za-z0-9_.-], 1..63 bytes, not . or .. */
+int  tenant_named_check_name(const char *name, const char **why);
+/* The live (not unlinked) segment of that name, or NULL. */
+struct named_segment *tenant_named_find(struct tenant *t, const char *name);
+/* A new named segment with no handle open: -EEXIST, or an mm error
+ * (reserve: its whole size charged to memsw now). */
+int  tenant_named_create(struct tenant *t, const char *name, uint64_t pages,
+                         bool reserve, struct named_segment **out);
+void tenant_named_get(struct named_segment *n);   /* a handle opens */
+void tenant_named_put(struct named_segment *n);   /* one closes: maybe freed */
+/* The name goes now, the segment with its last handle: 0 or -ENOENT. */
+int  tenant_named_unlink(struct tenant *t, const char *name);
+unsigned tenant_named_count(const struct tenant *t);  /* unlinked included */
+void tenant_named_destroy_all(struct tenant *t);      /* tenant_destroy */
+
+/* ---- session.c: a client's connections, its anonymous segments and its
+ * handles on named ones ---- */
 
 struct session {
     uint64_t id;
@@ -299,6 +333,7 @@ struct session {
     unsigned nconns;
     uv_timer_t grace;                   /* frees the session when it fires */
     struct idmap segments;              /* segment id -> struct segment */
+    struct idmap named;                 /* handle -> struct named_segment */
 };
 
 int  session_create(struct tenant *t, struct session **out);
@@ -309,6 +344,9 @@ void session_destroy(struct session *s);    /* frees its segments now */
 void session_destroy_idle(struct tenant *t); /* those with no connection */
 int  session_segment_add(struct session *s, struct segment *seg, uint64_t *id);
 struct segment *session_segment_find(struct session *s, uint64_t id);
-int  session_segment_free(struct session *s, uint64_t id);
+int  session_segment_free(struct session *s, uint64_t id);   /* or close */
+/* A new handle on a named segment in this session (opens + 1). */
+int  session_named_open(struct session *s, struct named_segment *n,
+                        uint64_t *id);
 
 #endif

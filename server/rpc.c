@@ -38,6 +38,9 @@ static const struct rpc_handler {
     [RMEM__REQUEST__BODY_SWAP_INFO]      = {rpc_swap_info, false, RPC_ANY},
     [RMEM__REQUEST__BODY_SHUTDOWN]       = {rpc_shutdown, false, RPC_ADMIN},
     [RMEM__REQUEST__BODY_RELOAD]         = {rpc_reload, false, RPC_ADMIN},
+    /* named segments (rpc_named.c); unlink: a tenant its own, admin any */
+    [RMEM__REQUEST__BODY_SEGMENT_OPEN]   = {rpc_segment_open, false},
+    [RMEM__REQUEST__BODY_SEGMENT_UNLINK] = {rpc_segment_unlink, false, RPC_ANY},
 };
 
 #define RPC_TABLE_LEN (sizeof(rpc_table) / sizeof(rpc_table[0]))

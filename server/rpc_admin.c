@@ -251,7 +251,20 @@ static size_t count_segments(const struct tenant *t)
     for (uint32_t i = 0; i < t->sessions.cap; i++)
         if (t->sessions.keys[i])
             n += ((struct session *)t->sessions.vals[i])->segments.len;
-    return n;
+    return n + tenant_named_count(t);
+}
+
+static void fill_segment_info(Rmem__SegmentInfo *si, const struct tenant *t,
+                              uint64_t id, const struct segment *seg)
+{
+    rmem__segment_info__init(si);
+    si->tenant = t->name;
+    si->segment = id;
+    si->pages = segment_npages(seg);
+    si->resident_pages = segment_resident_pages(seg);
+    si->reserved_pages = segment_reserved_pages(seg);
+    si->swapped_pages = segment_swapped_pages(seg);
+    si->dead = segment_is_dead(seg);
 }
 
 static size_t fill_segments(struct tenant *t, Rmem__SegmentInfo *infos,
@@ -268,16 +281,19 @@ static size_t fill_segments(struct tenant *t, Rmem__SegmentInfo *infos,
 
             if (!s->segments.keys[j])
                 continue;
-            rmem__segment_info__init(si);
-            si->tenant = t->name;
-            si->segment = s->segments.keys[j];
-            si->pages = segment_npages(seg);
-            si->resident_pages = segment_resident_pages(seg);
-            si->reserved_pages = segment_reserved_pages(seg);
-            si->swapped_pages = segment_swapped_pages(seg);
-            si->dead = segment_is_dead(seg);
+            fill_segment_info(si, t, s->segments.keys[j], seg);
             ptrs[n++] = si;
         }
+    }
+    /* Named ones once each, whoever holds handles on them. */
+    for (struct named_segment *ns = t->named; ns; ns = ns->next) {
+        Rmem__SegmentInfo *si = &infos[n];
+
+        fill_segment_info(si, t, ns->id, ns->seg);
+        si->name = ns->name;
+        si->opens = ns->opens;
+        si->unlinked = ns->unlinked;
+        ptrs[n++] = si;
     }
     return n;
 }

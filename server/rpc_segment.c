@@ -1,4 +1,5 @@
-/* Segment RPCs: create and free anonymous segments, READ and WRITE pages.
+/* Segment RPCs: create and free anonymous segments (named ones: rpc_named.c),
+ * READ and WRITE pages.
  * Handles are looked up in the caller's session only, so a segment of
  * another session or tenant is indistinguishable from one that never
  * existed (ENOENT).  Every range is checked before any page moves: a WRITE
@@ -48,8 +49,7 @@ int rpc_segment_create(struct rpc_ctx *ctx)
     int err;
 
     if (sc->name && sc->name[0])
-        return rpc_fail(ctx, -ENOTSUP, "named segments are not supported yet; "
-                        "create an anonymous one (empty name)");
+        return rpc_named_create(ctx);
     if (sc->size == 0)
         return rpc_fail(ctx, -EINVAL, "segment size 0");
     pages = sc->size / RMEM_PAGE_SIZE + (sc->size % RMEM_PAGE_SIZE != 0);

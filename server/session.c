@@ -1,6 +1,8 @@
 /* Sessions: the unit a client's connections share.  A session belongs to
  * one tenant and owns the anonymous segments created through any of its
- * connections, in a handle table private to it.  When its last connection
+ * connections, in a handle table private to it, and holds handles on the
+ * tenant's named segments (named.c) in a second table: the two share one
+ * id space, so a handle names one or the other.  When its last connection
  * closes, a timer of session-grace seconds starts; a connection that
  * rejoins stops it, otherwise the segments are freed when it fires.  The
  * session struct itself is freed in the timer's close callback. */
@@ -99,6 +101,10 @@ void session_destroy(struct session *s)
         if (s->segments.keys[i])
             segment_destroy(s->segments.vals[i]);
     idmap_free(&s->segments);
+    for (uint32_t i = 0; i < s->named.cap; i++)
+        if (s->named.keys[i])
+            tenant_named_put(s->named.vals[i]);
+    idmap_free(&s->named);
     idmap_del(&s->tenant->sessions, s->id);
     uv_close((uv_handle_t *)&s->grace, on_timer_close);
 }
@@ -136,17 +142,43 @@ int session_segment_add(struct session *s, struct segment *seg, uint64_t *id)
     return 0;
 }
 
+int session_named_open(struct session *s, struct named_segment *n, uint64_t *id)
+{
+    struct server *srv = s->tenant->srv;
+    uint64_t sid = srv->next_segment_id;
+    int err = idmap_put(&s->named, sid, n);
+
+    if (err)
+        return err;
+    srv->next_segment_id++;
+    tenant_named_get(n);
+    *id = sid;
+    return 0;
+}
+
 struct segment *session_segment_find(struct session *s, uint64_t id)
 {
-    return idmap_get(&s->segments, id);
+    struct named_segment *n;
+    struct segment *seg = idmap_get(&s->segments, id);
+
+    if (seg)
+        return seg;
+    n = idmap_get(&s->named, id);
+    return n ? n->seg : NULL;
 }
 
 int session_segment_free(struct session *s, uint64_t id)
 {
     struct segment *seg = idmap_del(&s->segments, id);
+    struct named_segment *n;
 
-    if (!seg)
+    if (seg) {
+        segment_destroy(seg);
+        return 0;
+    }
+    n = idmap_del(&s->named, id);
+    if (!n)
         return -ENOENT;
-    segment_destroy(seg);
+    tenant_named_put(n);
     return 0;
 }

@@ -84,6 +84,7 @@ void tenant_destroy(struct tenant *t)
         log_error("tenant '%s' destroyed with %u sessions alive", t->name,
                   t->sessions.len);
     idmap_free(&t->sessions);
+    tenant_named_destroy_all(t);
     memcg_destroy(t->memcg);
     free_token(t);
     mm_kvfree(srv->mm, t->name);

@@ -635,6 +635,28 @@ START_TEST(unknown_request_type_is_eopnotsupp)
 }
 END_TEST
 
+/* A bodiless success reply to request id 0 packs to an empty header: it
+ * must still go out, and the client must be able to read it. */
+START_TEST(request_id_zero_gets_its_reply)
+{
+    Rmem__SegmentFree sf = RMEM__SEGMENT_FREE__INIT;
+    Rmem__Request req = RMEM__REQUEST__INIT;
+    struct rmemd d;
+    int fd;
+
+    start(&d, "10");
+    fd = client(&d, NULL);
+    sf.segment = create(fd, 4);
+    req.id = 0;
+    req.body_case = RMEM__REQUEST__BODY_SEGMENT_FREE;
+    req.segment_free = &sf;
+    ck_assert_int_eq(call(fd, &req, NULL, 0, NULL), 0);
+    ck_assert_uint_eq(info_segments(fd), 0);
+    close(fd);
+    ck_assert_int_eq(rmemd_stop(&d), 0);
+}
+END_TEST
+
 START_TEST(unknown_and_foreign_segments_are_enoent)
 {
     static uint8_t page[4096];
@@ -689,7 +711,7 @@ START_TEST(bad_ranges_and_sizes)
     ck_assert_int_eq(create_status(fd, "", 0, &unused), EINVAL);
     ck_assert_int_eq(create_status(fd, "", ((1ull << 36) + 1) * 4096, &unused), EFBIG);
     ck_assert_int_eq(create_status(fd, "", UINT64_MAX, &unused), EFBIG);
-    ck_assert_int_eq(create_status(fd, "shared", 4096, &unused), ENOTSUP);
+    ck_assert_int_eq(create_status(fd, "bad/name", 4096, &unused), EINVAL);
     ck_assert_int_eq(create_status(fd, "", 1, &unused), 0);    /* rounds up */
     close(fd);
     ck_assert_int_eq(rmemd_stop(&d), 0);
@@ -874,6 +896,7 @@ Suite *server_wire_suite(void)
     tcase_add_loop_test(tc, malformed_frame_closes_only_that_connection, 0, BAD_NR);
     tcase_add_test(tc, unknown_and_foreign_segments_are_enoent);
     tcase_add_test(tc, unknown_request_type_is_eopnotsupp);
+    tcase_add_test(tc, request_id_zero_gets_its_reply);
     tcase_add_test(tc, bad_ranges_and_sizes);
     tcase_add_test(tc, session_join_shares_segments);
     tcase_add_test(tc, session_grace_frees_segments);

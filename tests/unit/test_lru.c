@@ -130,6 +130,69 @@ START_TEST(test_memcgs_keep_their_own_lists)
 }
 END_TEST
 
+/* A named segment (segment_set_file) is listed on the file pair, promoted
+ * within it, counted as memory.stat cache beside the anon rss, swapped out
+ * by reclaim like anon pages and listed on the file pair again when it
+ * comes back; set_file after the first write is refused. */
+static uint64_t stat_value_of(const struct memcg *cg, const char *key)
+{
+    static char text[4096];
+    const char *p = text;
+    size_t len = strlen(key);
+
+    ck_assert_int_eq(memcg_file_read(cg, "memory.stat", text, sizeof(text)), 0);
+    while (p && *p) {
+        if (strncmp(p, key, len) == 0 && p[len] == ' ')
+            return strtoull(p + len + 1, NULL, 10);
+        p = strchr(p, '\n');
+        p = p ? p + 1 : NULL;
+    }
+    ck_abort_msg("memory.stat has no %s", key);
+    return 0;
+}
+
+START_TEST(test_named_segment_on_file_lists)
+{
+    struct swap_fixture f = swap_setup(8 * MiB, 4 * MiB, 64);
+    struct segment *named = test_segment(f.mm, f.cg, 64);
+    const struct lruvec *lv = &f.cg->lruvec;
+    char buf[MM_PAGE_SIZE] = { 4 };
+
+    ck_assert_int_eq(segment_set_file(named), 0);
+    for (uint64_t i = 0; i < 6; i++)
+        ck_assert_int_eq(segment_write(named, i, 1, buf), 0);
+    for (uint64_t i = 0; i < 2; i++)
+        ck_assert_int_eq(segment_write(f.seg, i, 1, buf), 0);
+    ck_assert_int_eq(segment_set_file(f.seg), -EBUSY);
+    ck_assert_uint_eq(lv->lists[LRU_INACTIVE_FILE].nr, 6);
+    ck_assert_uint_eq(lv->lists[LRU_INACTIVE_ANON].nr, 2);
+    ck_assert_int_eq(where(f.mm, named, 0), LRU_INACTIVE_FILE);
+    /* Two accesses promote it within the file pair. */
+    ck_assert_int_eq(segment_read(named, 0, 1, buf), 0);
+    ck_assert_int_eq(segment_read(named, 0, 1, buf), 0);
+    ck_assert_int_eq(where(f.mm, named, 0), LRU_ACTIVE_FILE);
+    ck_assert_mm_ok(f.mm);
+    ck_assert_uint_eq(stat_value_of(f.cg, "cache"), 6 * MM_PAGE_SIZE);
+    ck_assert_uint_eq(stat_value_of(f.cg, "rss"), 2 * MM_PAGE_SIZE);
+    ck_assert_uint_eq(stat_value_of(f.cg, "active_file"), MM_PAGE_SIZE);
+    ck_assert_uint_eq(stat_value_of(f.cg, "inactive_file"), 5 * MM_PAGE_SIZE);
+    /* Reclaim takes file pages too: everything goes to swap. */
+    ck_assert_uint_eq(vmscan_try_to_free_pages(f.mm, f.cg, 8, true), 8);
+    ck_assert_uint_eq(named->swapped, 6);
+    ck_assert_uint_eq(lv->lists[LRU_INACTIVE_FILE].nr +
+                      lv->lists[LRU_ACTIVE_FILE].nr, 0);
+    ck_assert_mm_ok(f.mm);
+    /* Swapped back in: on the file pair again. */
+    ck_assert_int_eq(segment_read(named, 3, 1, buf), 0);
+    ck_assert_int_eq(where(f.mm, named, 3), LRU_INACTIVE_FILE);
+    ck_assert_uint_eq(stat_value_of(f.cg, "cache"), MM_PAGE_SIZE);
+    ck_assert_mm_ok(f.mm);
+    segment_destroy(named);
+    ck_assert_mm_ok(f.mm);
+    swap_teardown(&f);
+}
+END_TEST
+
 START_TEST(test_check_catches_broken_list)
 {
     struct swap_fixture f = swap_setup(8 * MiB, 0, 64);
@@ -172,6 +235,7 @@ Suite *lru_suite(void)
     tcase_add_loop_test(tc, test_inactive_is_low_table, 0,
                         sizeof(low_cases) / sizeof(low_cases[0]));
     tcase_add_test(tc, test_memcgs_keep_their_own_lists);
+    tcase_add_test(tc, test_named_segment_on_file_lists);
     tcase_add_test(tc, test_check_catches_broken_list);
     suite_add_tcase(s, tc);
     return s;
