@@ -11,6 +11,7 @@
  *               swap == swapped pages of those segments
  *   lru_check(): the LRU lists hold exactly the DATA pages
  *   swap_check(): slot use counts == swap PTEs of all segments
+ *   zswap_check(): entries, sizes and memcg sums == the counters
  *   each slab cache: slab_cache_check(); their pages == SLAB pages
  *   total pages == free + data + table + slab + allocated-without-a-role
  * It is O(pool pages): for tests and for rmemctl's debug command, not for
@@ -196,6 +197,9 @@ int mm_check(const struct mm *mm)
     CHECK(slots == swapped, "mm: swap slots used %llu times, segments have "
           "%llu swap entries", (unsigned long long)slots,
           (unsigned long long)swapped);
+    err = zswap_check(mm);
+    if (err)
+        return err;
     CHECK(total == count[PAGE_FREE] + count[PAGE_DATA] + count[PAGE_TABLE] +
                    count[PAGE_SLAB] + count[PAGE_ALLOCATED],
           "mm: total %llu != free %llu + data %llu + table %llu + slab %llu + "

@@ -147,6 +147,20 @@ enum slab_builtin {
     NR_SLAB_BUILTIN = SLAB_KMALLOC + SLAB_NR_KMALLOC
 };
 
+/* zswap.c's state (its entries are private to it). */
+struct zswap_entry;
+struct zswap {
+    bool enabled;                       /* new pages are stored */
+    unsigned max_pool_percent;
+    struct slab_cache *entry_cache;     /* created when first enabled */
+    struct zswap_entry **tree[MAX_SWAPFILES];   /* by swap type, by slot */
+    uint64_t nr_slots[MAX_SWAPFILES];
+    struct zswap_entry *lru_head, *lru_tail;    /* compressed ones; head newest */
+    uint64_t stat[NR_MM_ZSWAP_STATS];   /* enum mm_zswap_stat */
+    uint8_t cbuf[ZSWAP_MAX_COMPRESSED]; /* compression output */
+    uint8_t wb_page[MM_PAGE_SIZE];      /* a page decompressed for writeback */
+};
+
 struct mm {
     struct mm_config cfg;
     struct numa_topology topo;
@@ -166,6 +180,7 @@ struct mm {
     uint32_t reclaim_next;              /* memcg id global reclaim starts at */
     bool kswapd_awake;                  /* a zone fell below low, not yet high */
     uint64_t events[NR_MM_VM_EVENTS];   /* enum mm_vm_event */
+    struct zswap zswap;                 /* zswap.c */
 };
 
 /* What a page is for decides how deep into the reserves it may dig. */
@@ -227,6 +242,9 @@ int  slab_init(struct mm *mm);         /* the built-in caches; no pages yet */
 void slab_fini(struct mm *mm);         /* every cache, objects or not */
 void slab_shrink_all(struct mm *mm);   /* empty slabs of every cache to buddy */
 int  slab_cache_check(const struct slab_cache *c);
+/* The size of the kmalloc object a request of size gets (Linux's
+ * kmalloc_size_roundup); 0 above MM_KMALLOC_MAX. */
+size_t kmalloc_size_roundup(size_t size);
 /* Every cache, and their slab pages == the memmap's SLAB pages. */
 int  slab_check_all(const struct mm *mm, uint64_t slab_pages);
 /* Pages of slabs in zone z (all, and those of empty slabs). */
@@ -317,6 +335,28 @@ bool swap_active(const struct mm *mm);
 void swap_destroy_all(struct mm *mm);
 int  swap_check(const struct mm *mm, uint64_t *nr_slots_used);
 
+/* Slot helpers for zswap.c: write one page to (type, off), counted as
+ * pswpout; the segment a used slot belongs to, -ENOENT for a free one. */
+int  swap_write_slot(struct mm *mm, unsigned type, uint64_t off,
+                     const void *page);
+int  swap_slot_owner(const struct mm *mm, unsigned type, uint64_t off,
+                     uint32_t *seg_id);
+
+/* ---- zswap.c ---- */
+
+/* Per swap file: the entry array (mm_swapon), freed with what it holds. */
+int  zswap_swapon(struct mm *mm, unsigned type, uint64_t nr_slots);
+void zswap_swapoff(struct mm *mm, unsigned type);
+/* Keep page pfn, swapped out to (type, off), compressed: 0, or a negative
+ * errno (counted in the reject_* stats) and the page goes to the file. */
+int  zswap_store(struct mm *mm, unsigned type, uint64_t off, pfn_t pfn);
+/* The page of (type, off) into dst: 0, -ENOENT if zswap has none, -EIO. */
+int  zswap_load(struct mm *mm, unsigned type, uint64_t off, void *dst);
+bool zswap_has(const struct mm *mm, unsigned type, uint64_t off);
+/* The slot is freed: so is its entry, if any. */
+void zswap_invalidate(struct mm *mm, unsigned type, uint64_t off);
+int  zswap_check(const struct mm *mm);
+
 /* ---- vmscan.c ---- */
 
 #define SWAP_CLUSTER_MAX 32u            /* pages a reclaim pass aims for */
@@ -358,6 +398,8 @@ struct memcg {
     bool oom_kill_disable;              /* memory.oom_control: ENOMEM, no kill */
     bool under_oom;                     /* last charge refused, nothing freed since */
     struct lruvec lruvec;               /* its resident pages (lru.c) */
+    uint64_t zswap_bytes;               /* pool bytes of its zswap entries */
+    uint64_t zswapped;                  /* its pages in zswap */
     bool dying;                         /* destroyed, waits for its segments */
 };
 
@@ -392,6 +434,8 @@ int  memcg_charge_from_swap(struct memcg *cg, uint64_t nr_pages,
 /* A swap entry of a reserving segment discarded: its charge goes back to
  * the reservation. */
 int  memcg_uncharge_swap_reserved(struct memcg *cg, uint64_t nr_pages);
+/* zswap.c: an entry of this memcg stored (sign 1) or freed (-1). */
+void memcg_account_zswap(struct memcg *cg, int sign, uint64_t bytes);
 
 /* ---- oom.c ---- */
 

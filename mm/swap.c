@@ -24,6 +24,11 @@
  * kvmalloc (slab for a small file, the C heap past MM_KMALLOC_MAX), like
  * every other piece of mm metadata (slab.c).
  *
+ * With zswap on (zswap.c), swap_writepage offers the page to zswap first
+ * and writes it only when zswap declines; a swap-in loads from zswap when
+ * it holds the slot, and freeing a slot frees its zswap entry.  Readahead
+ * reads only slots in the file and stops at one zswap holds.
+ *
  * The I/O is synchronous pread/pwrite (os.c) on rmemd's loop thread; a
  * page under I/O is off the LRU and PG_locked, so that an asynchronous
  * version only has to keep it that way across the wait.
@@ -163,6 +168,9 @@ int mm_swapon(struct mm *mm, int fd, const char *path, uint64_t bytes)
     si->clusters = mm_kvzalloc(mm, si->nr_clusters * sizeof(*si->clusters));
     if (!si->clusters)
         goto err_free_owner;
+    err = zswap_swapon(mm, si->type, si->nr_slots);
+    if (err)
+        goto err_free_clusters;
     si->free_head = si->free_tail = CLUSTER_NONE;
     for (uint32_t c = 0; c < si->nr_clusters; c++)
         free_cluster_add(si, c);
@@ -172,6 +180,8 @@ int mm_swapon(struct mm *mm, int fd, const char *path, uint64_t bytes)
     mm->nr_swapfiles++;
     return 0;
 
+err_free_clusters:
+    mm_kvfree(mm, si->clusters);
 err_free_owner:
     mm_kvfree(mm, si->owner);
 err_free_map:
@@ -189,6 +199,7 @@ void swap_destroy_all(struct mm *mm)
         if (si->inuse)
             mm_log(MM_LOG_ERR, "swap: %s destroyed with %llu slots in use",
                    si->path, (unsigned long long)si->inuse);
+        zswap_swapoff(mm, t);
         mm_kvfree(mm, si->clusters);
         mm_kvfree(mm, si->owner);
         mm_kvfree(mm, si->map);
@@ -320,6 +331,7 @@ void swap_free_entry(struct mm *mm, pte_t entry)
     }
     if (--si->map[off])
         return;
+    zswap_invalidate(mm, si->type, off);
     si->inuse--;
     si->owner[off].seg_id = 0;
     si->owner[off].index = 0;
@@ -339,15 +351,11 @@ void swap_set_owner(struct mm *mm, pte_t entry, uint32_t seg_id, uint64_t index)
     }
 }
 
-int swap_writepage(struct mm *mm, pfn_t pfn, pte_t entry)
+static int write_slot(struct mm *mm, struct swap_info *si, uint64_t off,
+                      const void *page)
 {
-    uint64_t off;
-    struct swap_info *si = entry_info(mm, entry, &off);
-    int err;
+    int err = os_swap_write(si->fd, page, off * MM_PAGE_SIZE);
 
-    if (!si)
-        return -EINVAL;
-    err = os_swap_write(si->fd, page_address(mm, pfn), off * MM_PAGE_SIZE);
     if (err) {
         mm->events[MM_EV_swap_io_errors]++;
         mm_log(MM_LOG_ERR, "swap: write of slot %llu to %s: %s",
@@ -356,6 +364,43 @@ int swap_writepage(struct mm *mm, pfn_t pfn, pte_t entry)
     }
     mm->events[MM_EV_pswpout]++;
     return 0;
+}
+
+int swap_write_slot(struct mm *mm, unsigned type, uint64_t off, const void *page)
+{
+    uint64_t o;
+    struct swap_info *si = type < mm->nr_swapfiles ?
+        entry_info(mm, swp_entry_pte(type, off), &o) : NULL;
+
+    if (!si)
+        return -EINVAL;
+    return write_slot(mm, si, off, page);
+}
+
+int swap_slot_owner(const struct mm *mm, unsigned type, uint64_t off,
+                    uint32_t *seg_id)
+{
+    uint64_t o;
+    struct swap_info *si = type < mm->nr_swapfiles ?
+        entry_info(mm, swp_entry_pte(type, off), &o) : NULL;
+
+    if (!si)
+        return -ENOENT;
+    *seg_id = si->owner[off].seg_id;
+    return 0;
+}
+
+/* Linux's swap_writepage(): zswap first, the file when it says no. */
+int swap_writepage(struct mm *mm, pfn_t pfn, pte_t entry)
+{
+    uint64_t off;
+    struct swap_info *si = entry_info(mm, entry, &off);
+
+    if (!si)
+        return -EINVAL;
+    if (zswap_store(mm, si->type, off, pfn) == 0)
+        return 0;
+    return write_slot(mm, si, off, page_address(mm, pfn));
 }
 
 /* The new page pfn replaces swap entry *pte of (seg, index). */
@@ -374,7 +419,6 @@ static void commit_swapin(struct segment *seg, pte_t *pte, pfn_t pfn,
     page_set(page, PG_dirty | PG_uptodate);
     lru_add_page(mm, page);
     page_set(page, extra_flags);
-    mm->events[MM_EV_pswpin]++;
 }
 
 struct ra_candidate {
@@ -388,12 +432,15 @@ struct ra_candidate {
 static unsigned ra_collect(struct segment *seg, struct swap_info *si,
                            uint64_t off, struct ra_candidate *ra)
 {
+    const struct mm *mm = seg->mm;
     unsigned n = 0;
 
     for (uint64_t s = off + 1; s < si->nr_slots && n < SWAP_RA_PAGES; s++) {
         pte_t *pte;
 
-        if (si->map[s] != 1 || si->owner[s].seg_id != seg->id)
+        /* A zswap entry costs a decompression, no I/O: nothing to batch. */
+        if (si->map[s] != 1 || si->owner[s].seg_id != seg->id ||
+            zswap_has(mm, si->type, s))
             break;
         pte = pgtable_lookup(&seg->pt, si->owner[s].index);
         if (!pte || *pte != swp_entry_pte(si->type, s))
@@ -438,6 +485,7 @@ static unsigned swapin_readahead(struct segment *seg, struct swap_info *si,
     for (unsigned i = 0; i < got; i++)
         commit_swapin(seg, ra[i].pte, ra[i].pfn, PG_readahead);
     mm->events[MM_EV_swap_ra] += got;
+    mm->events[MM_EV_pswpin] += got;
     return got;
 }
 
@@ -464,14 +512,21 @@ int swap_do_page(struct segment *seg, uint64_t index, pte_t *pte)
     if (err)
         return err;
     page_set(pfn_to_page(mm, pfn), PG_locked);
-    iov.iov_base = page_address(mm, pfn);
-    iov.iov_len = MM_PAGE_SIZE;
-    err = os_swap_readv(si->fd, &iov, 1, off * MM_PAGE_SIZE);
+    err = zswap_load(mm, si->type, off, page_address(mm, pfn));
+    if (err == -ENOENT) {
+        iov.iov_base = page_address(mm, pfn);
+        iov.iov_len = MM_PAGE_SIZE;
+        err = os_swap_readv(si->fd, &iov, 1, off * MM_PAGE_SIZE);
+        if (err) {
+            mm->events[MM_EV_swap_io_errors]++;
+            mm_log(MM_LOG_ERR, "swap: read of slot %llu from %s: %s",
+                   (unsigned long long)off, si->path, strerror(-err));
+        } else {
+            mm->events[MM_EV_pswpin]++;
+        }
+    }
     page_clear(pfn_to_page(mm, pfn), PG_locked);
     if (err) {
-        mm->events[MM_EV_swap_io_errors]++;
-        mm_log(MM_LOG_ERR, "swap: read of slot %llu from %s: %s",
-               (unsigned long long)off, si->path, strerror(-err));
         segment_unget_page(seg, pfn, CHARGE_SWAPIN);
         return -EIO;
     }

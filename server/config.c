@@ -14,7 +14,7 @@
 #include <strings.h>
 
 enum opt_type { OPT_ADDR, OPT_SIZE, OPT_UINT, OPT_STRING, OPT_LOGLEVEL, OPT_NUMA,
-                OPT_SWAP };
+                OPT_SWAP, OPT_BOOL };
 
 struct config_option {
     const char *name;
@@ -50,6 +50,15 @@ static const struct config_option options[] = {
     {"session-grace", OPT_UINT, offsetof(struct config, session_grace_s), "10", 0, 86400,
      "seconds an orphaned session's anonymous segments survive its last "
      "connection, for the client to reconnect; 0 frees them at once."},
+    /* zswap (mm/zswap.c) */
+    {"zswap", OPT_BOOL, offsetof(struct config, zswap), "on", 0, 0,
+     "on | off: with --swap, keep pages that reclaim swaps out compressed "
+     "(lz4) in pool memory, writing only what does not compress, or what "
+     "overflows the cache, to the swap file."},
+    {"zswap-max-pool-percent", OPT_UINT,
+     offsetof(struct config, zswap_max_pool_percent), "20", 0, 100,
+     "percent of the pool zswap's compressed pages may take; beyond it the "
+     "oldest are written back to the swap file."},
 };
 
 #define NR_OPTIONS (sizeof(options) / sizeof(options[0]))
@@ -185,6 +194,26 @@ static int parse_swap(const char *s, struct config_swap *sw)
     return 0;
 }
 
+/* on/off, as the config file and the flags say it; yes/no, true/false
+ * and 1/0 too, as Linux's module parameters take them. */
+static int parse_bool(const char *s, bool *out)
+{
+    static const char *const yes[] = {"on", "yes", "true", "1"};
+    static const char *const no[] = {"off", "no", "false", "0"};
+
+    for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+        if (strcasecmp(s, yes[i]) == 0) {
+            *out = true;
+            return 0;
+        }
+        if (strcasecmp(s, no[i]) == 0) {
+            *out = false;
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
 static const char *type_hint(const struct config_option *o)
 {
     switch (o->type) {
@@ -195,6 +224,7 @@ static const char *type_hint(const struct config_option *o)
     case OPT_LOGLEVEL: return "error, warn, info or debug";
     case OPT_NUMA:     return "interleave, local or bind:N,...";
     case OPT_SWAP:     return "FILE:SIZE, SIZE at least 4K";
+    case OPT_BOOL:     return "on or off";
     }
     return "?";
 }
@@ -254,6 +284,9 @@ static int option_apply(struct config *cfg, const struct config_option *o,
         break;
     case OPT_SWAP:
         err = parse_swap(value, field);
+        break;
+    case OPT_BOOL:
+        err = parse_bool(value, field);
         break;
     }
     if (err) {

@@ -72,6 +72,8 @@ struct config {
     struct config_numa numa;
     uint64_t session_grace_s;
     struct config_swap swap;
+    bool zswap;                         /* --zswap: compressed cache before swap */
+    uint64_t zswap_max_pool_percent;
 };
 
 /* Outcome of config_parse_args besides errors. */

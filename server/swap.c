@@ -13,7 +13,11 @@
  * step makes progress and more is wanted, an idle handle runs the next
  * step on the following loop iteration, so client I/O is served between
  * steps.  Allocations that find a zone at min still reclaim directly
- * (mm/segment.c).  Swap I/O is synchronous pread/pwrite in mm/os.c for
+ * (mm/segment.c).  zswap (--zswap, on by default) sits in front of the
+ * file: turned on with the swap file, since a compressed copy in RAM
+ * costs a decompression where the file costs a read, and what a memory
+ * service pages out (zeroed, sparse, text) mostly compresses; --zswap off
+ * gives the plain file.  Swap I/O is synchronous pread/pwrite in mm/os.c for
  * now, 4 KiB at a time, which the page cache makes short. */
 #include "internal.h"
 
@@ -102,14 +106,19 @@ int server_swap_init(struct server *srv)
             unlink(cfg->path);
         return err;
     }
+    err = mm_zswap_set(srv->mm, srv->cfg->zswap,
+                       (unsigned)srv->cfg->zswap_max_pool_percent);
+    if (err)
+        log_warn("zswap: %s; swapping to %s only", strerror(-err), cfg->path);
     sw->fd = fd;
     uv_timer_init(srv->loop, &sw->timer);
     uv_idle_init(srv->loop, &sw->idle);
     sw->timer.data = sw->idle.data = srv;
     uv_timer_start(&sw->timer, on_reclaim_timer, RECLAIM_TICK_MS, RECLAIM_TICK_MS);
     sw->started = true;
-    log_info("swap file %s: %llu bytes%s", cfg->path,
-             (unsigned long long)cfg->bytes, sw->created ? " (created)" : "");
+    log_info("swap file %s: %llu bytes%s; zswap %s", cfg->path,
+             (unsigned long long)cfg->bytes, sw->created ? " (created)" : "",
+             srv->cfg->zswap && !err ? "on" : "off");
     return 0;
 }
 
