@@ -34,6 +34,7 @@ struct iovec;
 int  os_swap_check_fd(int fd, uint64_t bytes);
 int  os_swap_write(int fd, const void *page, uint64_t pos);
 int  os_swap_readv(int fd, const struct iovec *iov, unsigned n, uint64_t pos);
+int  os_swap_writev(int fd, const struct iovec *iov, unsigned n, uint64_t pos);
 
 /* ---- idr.c ---- */
 
@@ -180,6 +181,7 @@ struct mm {
     uint32_t reclaim_next;              /* memcg id global reclaim starts at */
     bool kswapd_awake;                  /* a zone fell below low, not yet high */
     uint64_t events[NR_MM_VM_EVENTS];   /* enum mm_vm_event */
+    uint64_t nr_writeback;              /* PG_writeback pages, orphans too */
     struct zswap zswap;                 /* zswap.c */
 };
 
@@ -328,12 +330,19 @@ int  swap_alloc_slot(struct mm *mm, pte_t *entry);
 void swap_free_entry(struct mm *mm, pte_t entry);
 void swap_set_owner(struct mm *mm, pte_t entry, uint32_t seg_id, uint64_t index);
 int  swap_writepage(struct mm *mm, pfn_t pfn, pte_t entry);
+/* As swap_writepage, but a page for the file is queued in b instead of
+ * written: 0 (zswap took it), 1 (queued) or a negative errno. */
+int  swap_writepage_queue(struct mm *mm, pfn_t pfn, pte_t entry,
+                          struct mm_swap_batch *b);
 /* Fault on a swap entry: *pte becomes present, the slot is freed unless
  * others still use it; may read neighbouring slots ahead. */
 int  swap_do_page(struct segment *seg, uint64_t index, pte_t *pte);
 bool swap_active(const struct mm *mm);
 void swap_destroy_all(struct mm *mm);
-int  swap_check(const struct mm *mm, uint64_t *nr_slots_used);
+/* *nr_slots_used: the sum of the slots' use counts; *nr_orphans: slots of
+ * pages discarded under writeback (owner 0). */
+int  swap_check(const struct mm *mm, uint64_t *nr_slots_used,
+                uint64_t *nr_orphans);
 
 /* Slot helpers for zswap.c: write one page to (type, off), counted as
  * pswpout; the segment a used slot belongs to, -ENOENT for a free one. */
@@ -398,6 +407,7 @@ struct memcg {
     bool oom_kill_disable;              /* memory.oom_control: ENOMEM, no kill */
     bool under_oom;                     /* last charge refused, nothing freed since */
     struct lruvec lruvec;               /* its resident pages (lru.c) */
+    uint64_t nr_writeback;              /* of usage: under writeback, off the LRU */
     uint64_t zswap_bytes;               /* pool bytes of its zswap entries */
     uint64_t zswapped;                  /* its pages in zswap */
     bool dying;                         /* destroyed, waits for its segments */

@@ -229,6 +229,39 @@ const char *mm_zswap_stat_name(unsigned i);     /* NULL past the last */
 uint64_t mm_background_reclaim(struct mm *mm, uint64_t budget);
 bool mm_reclaim_pending(const struct mm *mm);
 
+/* Swap-out off the caller's thread (background reclaim only; direct
+ * reclaim, for an allocation that needs a page now, stays synchronous).
+ * mm_background_reclaim_async() picks its victims as mm_background_reclaim()
+ * does; a page zswap keeps is freed at once, one bound for the file is
+ * left mapped, off the LRU and under writeback (PG_writeback), and its
+ * write is queued in b (at most MM_SWAP_IO_BATCH).  The caller runs
+ * mm_swap_io_run(b) on any thread - it touches nothing of mm but the
+ * pages' contents and the files - and then, on mm's thread,
+ * mm_swap_batch_done(), which finishes each page: swapped out and freed;
+ * or, if the write failed or the page was read or written meanwhile,
+ * back on the LRU with its slot freed; or, if it was discarded
+ * meanwhile, freed with its slot.  One batch at a time; every batch must
+ * be done before mm_destroy().  Returns the pages freed now plus those
+ * queued. */
+#define MM_SWAP_IO_BATCH 32u
+struct mm_swap_io {
+    int fd;                             /* the swap file */
+    uint64_t pos;                       /* byte offset of the slot */
+    const void *page;                   /* MM_PAGE_SIZE bytes to write */
+    int err;                            /* set by mm_swap_io_run: 0 or -errno */
+    uint32_t pfn;                       /* mm's: the page */
+    uint64_t entry;                     /* mm's: its swap entry */
+};
+struct mm_swap_batch {
+    unsigned nr;
+    struct mm_swap_io io[MM_SWAP_IO_BATCH];
+};
+uint64_t mm_background_reclaim_async(struct mm *mm, uint64_t budget,
+                                     struct mm_swap_batch *b);
+void mm_swap_io_run(struct mm_swap_batch *b);
+void mm_swap_batch_done(struct mm *mm, struct mm_swap_batch *b);
+uint64_t mm_nr_writeback(const struct mm *mm);    /* pages in flight */
+
 /* Memory cgroup of a tenant: usage and limit in pages, charged when a
  * segment page is first written, uncharged when it is freed. */
 int  memcg_create(struct mm *mm, const char *name, struct memcg **out);

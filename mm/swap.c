@@ -29,15 +29,21 @@
  * it holds the slot, and freeing a slot frees its zswap entry.  Readahead
  * reads only slots in the file and stops at one zswap holds.
  *
- * The I/O is synchronous pread/pwrite (os.c) on rmemd's loop thread; a
- * page under I/O is off the LRU and PG_locked, so that an asynchronous
- * version only has to keep it that way across the wait.
+ * Swap-in and direct reclaim do synchronous pread/pwrite (os.c) on
+ * rmemd's loop thread, the page under I/O off the LRU and PG_locked.
+ * Background reclaim queues its file writes instead
+ * (swap_writepage_queue, vmscan.c's asynchronous swap-out): the page stays
+ * mapped under PG_writeback and its slot's owner names it until the write
+ * is done.
  *
  * Identities swap_check() verifies, per swap file:
  *   cluster count == used slots in the cluster; inuse == sum of counts
  *   free list == exactly the clusters with count 0 that are not current
- *   each used slot's owner is a live segment whose PTE names this slot
- *   (and the caller checks sum of slot counts == sum of segments' swapped) */
+ *   each used slot's owner is a live segment whose PTE names this slot,
+ *   or maps the page being written to it, or is 0 (an orphan: its page
+ *   was discarded during the write)
+ *   (and the caller checks sum of slot counts == sum of segments' swapped
+ *   + pages under writeback) */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -403,6 +409,27 @@ int swap_writepage(struct mm *mm, pfn_t pfn, pte_t entry)
     return write_slot(mm, si, off, page_address(mm, pfn));
 }
 
+int swap_writepage_queue(struct mm *mm, pfn_t pfn, pte_t entry,
+                         struct mm_swap_batch *b)
+{
+    uint64_t off;
+    struct swap_info *si = entry_info(mm, entry, &off);
+    struct mm_swap_io *io;
+
+    if (!si || b->nr >= MM_SWAP_IO_BATCH)
+        return -EINVAL;
+    if (zswap_store(mm, si->type, off, pfn) == 0)
+        return 0;
+    io = &b->io[b->nr++];
+    io->fd = si->fd;
+    io->pos = off * MM_PAGE_SIZE;
+    io->page = page_address(mm, pfn);
+    io->err = 0;
+    io->pfn = pfn;
+    io->entry = entry;
+    return 1;
+}
+
 /* The new page pfn replaces swap entry *pte of (seg, index). */
 static void commit_swapin(struct segment *seg, pte_t *pte, pfn_t pfn,
                           uint32_t extra_flags)
@@ -539,16 +566,33 @@ int swap_do_page(struct segment *seg, uint64_t index, pte_t *pte)
     return 0;
 }
 
+/* A used slot's owner names it by PTE, or maps a page whose swap-out to
+ * it is in flight, or is 0 for a page discarded during that write. */
 static int check_owner(const struct mm *mm, const struct swap_info *si,
-                       uint64_t off)
+                       uint64_t off, uint64_t *orphans)
 {
     const struct swap_owner *o = &si->owner[off];
-    const struct segment *seg = idr_find(&mm->segments, o->seg_id);
+    const struct segment *seg;
     const pte_t *pte;
 
+    if (o->seg_id == 0) {
+        (*orphans)++;
+        return 0;
+    }
+    seg = idr_find(&mm->segments, o->seg_id);
     CHECK(seg, "swap: %s slot %llu: owner names no segment (%u)", si->path,
           (unsigned long long)off, o->seg_id);
     pte = pgtable_lookup(&seg->pt, o->index);
+    if (pte && pte_present(*pte)) {
+        const struct page *page = pfn_to_page(mm, pte_pfn(*pte));
+
+        CHECK(page_test(page, PG_writeback) &&
+              page_swap_entry(page) == swp_entry_pte(si->type, off),
+              "swap: %s slot %llu: segment %u index %llu maps a page not "
+              "being written to it", si->path, (unsigned long long)off,
+              seg->id, (unsigned long long)o->index);
+        return 0;
+    }
     CHECK(pte && *pte == swp_entry_pte(si->type, off),
           "swap: %s slot %llu: segment %u index %llu does not name it",
           si->path, (unsigned long long)off, seg->id,
@@ -557,7 +601,7 @@ static int check_owner(const struct mm *mm, const struct swap_info *si,
 }
 
 static int check_info(const struct mm *mm, const struct swap_info *si,
-                      uint64_t *counts)
+                      uint64_t *counts, uint64_t *orphans)
 {
     uint64_t inuse = 0, nr_free = 0, listed = 0;
 
@@ -569,7 +613,7 @@ static int check_info(const struct mm *mm, const struct swap_info *si,
                 continue;
             used++;
             *counts += si->map[s];
-            if (check_owner(mm, si, s))
+            if (check_owner(mm, si, s, orphans))
                 return -EUCLEAN;
         }
         CHECK(used == si->clusters[c].count, "swap: %s cluster %u: %u slots "
@@ -594,12 +638,12 @@ static int check_info(const struct mm *mm, const struct swap_info *si,
 }
 
 /* *nr_slots_used receives the sum of all slots' use counts: one for every
- * swap PTE of every segment. */
-int swap_check(const struct mm *mm, uint64_t *nr_slots_used)
+ * swap PTE of every segment and every page under writeback. */
+int swap_check(const struct mm *mm, uint64_t *nr_slots_used, uint64_t *nr_orphans)
 {
-    *nr_slots_used = 0;
+    *nr_slots_used = *nr_orphans = 0;
     for (unsigned t = 0; t < mm->nr_swapfiles; t++) {
-        int err = check_info(mm, mm->swap_info[t], nr_slots_used);
+        int err = check_info(mm, mm->swap_info[t], nr_slots_used, nr_orphans);
 
         if (err)
             return err;

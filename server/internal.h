@@ -100,6 +100,9 @@ struct server_swap {
     uv_timer_t timer;                   /* wakes background reclaim */
     uv_idle_t idle;                     /* keeps it going while it progresses */
     bool started;                       /* handles initialised */
+    uv_work_t work;                     /* writes batch on a worker */
+    struct mm_swap_batch batch;         /* background reclaim's writes */
+    bool writing;                       /* batch in flight: no new step */
 };
 
 struct server;

@@ -167,6 +167,9 @@ START_TEST(test_200m_through_64m_pool_and_swap)
     ck_assert_uint_gt(pswpout, 100 * MiB / PAGE);
     ck_assert_uint_gt(pswpin, 0);
     ck_assert_uint_eq(json_u64(out, "swap_io_errors"), 0);
+    /* Background reclaim wrote on rmemd's worker threads and freed pages
+     * once the writes were done (pgsteal_kswapd counts at completion). */
+    ck_assert_uint_gt(json_u64(out, "pgsteal_kswapd"), 0);
     printf("swap: 200 MiB through a 64 MiB pool: write %.2f s (%.0f MiB/s), "
            "read+verify %.2f s (%.0f MiB/s); pswpout %llu, pswpin %llu "
            "(readahead %llu, hits %llu), direct reclaims %llu, "
