@@ -16,9 +16,9 @@ CC      ?= cc
 CFLAGS  ?= -O2 -g
 SAN     ?=
 
-PKGS      := libuv libprotobuf-c openssl numa
+PKGS      := libuv libprotobuf-c openssl numa liblz4
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) check 2>/dev/null)
-LIBS_SERVER = $(shell pkg-config --libs libuv libprotobuf-c openssl numa 2>/dev/null)
+LIBS_SERVER = $(shell pkg-config --libs libuv libprotobuf-c openssl numa liblz4 2>/dev/null)
 LIBS_CLIENT = $(shell pkg-config --libs libprotobuf-c openssl 2>/dev/null)
 LIBS_CHECK  = $(shell pkg-config --libs check 2>/dev/null)
 
@@ -56,7 +56,7 @@ LIBA       := $(BUILD)/librmem.a
 EXAMPLES   := $(patsubst client/examples/%.c,$(BUILD)/examples/%,$(EX_SRC))
 TESTS      := $(BUILD)/rmem-tests
 MMBENCH    := $(BUILD)/mm-bench
-LIBS_MM     = $(shell pkg-config --libs numa 2>/dev/null)
+LIBS_MM     = $(shell pkg-config --libs numa liblz4 2>/dev/null)
 
 .PHONY: all deps test unit-test asan-test valgrind-test demo bench run \
         install clean

@@ -76,7 +76,8 @@ static const struct command commands[] = {
     {"numastat", cmd_numastat, "",
      "allocations per NUMA node, as numastat(8)"},
     {"swapinfo", cmd_swapinfo, "",
-     "swap files as /proc/swaps (KiB), --json adds the reclaim counters"},
+     "swap files as /proc/swaps (KiB), then zswap's counters; --json adds "
+     "the reclaim counters"},
     {"reload", cmd_reload, "",
      "reread rmemd's configuration, as SIGHUP does"},
     {"shutdown", cmd_shutdown, "",
@@ -234,6 +235,8 @@ static const struct info_field {
     F(NULL, "swap_used_bytes", F_U64, swap_used_bytes),
     F(NULL, "pswpin", F_U64, pswpin),
     F(NULL, "pswpout", F_U64, pswpout),
+    F(NULL, "zswap_bytes", F_U64, zswap_bytes),
+    F(NULL, "zswapped_bytes", F_U64, zswapped_bytes),
 #undef F
 };
 
@@ -977,8 +980,54 @@ static const struct {
     C(pswpin), C(pswpout), C(pgscan_kswapd), C(pgscan_direct),
     C(pgsteal_kswapd), C(pgsteal_direct), C(pgactivate), C(pgdeactivate),
     C(pgrotated), C(allocstall), C(swap_ra), C(swap_ra_hit), C(swap_io_errors),
+    C(zswpin), C(zswpout), C(zswpwb),
 #undef C
 };
+
+/* zswap's counters, as Linux's /sys/kernel/debug/zswap names its files. */
+static const struct {
+    const char *key;
+    size_t off;
+} zswap_counters[] = {
+#define C(member) {#member, offsetof(Rmem__ZswapInfo, member)}
+    C(pool_total_size), C(stored_pages), C(same_filled_pages),
+    C(written_back_pages), C(reject_compress_poor), C(reject_alloc_fail),
+    C(reject_kmemcache_fail), C(reject_reclaim_fail), C(pool_limit_hit),
+#undef C
+};
+
+#define NR_ZSWAP_COUNTERS (sizeof(zswap_counters) / sizeof(zswap_counters[0]))
+
+static uint64_t zswap_counter(const Rmem__ZswapInfo *z, size_t i)
+{
+    return *(const uint64_t *)(const void *)((const char *)z + zswap_counters[i].off);
+}
+
+/* After /proc/swaps: the parameters (Y/N as /sys/module/zswap/parameters
+ * prints a bool), then each debugfs file and the zswap vmstat events as
+ * "name value" lines. */
+static void zswap_text(const Rmem__SwapInfoReply *r)
+{
+    const Rmem__ZswapInfo *z = r->zswap;
+
+    printf("\nzswap\nenabled %s\nmax_pool_percent %" PRIu32 "\n"
+           "max_pool_bytes %" PRIu64 "\n", z->enabled ? "Y" : "N",
+           z->max_pool_percent, z->max_pool_bytes);
+    for (size_t i = 0; i < NR_ZSWAP_COUNTERS; i++)
+        printf("%s %" PRIu64 "\n", zswap_counters[i].key, zswap_counter(z, i));
+    printf("zswpin %" PRIu64 "\nzswpout %" PRIu64 "\nzswpwb %" PRIu64 "\n",
+           r->zswpin, r->zswpout, r->zswpwb);
+}
+
+static void zswap_json(const Rmem__ZswapInfo *z)
+{
+    printf(", \"zswap\": {\"enabled\": %s, \"max_pool_percent\": %" PRIu32
+           ", \"max_pool_bytes\": %" PRIu64, z->enabled ? "true" : "false",
+           z->max_pool_percent, z->max_pool_bytes);
+    for (size_t i = 0; i < NR_ZSWAP_COUNTERS; i++)
+        printf(", \"%s\": %" PRIu64, zswap_counters[i].key, zswap_counter(z, i));
+    printf("}");
+}
 
 static void swapinfo_json(const Rmem__SwapInfoReply *r)
 {
@@ -999,6 +1048,8 @@ static void swapinfo_json(const Rmem__SwapInfoReply *r)
         printf(", \"%s\": %" PRIu64, swap_counters[i].key,
                *(const uint64_t *)(const void *)((const char *)r +
                                                  swap_counters[i].off));
+    if (r->zswap)
+        zswap_json(r->zswap);
     printf("}\n");
 }
 
@@ -1036,6 +1087,8 @@ static int cmd_swapinfo(struct ctl *ctl, int argc, char **argv)
                size < 10000000 ? "\t" : "", used, used < 10000000 ? "\t" : "",
                d->priority);
     }
+    if (r->zswap)
+        zswap_text(r);
     return EXIT_SUCCESS;
 }
 

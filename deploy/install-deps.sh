@@ -9,7 +9,7 @@
 set -eu
 
 PKGS="build-essential pkg-config libuv1-dev libprotobuf-c-dev protobuf-c-compiler
-libssl-dev libnuma-dev check"
+libssl-dev libnuma-dev liblz4-dev check"
 if [ "${1:-}" = bench ]; then
     PKGS="memcached util-linux kmod"
 fi

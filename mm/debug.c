@@ -9,8 +9,13 @@
  *   each memcg: usage == resident pages of the segments charging it,
  *               reserved == the reservations they hold,
  *               swap == swapped pages of those segments
- *   lru_check(): the LRU lists hold exactly the DATA pages
- *   swap_check(): slot use counts == swap PTEs of all segments
+ *   pages under writeback (PG_writeback): DATA or discarded (ALLOCATED),
+ *               as many as nr_writeback
+ *   lru_check(): the LRU lists hold exactly the DATA pages not under
+ *               writeback
+ *   swap_check(): slot use counts == swap PTEs of all segments + pages
+ *               under writeback; slots owned by none == discarded ones
+ *   zswap_check(): entries, sizes and memcg sums == the counters
  *   each slab cache: slab_cache_check(); their pages == SLAB pages
  *   total pages == free + data + table + slab + allocated-without-a-role
  * It is O(pool pages): for tests and for rmemctl's debug command, not for
@@ -148,6 +153,7 @@ int mm_check(const struct mm *mm)
 {
     uint64_t count[NR_PAGE_STATES] = { 0 };
     uint64_t resident, tables, swapped, listed, slots, total = 0;
+    uint64_t data_wb = 0, orphans = 0, orphan_slots;
     int err;
 
     if (!mm)
@@ -166,12 +172,27 @@ int mm_check(const struct mm *mm)
     if (err)
         return err;
     for (pfn_t pfn = 0; pfn < mm->nr_pages; pfn++) {
-        if (pfn_to_page(mm, pfn)->state != PAGE_DATA)
+        const struct page *page = pfn_to_page(mm, pfn);
+
+        if (page_test(page, PG_writeback)) {
+            CHECK(page->state == PAGE_DATA || page->state == PAGE_ALLOCATED,
+                  "mm: page %u under writeback in state %s", (unsigned)pfn,
+                  page_state_name(page->state));
+            if (page->state == PAGE_DATA)
+                data_wb++;
+            else
+                orphans++;
+        }
+        if (page->state != PAGE_DATA)
             continue;
         err = segment_check_data_page(mm, pfn);
         if (err)
             return err;
     }
+    CHECK(data_wb + orphans == mm->nr_writeback,
+          "mm: %llu pages under writeback (%llu discarded), nr_writeback %llu",
+          (unsigned long long)(data_wb + orphans), (unsigned long long)orphans,
+          (unsigned long long)mm->nr_writeback);
     CHECK(count[PAGE_DATA] == resident,
           "mm: %llu data pages, segments hold %llu",
           (unsigned long long)count[PAGE_DATA], (unsigned long long)resident);
@@ -187,15 +208,21 @@ int mm_check(const struct mm *mm)
     err = lru_check(mm, &listed);
     if (err)
         return err;
-    CHECK(listed == count[PAGE_DATA], "mm: %llu pages on LRU lists, %llu data "
-          "pages", (unsigned long long)listed,
-          (unsigned long long)count[PAGE_DATA]);
-    err = swap_check(mm, &slots);
+    CHECK(listed + data_wb == count[PAGE_DATA], "mm: %llu pages on LRU lists "
+          "and %llu under writeback, %llu data pages", (unsigned long long)listed,
+          (unsigned long long)data_wb, (unsigned long long)count[PAGE_DATA]);
+    err = swap_check(mm, &slots, &orphan_slots);
     if (err)
         return err;
-    CHECK(slots == swapped, "mm: swap slots used %llu times, segments have "
-          "%llu swap entries", (unsigned long long)slots,
-          (unsigned long long)swapped);
+    CHECK(slots == swapped + mm->nr_writeback && orphan_slots == orphans,
+          "mm: swap slots used %llu times (%llu by discarded pages), segments "
+          "have %llu swap entries, %llu pages under writeback (%llu discarded)",
+          (unsigned long long)slots, (unsigned long long)orphan_slots,
+          (unsigned long long)swapped, (unsigned long long)mm->nr_writeback,
+          (unsigned long long)orphans);
+    err = zswap_check(mm);
+    if (err)
+        return err;
     CHECK(total == count[PAGE_FREE] + count[PAGE_DATA] + count[PAGE_TABLE] +
                    count[PAGE_SLAB] + count[PAGE_ALLOCATED],
           "mm: total %llu != free %llu + data %llu + table %llu + slab %llu + "

@@ -34,6 +34,7 @@ struct iovec;
 int  os_swap_check_fd(int fd, uint64_t bytes);
 int  os_swap_write(int fd, const void *page, uint64_t pos);
 int  os_swap_readv(int fd, const struct iovec *iov, unsigned n, uint64_t pos);
+int  os_swap_writev(int fd, const struct iovec *iov, unsigned n, uint64_t pos);
 
 /* ---- idr.c ---- */
 
@@ -147,6 +148,20 @@ enum slab_builtin {
     NR_SLAB_BUILTIN = SLAB_KMALLOC + SLAB_NR_KMALLOC
 };
 
+/* zswap.c's state (its entries are private to it). */
+struct zswap_entry;
+struct zswap {
+    bool enabled;                       /* new pages are stored */
+    unsigned max_pool_percent;
+    struct slab_cache *entry_cache;     /* created when first enabled */
+    struct zswap_entry **tree[MAX_SWAPFILES];   /* by swap type, by slot */
+    uint64_t nr_slots[MAX_SWAPFILES];
+    struct zswap_entry *lru_head, *lru_tail;    /* compressed ones; head newest */
+    uint64_t stat[NR_MM_ZSWAP_STATS];   /* enum mm_zswap_stat */
+    uint8_t cbuf[ZSWAP_MAX_COMPRESSED]; /* compression output */
+    uint8_t wb_page[MM_PAGE_SIZE];      /* a page decompressed for writeback */
+};
+
 struct mm {
     struct mm_config cfg;
     struct numa_topology topo;
@@ -166,6 +181,8 @@ struct mm {
     uint32_t reclaim_next;              /* memcg id global reclaim starts at */
     bool kswapd_awake;                  /* a zone fell below low, not yet high */
     uint64_t events[NR_MM_VM_EVENTS];   /* enum mm_vm_event */
+    uint64_t nr_writeback;              /* PG_writeback pages, orphans too */
+    struct zswap zswap;                 /* zswap.c */
 };
 
 /* What a page is for decides how deep into the reserves it may dig. */
@@ -227,6 +244,9 @@ int  slab_init(struct mm *mm);         /* the built-in caches; no pages yet */
 void slab_fini(struct mm *mm);         /* every cache, objects or not */
 void slab_shrink_all(struct mm *mm);   /* empty slabs of every cache to buddy */
 int  slab_cache_check(const struct slab_cache *c);
+/* The size of the kmalloc object a request of size gets (Linux's
+ * kmalloc_size_roundup); 0 above MM_KMALLOC_MAX. */
+size_t kmalloc_size_roundup(size_t size);
 /* Every cache, and their slab pages == the memmap's SLAB pages. */
 int  slab_check_all(const struct mm *mm, uint64_t slab_pages);
 /* Pages of slabs in zone z (all, and those of empty slabs). */
@@ -314,12 +334,41 @@ int  swap_alloc_slot(struct mm *mm, pte_t *entry);
 void swap_free_entry(struct mm *mm, pte_t entry);
 void swap_set_owner(struct mm *mm, pte_t entry, uint32_t seg_id, uint64_t index);
 int  swap_writepage(struct mm *mm, pfn_t pfn, pte_t entry);
+/* As swap_writepage, but a page for the file is queued in b instead of
+ * written: 0 (zswap took it), 1 (queued) or a negative errno. */
+int  swap_writepage_queue(struct mm *mm, pfn_t pfn, pte_t entry,
+                          struct mm_swap_batch *b);
 /* Fault on a swap entry: *pte becomes present, the slot is freed unless
  * others still use it; may read neighbouring slots ahead. */
 int  swap_do_page(struct segment *seg, uint64_t index, pte_t *pte);
 bool swap_active(const struct mm *mm);
 void swap_destroy_all(struct mm *mm);
-int  swap_check(const struct mm *mm, uint64_t *nr_slots_used);
+/* *nr_slots_used: the sum of the slots' use counts; *nr_orphans: slots of
+ * pages discarded under writeback (owner 0). */
+int  swap_check(const struct mm *mm, uint64_t *nr_slots_used,
+                uint64_t *nr_orphans);
+
+/* Slot helpers for zswap.c: write one page to (type, off), counted as
+ * pswpout; the segment a used slot belongs to, -ENOENT for a free one. */
+int  swap_write_slot(struct mm *mm, unsigned type, uint64_t off,
+                     const void *page);
+int  swap_slot_owner(const struct mm *mm, unsigned type, uint64_t off,
+                     uint32_t *seg_id);
+
+/* ---- zswap.c ---- */
+
+/* Per swap file: the entry array (mm_swapon), freed with what it holds. */
+int  zswap_swapon(struct mm *mm, unsigned type, uint64_t nr_slots);
+void zswap_swapoff(struct mm *mm, unsigned type);
+/* Keep page pfn, swapped out to (type, off), compressed: 0, or a negative
+ * errno (counted in the reject_* stats) and the page goes to the file. */
+int  zswap_store(struct mm *mm, unsigned type, uint64_t off, pfn_t pfn);
+/* The page of (type, off) into dst: 0, -ENOENT if zswap has none, -EIO. */
+int  zswap_load(struct mm *mm, unsigned type, uint64_t off, void *dst);
+bool zswap_has(const struct mm *mm, unsigned type, uint64_t off);
+/* The slot is freed: so is its entry, if any. */
+void zswap_invalidate(struct mm *mm, unsigned type, uint64_t off);
+int  zswap_check(const struct mm *mm);
 
 /* ---- vmscan.c ---- */
 
@@ -362,6 +411,9 @@ struct memcg {
     bool oom_kill_disable;              /* memory.oom_control: ENOMEM, no kill */
     bool under_oom;                     /* last charge refused, nothing freed since */
     struct lruvec lruvec;               /* its resident pages (lru.c) */
+    uint64_t nr_writeback;              /* of usage: under writeback, off the LRU */
+    uint64_t zswap_bytes;               /* pool bytes of its zswap entries */
+    uint64_t zswapped;                  /* its pages in zswap */
     bool dying;                         /* destroyed, waits for its segments */
 };
 
@@ -396,6 +448,8 @@ int  memcg_charge_from_swap(struct memcg *cg, uint64_t nr_pages,
 /* A swap entry of a reserving segment discarded: its charge goes back to
  * the reservation. */
 int  memcg_uncharge_swap_reserved(struct memcg *cg, uint64_t nr_pages);
+/* zswap.c: an entry of this memcg stored (sign 1) or freed (-1). */
+void memcg_account_zswap(struct memcg *cg, int sign, uint64_t bytes);
 
 /* ---- oom.c ---- */
 

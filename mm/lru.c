@@ -236,8 +236,9 @@ int lru_check(const struct mm *mm, uint64_t *nr_on_lru)
                 return err;
             listed += cg->lruvec.lists[l].nr;
         }
-        CHECK(listed == cg->usage, "lru: memcg %s: %llu pages listed, usage %llu",
-              cg->name, (unsigned long long)listed,
+        CHECK(listed + cg->nr_writeback == cg->usage, "lru: memcg %s: %llu "
+              "pages listed, %llu under writeback, usage %llu", cg->name,
+              (unsigned long long)listed, (unsigned long long)cg->nr_writeback,
               (unsigned long long)cg->usage);
         *nr_on_lru += listed;
     }

@@ -338,6 +338,20 @@ int memcg_uncharge_swap_reserved(struct memcg *cg, uint64_t nr_pages)
     return err;
 }
 
+/* What memory.stat shows as zswap and zswapped: the compressed copies
+ * live in pool memory no tenant is charged for (their pages keep the swap
+ * charge of their slots), as with Linux without memory.zswap.max. */
+void memcg_account_zswap(struct memcg *cg, int sign, uint64_t bytes)
+{
+    if (sign > 0) {
+        cg->zswap_bytes += bytes;
+        cg->zswapped++;
+    } else {
+        cg->zswap_bytes -= bytes;
+        cg->zswapped--;
+    }
+}
+
 /* The page's memsw charge moves from its swap entry back to memory; only
  * the memory limit is checked. */
 int memcg_charge_from_swap(struct memcg *cg, uint64_t nr_pages,

@@ -155,7 +155,8 @@ static void read_reserved(const struct memcg *cg, struct out *o)
  * usage (anonymous segments), swap the memcg's pages in swap slots,
  * pgmajfault the reads that swapped a page in, the four LRU keys the sizes
  * of its lists (lru.c).  Not counted, printed as 0: unevictable (nothing
- * is pinned on the server). */
+ * is pinned on the server).  After the v1 keys come cgroup v2's zswap and
+ * zswapped (zswap.c), which v1 has no name for. */
 enum stat_kind { STAT_BYTES, STAT_EVENTS, STAT_LRU, STAT_LRU_PAIR, STAT_NONE };
 
 static const struct memcg_stat_key {
@@ -214,6 +215,10 @@ static void read_stat(const struct memcg *cg, struct out *o)
     for (size_t i = 0; i < NR_STAT_KEYS; i++)
         out_printf(o, "total_%s %" PRIu64 "\n", stat_keys[i].name,
                    stat_value(cg, &stat_keys[i]));
+    /* cgroup v2's names: pool bytes of its compressed pages, and the
+     * bytes those pages hold uncompressed (both within swap above). */
+    out_printf(o, "zswap %" PRIu64 "\n", cg->zswap_bytes);
+    out_printf(o, "zswapped %" PRIu64 "\n", cg->zswapped * MM_PAGE_SIZE);
 }
 
 static unsigned percent(uint64_t used, uint64_t limit)

@@ -154,7 +154,10 @@ int  mm_slab_info(const struct mm *mm, unsigned n, struct mm_slab_info *si);
     X(allocstall)         /* allocations that had to reclaim first */         \
     X(swap_ra)            /* pages read ahead of a swap-in */                 \
     X(swap_ra_hit)        /* of those, later touched */                       \
-    X(swap_io_errors)     /* failed swap-file reads or writes */
+    X(swap_io_errors)     /* failed swap-file reads or writes */        \
+    X(zswpin)             /* pages loaded from zswap */                     \
+    X(zswpout)            /* pages stored in zswap instead of the file */   \
+    X(zswpwb)             /* zswap entries written back to the file */
 
 enum mm_vm_event {
 #define MM_VM_EVENT_ENUM(name) MM_EV_##name,
@@ -176,12 +179,88 @@ unsigned mm_nr_swapfiles(const struct mm *mm);
 const char *mm_vm_event_name(unsigned event);
 void mm_get_vm_events(const struct mm *mm, uint64_t events[NR_MM_VM_EVENTS]);
 
+/* zswap (zswap.c): a compressed cache in front of the swap files, as
+ * Linux's: a page reclaim swaps out is kept compressed (lz4) in pool
+ * memory, same-filled pages as one word, and the oldest entries are
+ * written back to the file when the cache reaches max_pool_percent of the
+ * pool.  Off until mm_zswap_set() turns it on.  The statistics are Linux's
+ * /sys/kernel/debug/zswap files: pool_total_size in bytes, stored_pages and
+ * same_filled_pages now, the others counted since mm_create. */
+#define MM_ZSWAP_STATS(X)                                                     \
+    X(pool_total_size)       /* pool bytes holding compressed pages */       \
+    X(stored_pages)          /* pages in zswap, same-filled included */      \
+    X(same_filled_pages)     /* of those, one repeated word: no buffer */    \
+    X(written_back_pages)    /* entries written back to the swap file */     \
+    X(reject_compress_poor)  /* compressed above ZSWAP_MAX_COMPRESSED */     \
+    X(reject_alloc_fail)     /* no pool memory for the compressed copy */    \
+    X(reject_kmemcache_fail) /* no memory for the entry */                   \
+    X(reject_reclaim_fail)   /* full, and writeback made no room */          \
+    X(pool_limit_hit)        /* stores that found the cache full */
+
+enum mm_zswap_stat {
+#define MM_ZSWAP_STAT_ENUM(name) MM_ZSWAP_##name,
+    MM_ZSWAP_STATS(MM_ZSWAP_STAT_ENUM)
+#undef MM_ZSWAP_STAT_ENUM
+    NR_MM_ZSWAP_STATS
+};
+
+/* A page compressing to more than this is written to the file: with
+ * kmalloc's power-of-two classes a larger copy saves nothing. */
+#define ZSWAP_MAX_COMPRESSED (MM_PAGE_SIZE / 2)
+#define ZSWAP_DEFAULT_MAX_POOL_PERCENT 20
+
+struct mm_zswap_info {
+    bool enabled;
+    unsigned max_pool_percent;
+    uint64_t max_pool_bytes;            /* max_pool_percent of the pool */
+    uint64_t stat[NR_MM_ZSWAP_STATS];   /* enum mm_zswap_stat */
+};
+
+/* -EINVAL for a percent above 100; turning it off keeps what is stored
+ * (loaded and freed as usual), only new pages go to the file. */
+int  mm_zswap_set(struct mm *mm, bool enabled, unsigned max_pool_percent);
+void mm_zswap_info(const struct mm *mm, struct mm_zswap_info *zi);
+const char *mm_zswap_stat_name(unsigned i);     /* NULL past the last */
+
 /* Background reclaim (kswapd's work, run by the caller's event loop): when
  * a zone is below its low watermark, reclaim at most budget pages toward
  * the high watermark.  Returns the pages reclaimed; mm_reclaim_pending()
  * says whether it should be called again soon. */
 uint64_t mm_background_reclaim(struct mm *mm, uint64_t budget);
 bool mm_reclaim_pending(const struct mm *mm);
+
+/* Swap-out off the caller's thread (background reclaim only; direct
+ * reclaim, for an allocation that needs a page now, stays synchronous).
+ * mm_background_reclaim_async() picks its victims as mm_background_reclaim()
+ * does; a page zswap keeps is freed at once, one bound for the file is
+ * left mapped, off the LRU and under writeback (PG_writeback), and its
+ * write is queued in b (at most MM_SWAP_IO_BATCH).  The caller runs
+ * mm_swap_io_run(b) on any thread - it touches nothing of mm but the
+ * pages' contents and the files - and then, on mm's thread,
+ * mm_swap_batch_done(), which finishes each page: swapped out and freed;
+ * or, if the write failed or the page was read or written meanwhile,
+ * back on the LRU with its slot freed; or, if it was discarded
+ * meanwhile, freed with its slot.  One batch at a time; every batch must
+ * be done before mm_destroy().  Returns the pages freed now plus those
+ * queued. */
+#define MM_SWAP_IO_BATCH 32u
+struct mm_swap_io {
+    int fd;                             /* the swap file */
+    uint64_t pos;                       /* byte offset of the slot */
+    const void *page;                   /* MM_PAGE_SIZE bytes to write */
+    int err;                            /* set by mm_swap_io_run: 0 or -errno */
+    uint32_t pfn;                       /* mm's: the page */
+    uint64_t entry;                     /* mm's: its swap entry */
+};
+struct mm_swap_batch {
+    unsigned nr;
+    struct mm_swap_io io[MM_SWAP_IO_BATCH];
+};
+uint64_t mm_background_reclaim_async(struct mm *mm, uint64_t budget,
+                                     struct mm_swap_batch *b);
+void mm_swap_io_run(struct mm_swap_batch *b);
+void mm_swap_batch_done(struct mm *mm, struct mm_swap_batch *b);
+uint64_t mm_nr_writeback(const struct mm *mm);    /* pages in flight */
 
 /* Memory cgroup of a tenant: usage and limit in pages, charged when a
  * segment page is first written, uncharged when it is freed. */

@@ -235,6 +235,9 @@ void mm_destroy(struct mm *mm)
 
     if (!mm)
         return;
+    if (mm->nr_writeback)
+        mm_log(MM_LOG_ERR, "mm: destroyed with %llu pages under writeback; "
+               "their batch was never done", (unsigned long long)mm->nr_writeback);
     while ((id = idr_next(&mm->segments, 0)) != 0)
         segment_destroy(idr_find(&mm->segments, id));
     while ((id = idr_next(&mm->memcgs, 0)) != 0)

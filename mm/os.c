@@ -1,7 +1,8 @@
 /* os.c - the only file of mm/ that talks to the operating system.
  *
- * Swap I/O is plain pwrite/preadv on the descriptor rmemd hands to
- * mm_swapon(), retried on EINTR and on short transfers.
+ * Swap I/O is plain pwrite/pwritev/preadv on the descriptor rmemd hands
+ * to mm_swapon(), retried on EINTR and on short transfers; os_swap_writev
+ * also runs on rmemd's I/O threads (asynchronous swap-out, vmscan.c).
  *
  * The pool lives in one anonymous mapping per NUMA node (an arena), mapped
  * MAP_NORESERVE so that a 1 GiB pool costs nothing until its pages are
@@ -190,6 +191,39 @@ int os_swap_readv(int fd, const struct iovec *iov, unsigned n, uint64_t pos)
             if (r == 0)
                 return -EIO;
             done += (size_t)r;
+        }
+    }
+    return 0;
+}
+
+/* n page-sized buffers to pos in one pwritev; a short write continues page
+ * by page.  Called from rmemd's I/O threads: it touches only fd and iov. */
+int os_swap_writev(int fd, const struct iovec *iov, unsigned n, uint64_t pos)
+{
+    ssize_t put;
+    unsigned first;
+
+    do {
+        put = pwritev(fd, iov, (int)n, (off_t)pos);
+    } while (put < 0 && errno == EINTR);
+    if (put < 0)
+        return -errno;
+    first = (unsigned)(put / MM_PAGE_SIZE);
+    for (unsigned i = first; i < n; i++) {
+        size_t done = i == first ? (size_t)put % MM_PAGE_SIZE : 0;
+
+        while (done < MM_PAGE_SIZE) {
+            ssize_t w = pwrite(fd, (const char *)iov[i].iov_base + done,
+                               MM_PAGE_SIZE - done,
+                               (off_t)(pos + (uint64_t)i * MM_PAGE_SIZE + done));
+
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w < 0)
+                return -errno;
+            if (w == 0)
+                return -EIO;
+            done += (size_t)w;
         }
     }
     return 0;

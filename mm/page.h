@@ -16,7 +16,12 @@
  *   ALLOCATED  handed out by the buddy allocator, no role yet; the head of
  *              an order-n allocation keeps ->order = n.
  *   DATA       holds page index ->index of segment ->seg_id, charged to
- *              memcg ->memcg_id.
+ *              memcg ->memcg_id.  Under asynchronous swap-out (PG_writeback,
+ *              off the LRU) ->next/->prev hold the swap entry being
+ *              written, as Linux's page->private.
+ *   ALLOCATED  with PG_writeback: a page discarded while its swap-out
+ *              write was in flight; it and its slot are freed when the
+ *              write completes (vmscan.c).
  *   TABLE      a page-table page of segment ->seg_id covering indices from
  *              ->index; ->nr_used entries are not none.
  *   SLAB       a page of a slab of cache ->seg_id (slab.c).  The slab's
@@ -60,7 +65,8 @@ enum page_state {
     X(table)            \
     X(slab)             \
     X(readahead)        \
-    X(file)
+    X(file)              \
+    X(writeback)
 
 enum pageflag_bits {
 #define PAGE_FLAG_ENUM(f) PG_##f##_bit,
@@ -80,6 +86,7 @@ enum pageflag_bits {
 #define PG_slab       (1u << PG_slab_bit)   /* first page of a slab */
 #define PG_readahead  (1u << PG_readahead_bit)  /* read ahead of a swap-in, not yet touched */
 #define PG_file       (1u << PG_file_bit)   /* on the file LRU lists: a named segment's page */
+#define PG_writeback  (1u << PG_writeback_bit)  /* its swap-out write is in flight */
 
 struct page {
     uint32_t flags;                     /* PG_* */
@@ -131,6 +138,18 @@ static inline void page_set_rmap(struct page *page, uint32_t seg_id,
 static inline void page_clear_rmap(struct page *page)
 {
     page_set_rmap(page, 0, 0);
+}
+
+/* The swap entry a PG_writeback page is being written to. */
+static inline void page_set_swap_entry(struct page *page, uint64_t entry)
+{
+    page->next = (pfn_t)entry;
+    page->prev = (pfn_t)(entry >> 32);
+}
+
+static inline uint64_t page_swap_entry(const struct page *page)
+{
+    return (uint64_t)page->prev << 32 | page->next;
 }
 
 #endif

@@ -407,6 +407,26 @@ static void release_swap_entry(struct segment *seg, pte_t entry)
     }
 }
 
+/* Discarded while its swap-out write is in flight (vmscan.c): the mapping
+ * and the charge go now, the page and its slot when the write is done,
+ * since another thread still reads the page and writes the slot. */
+static int orphan_writeback_page(struct segment *seg, struct page *page)
+{
+    int err = page_set_state(seg->mm, page, PAGE_ALLOCATED);
+
+    if (err)
+        return err;
+    swap_set_owner(seg->mm, page_swap_entry(page), 0, 0);
+    page_clear(page, PG_lru | PG_active | PG_referenced | PG_dirty |
+                     PG_uptodate | PG_readahead);
+    page_clear_rmap(page);
+    page->memcg_id = 0;
+    seg->resident--;
+    seg->memcg->nr_writeback--;
+    uncharge_page(seg, seg->reserving);
+    return 0;
+}
+
 /* pte_release_fn for discard: the data page goes back to the buddy
  * allocator and its charge back to the memcg; a swap entry its slot. */
 static int release_data_page(void *arg, uint64_t index, pte_t *pte)
@@ -426,6 +446,8 @@ static int release_data_page(void *arg, uint64_t index, pte_t *pte)
         dump_page(seg->mm, pfn, "discarding a page mapped elsewhere");
         return -EUCLEAN;
     }
+    if (page_test(page, PG_writeback))
+        return orphan_writeback_page(seg, page);
     lru_del_page(seg->mm, page);
     err = page_set_state(seg->mm, page, PAGE_ALLOCATED);
     if (err)

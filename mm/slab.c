@@ -569,6 +569,17 @@ static struct slab_cache *kmalloc_cache(struct mm *mm, size_t size)
     return &mm->slab_builtin[SLAB_KMALLOC + i];
 }
 
+size_t kmalloc_size_roundup(size_t size)
+{
+    size_t obj = (size_t)1 << SLAB_KMALLOC_MIN_SHIFT;
+
+    if (size > SLAB_KMALLOC_MAX_SIZE)
+        return 0;
+    while (obj < size)
+        obj <<= 1;
+    return obj;
+}
+
 void *mm_kmalloc(struct mm *mm, size_t size)
 {
     return slab_alloc(kmalloc_cache(mm, size));

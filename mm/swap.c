@@ -24,15 +24,26 @@
  * kvmalloc (slab for a small file, the C heap past MM_KMALLOC_MAX), like
  * every other piece of mm metadata (slab.c).
  *
- * The I/O is synchronous pread/pwrite (os.c) on rmemd's loop thread; a
- * page under I/O is off the LRU and PG_locked, so that an asynchronous
- * version only has to keep it that way across the wait.
+ * With zswap on (zswap.c), swap_writepage offers the page to zswap first
+ * and writes it only when zswap declines; a swap-in loads from zswap when
+ * it holds the slot, and freeing a slot frees its zswap entry.  Readahead
+ * reads only slots in the file and stops at one zswap holds.
+ *
+ * Swap-in and direct reclaim do synchronous pread/pwrite (os.c) on
+ * rmemd's loop thread, the page under I/O off the LRU and PG_locked.
+ * Background reclaim queues its file writes instead
+ * (swap_writepage_queue, vmscan.c's asynchronous swap-out): the page stays
+ * mapped under PG_writeback and its slot's owner names it until the write
+ * is done.
  *
  * Identities swap_check() verifies, per swap file:
  *   cluster count == used slots in the cluster; inuse == sum of counts
  *   free list == exactly the clusters with count 0 that are not current
- *   each used slot's owner is a live segment whose PTE names this slot
- *   (and the caller checks sum of slot counts == sum of segments' swapped) */
+ *   each used slot's owner is a live segment whose PTE names this slot,
+ *   or maps the page being written to it, or is 0 (an orphan: its page
+ *   was discarded during the write)
+ *   (and the caller checks sum of slot counts == sum of segments' swapped
+ *   + pages under writeback) */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -163,6 +174,9 @@ int mm_swapon(struct mm *mm, int fd, const char *path, uint64_t bytes)
     si->clusters = mm_kvzalloc(mm, si->nr_clusters * sizeof(*si->clusters));
     if (!si->clusters)
         goto err_free_owner;
+    err = zswap_swapon(mm, si->type, si->nr_slots);
+    if (err)
+        goto err_free_clusters;
     si->free_head = si->free_tail = CLUSTER_NONE;
     for (uint32_t c = 0; c < si->nr_clusters; c++)
         free_cluster_add(si, c);
@@ -172,6 +186,8 @@ int mm_swapon(struct mm *mm, int fd, const char *path, uint64_t bytes)
     mm->nr_swapfiles++;
     return 0;
 
+err_free_clusters:
+    mm_kvfree(mm, si->clusters);
 err_free_owner:
     mm_kvfree(mm, si->owner);
 err_free_map:
@@ -189,6 +205,7 @@ void swap_destroy_all(struct mm *mm)
         if (si->inuse)
             mm_log(MM_LOG_ERR, "swap: %s destroyed with %llu slots in use",
                    si->path, (unsigned long long)si->inuse);
+        zswap_swapoff(mm, t);
         mm_kvfree(mm, si->clusters);
         mm_kvfree(mm, si->owner);
         mm_kvfree(mm, si->map);
@@ -320,6 +337,7 @@ void swap_free_entry(struct mm *mm, pte_t entry)
     }
     if (--si->map[off])
         return;
+    zswap_invalidate(mm, si->type, off);
     si->inuse--;
     si->owner[off].seg_id = 0;
     si->owner[off].index = 0;
@@ -339,15 +357,11 @@ void swap_set_owner(struct mm *mm, pte_t entry, uint32_t seg_id, uint64_t index)
     }
 }
 
-int swap_writepage(struct mm *mm, pfn_t pfn, pte_t entry)
+static int write_slot(struct mm *mm, struct swap_info *si, uint64_t off,
+                      const void *page)
 {
-    uint64_t off;
-    struct swap_info *si = entry_info(mm, entry, &off);
-    int err;
+    int err = os_swap_write(si->fd, page, off * MM_PAGE_SIZE);
 
-    if (!si)
-        return -EINVAL;
-    err = os_swap_write(si->fd, page_address(mm, pfn), off * MM_PAGE_SIZE);
     if (err) {
         mm->events[MM_EV_swap_io_errors]++;
         mm_log(MM_LOG_ERR, "swap: write of slot %llu to %s: %s",
@@ -356,6 +370,64 @@ int swap_writepage(struct mm *mm, pfn_t pfn, pte_t entry)
     }
     mm->events[MM_EV_pswpout]++;
     return 0;
+}
+
+int swap_write_slot(struct mm *mm, unsigned type, uint64_t off, const void *page)
+{
+    uint64_t o;
+    struct swap_info *si = type < mm->nr_swapfiles ?
+        entry_info(mm, swp_entry_pte(type, off), &o) : NULL;
+
+    if (!si)
+        return -EINVAL;
+    return write_slot(mm, si, off, page);
+}
+
+int swap_slot_owner(const struct mm *mm, unsigned type, uint64_t off,
+                    uint32_t *seg_id)
+{
+    uint64_t o;
+    struct swap_info *si = type < mm->nr_swapfiles ?
+        entry_info(mm, swp_entry_pte(type, off), &o) : NULL;
+
+    if (!si)
+        return -ENOENT;
+    *seg_id = si->owner[off].seg_id;
+    return 0;
+}
+
+/* Linux's swap_writepage(): zswap first, the file when it says no. */
+int swap_writepage(struct mm *mm, pfn_t pfn, pte_t entry)
+{
+    uint64_t off;
+    struct swap_info *si = entry_info(mm, entry, &off);
+
+    if (!si)
+        return -EINVAL;
+    if (zswap_store(mm, si->type, off, pfn) == 0)
+        return 0;
+    return write_slot(mm, si, off, page_address(mm, pfn));
+}
+
+int swap_writepage_queue(struct mm *mm, pfn_t pfn, pte_t entry,
+                         struct mm_swap_batch *b)
+{
+    uint64_t off;
+    struct swap_info *si = entry_info(mm, entry, &off);
+    struct mm_swap_io *io;
+
+    if (!si || b->nr >= MM_SWAP_IO_BATCH)
+        return -EINVAL;
+    if (zswap_store(mm, si->type, off, pfn) == 0)
+        return 0;
+    io = &b->io[b->nr++];
+    io->fd = si->fd;
+    io->pos = off * MM_PAGE_SIZE;
+    io->page = page_address(mm, pfn);
+    io->err = 0;
+    io->pfn = pfn;
+    io->entry = entry;
+    return 1;
 }
 
 /* The new page pfn replaces swap entry *pte of (seg, index). */
@@ -374,7 +446,6 @@ static void commit_swapin(struct segment *seg, pte_t *pte, pfn_t pfn,
     page_set(page, PG_dirty | PG_uptodate);
     lru_add_page(mm, page);
     page_set(page, extra_flags);
-    mm->events[MM_EV_pswpin]++;
 }
 
 struct ra_candidate {
@@ -388,12 +459,15 @@ struct ra_candidate {
 static unsigned ra_collect(struct segment *seg, struct swap_info *si,
                            uint64_t off, struct ra_candidate *ra)
 {
+    const struct mm *mm = seg->mm;
     unsigned n = 0;
 
     for (uint64_t s = off + 1; s < si->nr_slots && n < SWAP_RA_PAGES; s++) {
         pte_t *pte;
 
-        if (si->map[s] != 1 || si->owner[s].seg_id != seg->id)
+        /* A zswap entry costs a decompression, no I/O: nothing to batch. */
+        if (si->map[s] != 1 || si->owner[s].seg_id != seg->id ||
+            zswap_has(mm, si->type, s))
             break;
         pte = pgtable_lookup(&seg->pt, si->owner[s].index);
         if (!pte || *pte != swp_entry_pte(si->type, s))
@@ -438,6 +512,7 @@ static unsigned swapin_readahead(struct segment *seg, struct swap_info *si,
     for (unsigned i = 0; i < got; i++)
         commit_swapin(seg, ra[i].pte, ra[i].pfn, PG_readahead);
     mm->events[MM_EV_swap_ra] += got;
+    mm->events[MM_EV_pswpin] += got;
     return got;
 }
 
@@ -464,14 +539,21 @@ int swap_do_page(struct segment *seg, uint64_t index, pte_t *pte)
     if (err)
         return err;
     page_set(pfn_to_page(mm, pfn), PG_locked);
-    iov.iov_base = page_address(mm, pfn);
-    iov.iov_len = MM_PAGE_SIZE;
-    err = os_swap_readv(si->fd, &iov, 1, off * MM_PAGE_SIZE);
+    err = zswap_load(mm, si->type, off, page_address(mm, pfn));
+    if (err == -ENOENT) {
+        iov.iov_base = page_address(mm, pfn);
+        iov.iov_len = MM_PAGE_SIZE;
+        err = os_swap_readv(si->fd, &iov, 1, off * MM_PAGE_SIZE);
+        if (err) {
+            mm->events[MM_EV_swap_io_errors]++;
+            mm_log(MM_LOG_ERR, "swap: read of slot %llu from %s: %s",
+                   (unsigned long long)off, si->path, strerror(-err));
+        } else {
+            mm->events[MM_EV_pswpin]++;
+        }
+    }
     page_clear(pfn_to_page(mm, pfn), PG_locked);
     if (err) {
-        mm->events[MM_EV_swap_io_errors]++;
-        mm_log(MM_LOG_ERR, "swap: read of slot %llu from %s: %s",
-               (unsigned long long)off, si->path, strerror(-err));
         segment_unget_page(seg, pfn, CHARGE_SWAPIN);
         return -EIO;
     }
@@ -484,16 +566,33 @@ int swap_do_page(struct segment *seg, uint64_t index, pte_t *pte)
     return 0;
 }
 
+/* A used slot's owner names it by PTE, or maps a page whose swap-out to
+ * it is in flight, or is 0 for a page discarded during that write. */
 static int check_owner(const struct mm *mm, const struct swap_info *si,
-                       uint64_t off)
+                       uint64_t off, uint64_t *orphans)
 {
     const struct swap_owner *o = &si->owner[off];
-    const struct segment *seg = idr_find(&mm->segments, o->seg_id);
+    const struct segment *seg;
     const pte_t *pte;
 
+    if (o->seg_id == 0) {
+        (*orphans)++;
+        return 0;
+    }
+    seg = idr_find(&mm->segments, o->seg_id);
     CHECK(seg, "swap: %s slot %llu: owner names no segment (%u)", si->path,
           (unsigned long long)off, o->seg_id);
     pte = pgtable_lookup(&seg->pt, o->index);
+    if (pte && pte_present(*pte)) {
+        const struct page *page = pfn_to_page(mm, pte_pfn(*pte));
+
+        CHECK(page_test(page, PG_writeback) &&
+              page_swap_entry(page) == swp_entry_pte(si->type, off),
+              "swap: %s slot %llu: segment %u index %llu maps a page not "
+              "being written to it", si->path, (unsigned long long)off,
+              seg->id, (unsigned long long)o->index);
+        return 0;
+    }
     CHECK(pte && *pte == swp_entry_pte(si->type, off),
           "swap: %s slot %llu: segment %u index %llu does not name it",
           si->path, (unsigned long long)off, seg->id,
@@ -502,7 +601,7 @@ static int check_owner(const struct mm *mm, const struct swap_info *si,
 }
 
 static int check_info(const struct mm *mm, const struct swap_info *si,
-                      uint64_t *counts)
+                      uint64_t *counts, uint64_t *orphans)
 {
     uint64_t inuse = 0, nr_free = 0, listed = 0;
 
@@ -514,7 +613,7 @@ static int check_info(const struct mm *mm, const struct swap_info *si,
                 continue;
             used++;
             *counts += si->map[s];
-            if (check_owner(mm, si, s))
+            if (check_owner(mm, si, s, orphans))
                 return -EUCLEAN;
         }
         CHECK(used == si->clusters[c].count, "swap: %s cluster %u: %u slots "
@@ -539,12 +638,12 @@ static int check_info(const struct mm *mm, const struct swap_info *si,
 }
 
 /* *nr_slots_used receives the sum of all slots' use counts: one for every
- * swap PTE of every segment. */
-int swap_check(const struct mm *mm, uint64_t *nr_slots_used)
+ * swap PTE of every segment and every page under writeback. */
+int swap_check(const struct mm *mm, uint64_t *nr_slots_used, uint64_t *nr_orphans)
 {
-    *nr_slots_used = 0;
+    *nr_slots_used = *nr_orphans = 0;
     for (unsigned t = 0; t < mm->nr_swapfiles; t++) {
-        int err = check_info(mm, mm->swap_info[t], nr_slots_used);
+        int err = check_info(mm, mm->swap_info[t], nr_slots_used, nr_orphans);
 
         if (err)
             return err;

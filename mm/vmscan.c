@@ -20,8 +20,21 @@
  * its min watermark), memcg_reclaim() (a charge refused at, or a limit
  * lowered below, a memcg's usage) and mm_background_reclaim(),
  * which rmemd runs from its event loop while a zone is between low and
- * high watermarks (kswapd's job, without a thread: mm/ has none). */
+ * high watermarks (kswapd's job, without a thread: mm/ has none).
+ *
+ * Background reclaim may swap out asynchronously
+ * (mm_background_reclaim_async): a page bound for the file is not
+ * written but queued in the caller's batch, left mapped, off the LRU and
+ * PG_writeback, its swap entry in the descriptor and its slot owned;
+ * the caller writes the batch on another thread and mm_swap_batch_done()
+ * finishes each page.  A page read or written meanwhile stays (its slot
+ * is freed), one discarded meanwhile becomes an orphan (ALLOCATED +
+ * PG_writeback, its slot's owner 0) that completion frees.  Direct reclaim
+ * stays synchronous: an allocation that needs a page now cannot wait for
+ * another thread, and mm/ takes no locks. */
 #include <errno.h>
+#include <string.h>
+#include <sys/uio.h>
 
 #include "internal.h"
 
@@ -34,12 +47,14 @@ struct scan_control {
     struct memcg *target;               /* NULL: every memcg */
     bool direct;                        /* for the counters */
     bool swap_stop;                     /* no slot left, or the file fails */
+    struct mm_swap_batch *batch;        /* asynchronous: file writes go here */
 };
 
 static bool scan_done(const struct scan_control *sc)
 {
     return sc->nr_reclaimed >= sc->nr_to_reclaim || sc->swap_stop ||
-           sc->nr_scanned >= sc->max_scan;
+           sc->nr_scanned >= sc->max_scan ||
+           (sc->batch && sc->batch->nr == MM_SWAP_IO_BATCH);
 }
 
 /* The PTE that maps a data page, through its reverse map; NULL (logged)
@@ -73,9 +88,41 @@ static bool test_clear_referenced(struct mm *mm, struct page *page)
     return referenced || young;
 }
 
-/* Swap one isolated-to-be page out and free it.  0, or -ENOSPC (no slot),
- * -EIO (write failed) or -EUCLEAN with the page left on its list. */
-static int pageout(struct mm *mm, struct page *page)
+/* The page's contents are in its slot (or in zswap): the PTE becomes the
+ * swap entry, the charge moves to swap, the page is freed. */
+static int unmap_and_free(struct mm *mm, struct page *page, struct segment *seg,
+                          pte_t *pte, pte_t entry)
+{
+    pfn_t pfn = page_to_pfn(mm, page);
+
+    *pte = entry;
+    seg->resident--;
+    seg->swapped++;
+    memcg_charge_swap(seg->memcg, 1);   /* memory -> swap, memsw as it was */
+    page->flags = 0;
+    page_clear_rmap(page);
+    page->memcg_id = 0;
+    if (page_set_state(mm, page, PAGE_ALLOCATED))
+        return -EUCLEAN;        /* logged; the page stays out of circulation */
+    return mm_free_pages(mm, pfn, 0);
+}
+
+/* Asynchronous swap-out: the page stays mapped and readable, off the LRU,
+ * until mm_swap_batch_done(); a write in between re-dirties it. */
+static void start_writeback(struct mm *mm, struct segment *seg,
+                            struct page *page, pte_t entry)
+{
+    page_set(page, PG_writeback);
+    page_clear(page, PG_dirty);
+    page_set_swap_entry(page, entry);
+    mm->nr_writeback++;
+    seg->memcg->nr_writeback++;
+}
+
+/* Swap one isolated-to-be page out and free it: 0; or, with sc->batch,
+ * queue its write: 1; or -ENOSPC (no slot), -EIO (write failed) or
+ * -EUCLEAN with the page left on its list. */
+static int pageout(struct scan_control *sc, struct mm *mm, struct page *page)
 {
     pfn_t pfn = page_to_pfn(mm, page);
     struct segment *seg;
@@ -90,24 +137,23 @@ static int pageout(struct mm *mm, struct page *page)
         return err;
     swap_set_owner(mm, entry, seg->id, page_index(page));
     lru_del_page(mm, page);
-    page_set(page, PG_locked);
-    err = swap_writepage(mm, pfn, entry);
-    page_clear(page, PG_locked);
+    if (sc->batch) {
+        err = swap_writepage_queue(mm, pfn, entry, sc->batch);
+        if (err == 1) {
+            start_writeback(mm, seg, page, entry);
+            return 1;
+        }
+    } else {
+        page_set(page, PG_locked);
+        err = swap_writepage(mm, pfn, entry);
+        page_clear(page, PG_locked);
+    }
     if (err) {
         swap_free_entry(mm, entry);
         lru_add_page(mm, page);
         return err;
     }
-    *pte = entry;
-    seg->resident--;
-    seg->swapped++;
-    memcg_charge_swap(seg->memcg, 1);   /* memory -> swap, memsw as it was */
-    page->flags = 0;
-    page_clear_rmap(page);
-    page->memcg_id = 0;
-    if (page_set_state(mm, page, PAGE_ALLOCATED))
-        return -EUCLEAN;        /* logged; the page stays out of circulation */
-    return mm_free_pages(mm, pfn, 0);
+    return unmap_and_free(mm, page, seg, pte, entry);
 }
 
 /* in: the inactive list of the pair (anon or file) to work on; in + 1 is
@@ -150,7 +196,11 @@ static void shrink_inactive_list(struct scan_control *sc, struct mm *mm,
             mm->events[MM_EV_pgrotated]++;
             continue;
         }
-        err = pageout(mm, page);
+        err = pageout(sc, mm, page);
+        if (err == 1) {
+            sc->nr_reclaimed++;         /* pgsteal counts it once written */
+            continue;
+        }
         if (err && err != -EUCLEAN) {
             /* Swap is full or failing: this pass cannot free anything
              * more, and hammering a failing file helps no one. */
@@ -265,6 +315,8 @@ static uint64_t background_deficit(const struct mm *mm)
         if (zone->free_pages < zone->watermark[WMARK_HIGH])
             deficit += zone->watermark[WMARK_HIGH] - zone->free_pages;
     }
+    /* Pages under writeback will be free soon: no need to take more. */
+    deficit = deficit > mm->nr_writeback ? deficit - mm->nr_writeback : 0;
     return below_low || mm->kswapd_awake ? deficit : 0;
 }
 
@@ -275,11 +327,14 @@ bool mm_reclaim_pending(const struct mm *mm)
 
 /* One bounded step of kswapd's balance_pgdat(): wakes below low, works
  * toward high, sleeps when there or when nothing more can be freed. */
-uint64_t mm_background_reclaim(struct mm *mm, uint64_t budget)
+uint64_t mm_background_reclaim_async(struct mm *mm, uint64_t budget,
+                                     struct mm_swap_batch *b)
 {
-    struct scan_control sc = { .max_scan = budget };
+    struct scan_control sc = { .max_scan = budget, .batch = b };
     uint64_t deficit;
 
+    if (b)
+        b->nr = 0;
     if (!mm || !swap_active(mm) || budget == 0)
         return 0;
     deficit = background_deficit(mm);
@@ -293,6 +348,97 @@ uint64_t mm_background_reclaim(struct mm *mm, uint64_t budget)
     if (background_deficit(mm) == 0 || sc.swap_stop || sc.nr_scanned == 0)
         mm->kswapd_awake = false;
     return sc.nr_reclaimed;
+}
+
+uint64_t mm_background_reclaim(struct mm *mm, uint64_t budget)
+{
+    return mm_background_reclaim_async(mm, budget, NULL);
+}
+
+uint64_t mm_nr_writeback(const struct mm *mm)
+{
+    return mm->nr_writeback;
+}
+
+/* Any thread: the batch's writes, one pwritev per run of adjacent slots
+ * (the cluster allocator hands out adjacent slots to pages reclaimed
+ * together). */
+void mm_swap_io_run(struct mm_swap_batch *b)
+{
+    struct iovec iov[MM_SWAP_IO_BATCH];
+
+    for (unsigned i = 0, n; i < b->nr; i += n) {
+        int err;
+
+        for (n = 1; i + n < b->nr && b->io[i + n].fd == b->io[i].fd &&
+                    b->io[i + n].pos == b->io[i].pos + (uint64_t)n * MM_PAGE_SIZE;
+             n++)
+            ;
+        for (unsigned k = 0; k < n; k++) {
+            iov[k].iov_base = (void *)b->io[i + k].page;
+            iov[k].iov_len = MM_PAGE_SIZE;
+        }
+        err = os_swap_writev(b->io[i].fd, iov, n, b->io[i].pos);
+        for (unsigned k = 0; k < n; k++)
+            b->io[i + k].err = err;
+    }
+}
+
+/* A page discarded while its write was in flight: it and its slot go. */
+static void free_orphan(struct mm *mm, struct page *page, pte_t entry)
+{
+    swap_free_entry(mm, entry);
+    page->flags = 0;
+    page->next = page->prev = PFN_NONE;
+    mm_free_pages(mm, page_to_pfn(mm, page), 0);
+}
+
+static void finish_writeback(struct mm *mm, const struct mm_swap_io *io)
+{
+    struct page *page = pfn_to_page(mm, io->pfn);
+    struct segment *seg;
+    pte_t *pte;
+
+    if (!pfn_valid(mm, io->pfn) || !page_test(page, PG_writeback) ||
+        page_swap_entry(page) != io->entry) {
+        dump_page(mm, io->pfn, "swap-out completion of a page not under writeback");
+        return;
+    }
+    mm->nr_writeback--;
+    if (page->state == PAGE_ALLOCATED) {
+        free_orphan(mm, page, io->entry);
+        return;
+    }
+    page_clear(page, PG_writeback);
+    page->next = page->prev = PFN_NONE;
+    pte = page_pte(mm, page, &seg);
+    if (!pte)
+        return;                 /* logged; the page stays out of circulation */
+    seg->memcg->nr_writeback--;
+    if (io->err) {
+        mm->events[MM_EV_swap_io_errors]++;
+        mm_log(MM_LOG_ERR, "swap: write of %llu bytes at %llu: %s",
+               (unsigned long long)MM_PAGE_SIZE, (unsigned long long)io->pos,
+               strerror(-io->err));
+        page_set(page, PG_dirty);
+    }
+    /* Written or read meanwhile: not cold after all, and a written page's
+     * slot may hold a torn copy.  It stays; the slot goes. */
+    if (io->err || page_test(page, PG_dirty) || (*pte & PTE_ACCESSED)) {
+        swap_free_entry(mm, io->entry);
+        lru_add_page(mm, page);
+        return;
+    }
+    mm->events[MM_EV_pswpout]++;
+    mm->events[MM_EV_pgsteal_kswapd]++;
+    unmap_and_free(mm, page, seg, pte, io->entry);
+}
+
+void mm_swap_batch_done(struct mm *mm, struct mm_swap_batch *b)
+{
+    for (unsigned i = 0; i < b->nr; i++)
+        finish_writeback(mm, &b->io[i]);
+    b->nr = 0;
 }
 
 static const char *const vm_event_names[NR_MM_VM_EVENTS] = {

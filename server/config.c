@@ -14,7 +14,7 @@
 #include <strings.h>
 
 enum opt_type { OPT_ADDR, OPT_SIZE, OPT_UINT, OPT_STRING, OPT_LOGLEVEL, OPT_NUMA,
-                OPT_SWAP };
+                OPT_SWAP, OPT_BOOL };
 enum opt_when { AT_START, ON_SIGHUP };
 
 struct config_option {
@@ -56,6 +56,15 @@ static const struct config_option options[] = {
     {"session-grace", OPT_UINT, offsetof(struct config, session_grace_s), "10", 0, 86400,
      "seconds an orphaned session's anonymous segments survive its last "
      "connection, for the client to reconnect; 0 frees them at once.", ON_SIGHUP},
+    /* zswap (mm/zswap.c) */
+    {"zswap", OPT_BOOL, offsetof(struct config, zswap), "on", 0, 0,
+     "on | off: with --swap, keep pages that reclaim swaps out compressed "
+     "(lz4) in pool memory, writing only what does not compress, or what "
+     "overflows the cache, to the swap file.", AT_START},
+    {"zswap-max-pool-percent", OPT_UINT,
+     offsetof(struct config, zswap_max_pool_percent), "20", 0, 100,
+     "percent of the pool zswap's compressed pages may take; beyond it the "
+     "oldest are written back to the swap file.", AT_START},
 };
 
 #define NR_OPTIONS (sizeof(options) / sizeof(options[0]))
@@ -191,6 +200,26 @@ static int parse_swap(const char *s, struct config_swap *sw)
     return 0;
 }
 
+/* on/off, as the config file and the flags say it; yes/no, true/false
+ * and 1/0 too, as Linux's module parameters take them. */
+static int parse_bool(const char *s, bool *out)
+{
+    static const char *const yes[] = {"on", "yes", "true", "1"};
+    static const char *const no[] = {"off", "no", "false", "0"};
+
+    for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+        if (strcasecmp(s, yes[i]) == 0) {
+            *out = true;
+            return 0;
+        }
+        if (strcasecmp(s, no[i]) == 0) {
+            *out = false;
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
 static const char *type_hint(const struct config_option *o)
 {
     switch (o->type) {
@@ -201,6 +230,7 @@ static const char *type_hint(const struct config_option *o)
     case OPT_LOGLEVEL: return "error, warn, info or debug";
     case OPT_NUMA:     return "interleave, local or bind:N,...";
     case OPT_SWAP:     return "FILE:SIZE, SIZE at least 4K";
+    case OPT_BOOL:     return "on or off";
     }
     return "?";
 }
@@ -260,6 +290,9 @@ static int option_apply(struct config *cfg, const struct config_option *o,
         break;
     case OPT_SWAP:
         err = parse_swap(value, field);
+        break;
+    case OPT_BOOL:
+        err = parse_bool(value, field);
         break;
     }
     if (err) {
@@ -508,6 +541,8 @@ static bool option_equal(const struct config_option *o, const struct config *a,
     }
     case OPT_LOGLEVEL:
         return *(const enum log_level *)x == *(const enum log_level *)y;
+    case OPT_BOOL:
+        return *(const bool *)x == *(const bool *)y;
     case OPT_NUMA: {
         const struct config_numa *m = x, *n = y;
 
@@ -536,6 +571,8 @@ static const char *option_format(const struct config_option *o,
         return buf;
     case OPT_LOGLEVEL:
         return log_level_name(*(const enum log_level *)field);
+    case OPT_BOOL:
+        return *(const bool *)field ? "on" : "off";
     case OPT_STRING:
         return *(char *const *)field ? "(set)" : "(unset)";
     case OPT_ADDR:
@@ -552,7 +589,8 @@ static void option_take(const struct config_option *o, struct config *cur,
 {
     char *x = (char *)cur + o->offset, *y = (char *)next + o->offset;
     size_t size = o->type == OPT_STRING ? sizeof(char *) :
-                  o->type == OPT_LOGLEVEL ? sizeof(enum log_level) : sizeof(uint64_t);
+                  o->type == OPT_LOGLEVEL ? sizeof(enum log_level) :
+                  o->type == OPT_BOOL ? sizeof(bool) : sizeof(uint64_t);
     char tmp[sizeof(uint64_t) > sizeof(char *) ? sizeof(uint64_t) : sizeof(char *)];
 
     memcpy(tmp, x, size);

@@ -72,6 +72,8 @@ struct config {
     struct config_numa numa;
     uint64_t session_grace_s;
     struct config_swap swap;
+    bool zswap;                         /* --zswap: compressed cache before swap */
+    uint64_t zswap_max_pool_percent;
     int argc;                           /* the command line, for reloads */
     char **argv;
 };
@@ -104,6 +106,9 @@ struct server_swap {
     uv_timer_t timer;                   /* wakes background reclaim */
     uv_idle_t idle;                     /* keeps it going while it progresses */
     bool started;                       /* handles initialised */
+    uv_work_t work;                     /* writes batch on a worker */
+    struct mm_swap_batch batch;         /* background reclaim's writes */
+    bool writing;                       /* batch in flight: no new step */
 };
 
 struct server;

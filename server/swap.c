@@ -13,8 +13,19 @@
  * step makes progress and more is wanted, an idle handle runs the next
  * step on the following loop iteration, so client I/O is served between
  * steps.  Allocations that find a zone at min still reclaim directly
- * (mm/segment.c).  Swap I/O is synchronous pread/pwrite in mm/os.c for
- * now, 4 KiB at a time, which the page cache makes short. */
+ * (mm/segment.c).  zswap (--zswap, on by default) sits in front of the
+ * file: turned on with the swap file, since a compressed copy in RAM
+ * costs a decompression where the file costs a read, and what a memory
+ * service pages out (zeroed, sparse, text) mostly compresses; --zswap off
+ * gives the plain file.
+ *
+ * Background reclaim's writes to the file run off the loop thread: a step
+ * queues at most MM_SWAP_IO_BATCH pages (left mapped under writeback),
+ * a libuv worker writes them (one pwritev per run of adjacent slots), and
+ * the completion, back on the loop, frees them; one batch is in flight at
+ * a time.  The rule for the rest: direct reclaim (a write that needs a page
+ * now), zswap's writeback of its oldest entries and swap-in still do
+ * synchronous pwrite/preadv on the loop thread (mm/os.c). */
 #include "internal.h"
 
 #include <errno.h>
@@ -26,12 +37,67 @@
 #define RECLAIM_TICK_MS 10
 #define RECLAIM_STEP_PAGES 256
 
+static void on_reclaim_idle(uv_idle_t *idle);
+
+/* Write the batch on a libuv worker: mm_swap_io_run touches only the
+ * pages' contents and the file, never mm's state. */
+static void writeback_work(uv_work_t *work)
+{
+    struct server *srv = work->data;
+
+    mm_swap_io_run(&srv->swap.batch);
+}
+
+static void writeback_done(uv_work_t *work, int status)
+{
+    struct server *srv = work->data;
+    struct server_swap *sw = &srv->swap;
+
+    if (status) {                       /* never ran: nothing was written */
+        for (unsigned i = 0; i < sw->batch.nr; i++)
+            sw->batch.io[i].err = status;
+    }
+    mm_swap_batch_done(srv->mm, &sw->batch);
+    sw->writing = false;
+    if (sw->started && mm_reclaim_pending(srv->mm) &&
+        !uv_is_active((uv_handle_t *)&sw->idle))
+        uv_idle_start(&sw->idle, on_reclaim_idle);
+}
+
+/* One step of background reclaim; its file writes go to a worker.  While
+ * they are in flight no other step runs: the pages they free are counted
+ * as good as free already (mm's background deficit). */
+static uint64_t reclaim_step(struct server *srv)
+{
+    struct server_swap *sw = &srv->swap;
+    uint64_t freed;
+    int err;
+
+    if (sw->writing)
+        return 0;
+    freed = mm_background_reclaim_async(srv->mm, RECLAIM_STEP_PAGES, &sw->batch);
+    if (sw->batch.nr == 0)
+        return freed;
+    sw->work.data = srv;
+    err = uv_queue_work(srv->loop, &sw->work, writeback_work, writeback_done);
+    if (err) {
+        /* No worker to be had: write here rather than leave pages hanging. */
+        log_warn("swap: cannot queue the write-out (%s); writing inline",
+                 uv_strerror(err));
+        mm_swap_io_run(&sw->batch);
+        mm_swap_batch_done(srv->mm, &sw->batch);
+        return freed;
+    }
+    sw->writing = true;
+    return freed;
+}
+
 static void on_reclaim_idle(uv_idle_t *idle)
 {
     struct server *srv = idle->data;
-    uint64_t freed = mm_background_reclaim(srv->mm, RECLAIM_STEP_PAGES);
+    uint64_t freed = reclaim_step(srv);
 
-    if (!freed || !mm_reclaim_pending(srv->mm))
+    if (!freed || srv->swap.writing || !mm_reclaim_pending(srv->mm))
         uv_idle_stop(idle);
 }
 
@@ -39,10 +105,10 @@ static void on_reclaim_timer(uv_timer_t *timer)
 {
     struct server *srv = timer->data;
 
-    if (!mm_reclaim_pending(srv->mm) || uv_is_active((uv_handle_t *)&srv->swap.idle))
+    if (srv->swap.writing || !mm_reclaim_pending(srv->mm) ||
+        uv_is_active((uv_handle_t *)&srv->swap.idle))
         return;
-    if (mm_background_reclaim(srv->mm, RECLAIM_STEP_PAGES) &&
-        mm_reclaim_pending(srv->mm))
+    if (reclaim_step(srv) && !srv->swap.writing && mm_reclaim_pending(srv->mm))
         uv_idle_start(&srv->swap.idle, on_reclaim_idle);
 }
 
@@ -102,14 +168,19 @@ int server_swap_init(struct server *srv)
             unlink(cfg->path);
         return err;
     }
+    err = mm_zswap_set(srv->mm, srv->cfg->zswap,
+                       (unsigned)srv->cfg->zswap_max_pool_percent);
+    if (err)
+        log_warn("zswap: %s; swapping to %s only", strerror(-err), cfg->path);
     sw->fd = fd;
     uv_timer_init(srv->loop, &sw->timer);
     uv_idle_init(srv->loop, &sw->idle);
     sw->timer.data = sw->idle.data = srv;
     uv_timer_start(&sw->timer, on_reclaim_timer, RECLAIM_TICK_MS, RECLAIM_TICK_MS);
     sw->started = true;
-    log_info("swap file %s: %llu bytes%s", cfg->path,
-             (unsigned long long)cfg->bytes, sw->created ? " (created)" : "");
+    log_info("swap file %s: %llu bytes%s; zswap %s", cfg->path,
+             (unsigned long long)cfg->bytes, sw->created ? " (created)" : "",
+             srv->cfg->zswap && !err ? "on" : "off");
     return 0;
 }
 

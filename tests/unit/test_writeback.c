@@ -1,0 +1,207 @@
+/* test_writeback.c - asynchronous swap-out (vmscan.c): background reclaim
+ * queues its file writes in a batch and leaves the pages mapped under
+ * writeback; the batch is written (here on the test's thread, in rmemd on
+ * a worker) and done.  Pages reach the file and are freed; a page read or
+ * written in between stays with its new contents and its slot freed; one
+ * discarded or destroyed in between is freed with its slot at completion;
+ * a failed write loses nothing; a page zswap keeps never enters a batch.
+ * mm_check() runs in the middle of each
+ * flight as well as after it. */
+#include "swap_test.h"
+
+/* Fill until background reclaim is wanted; returns pages written. */
+static uint64_t fill_below_low(struct swap_fixture *f, uint64_t seed)
+{
+    const struct zone *zone = &f->mm->zones[0];
+    uint64_t i = 0;
+
+    while (zone->free_pages >= zone->watermark[WMARK_LOW])
+        test_write_stamped(f->seg, i++, seed);
+    ck_assert(mm_reclaim_pending(f->mm));
+    return i;
+}
+
+/* One step of background reclaim that queues a full batch: the first
+ * steps only age (newly written pages are referenced). */
+static void queue_batch(struct swap_fixture *f, struct mm_swap_batch *b)
+{
+    for (int steps = 0; steps < 64; steps++) {
+        mm_background_reclaim_async(f->mm, 256, b);
+        if (b->nr)
+            return;
+    }
+    ck_abort_msg("background reclaim queued nothing");
+}
+
+static uint64_t index_of(const struct swap_fixture *f, const struct mm_swap_io *io)
+{
+    return page_index(pfn_to_page(f->mm, io->pfn));
+}
+
+START_TEST(test_batch_written_then_freed)
+{
+    struct swap_fixture f = swap_setup(8 * MiB, 32 * MiB, 8192);
+    struct mm_swap_batch b;
+    uint64_t n = fill_below_low(&f, 1), free_before, resident, nr;
+
+    queue_batch(&f, &b);
+    ck_assert_uint_le(b.nr, MM_SWAP_IO_BATCH);
+    ck_assert_uint_eq(mm_nr_writeback(f.mm), b.nr);
+    /* In flight: mapped, off the LRU, slots taken, nothing written yet. */
+    ck_assert_mm_ok(f.mm);
+    ck_assert_uint_eq(test_event(f.mm, MM_EV_pswpout), 0);
+    ck_assert_uint_eq(f.seg->swapped, 0);
+    for (unsigned i = 0; i < b.nr; i++) {
+        ck_assert(page_test(pfn_to_page(f.mm, b.io[i].pfn), PG_writeback));
+        ck_assert(pte_present(test_pte(f.seg, index_of(&f, &b.io[i]))));
+    }
+    free_before = test_pool_free(f.mm);
+    resident = f.seg->resident;
+    nr = b.nr;
+    mm_swap_io_run(&b);
+    for (unsigned i = 0; i < b.nr; i++)
+        ck_assert_int_eq(b.io[i].err, 0);
+    ck_assert_mm_ok(f.mm);
+    mm_swap_batch_done(f.mm, &b);
+    ck_assert_mm_ok(f.mm);
+    ck_assert_uint_eq(mm_nr_writeback(f.mm), 0);
+    ck_assert_uint_eq(test_event(f.mm, MM_EV_pswpout), nr);
+    ck_assert_uint_eq(test_event(f.mm, MM_EV_pgsteal_kswapd), nr);
+    ck_assert_uint_eq(f.seg->swapped, nr);
+    ck_assert_uint_eq(f.seg->resident, resident - nr);
+    ck_assert_uint_eq(test_pool_free(f.mm), free_before + nr);
+    for (uint64_t i = 0; i < n; i++)
+        test_read_stamped(f.seg, i, 1);
+    ck_assert_mm_ok(f.mm);
+    swap_teardown(&f);
+}
+END_TEST
+
+/* io 0 written over, io 1 read, io 2 discarded, the rest untouched. */
+START_TEST(test_used_or_discarded_during_flight)
+{
+    struct swap_fixture f = swap_setup(8 * MiB, 32 * MiB, 8192);
+    uint64_t buf[MM_PAGE_SIZE / 8];
+    struct mm_swap_batch b;
+    uint64_t n = fill_below_low(&f, 2), written, read, gone, nr;
+
+    queue_batch(&f, &b);
+    ck_assert_uint_ge(b.nr, 3);
+    written = index_of(&f, &b.io[0]);
+    read = index_of(&f, &b.io[1]);
+    gone = index_of(&f, &b.io[2]);
+    test_write_stamped(f.seg, written, 3);
+    test_read_stamped(f.seg, read, 2);
+    ck_assert_int_eq(segment_discard(f.seg, gone, 1), 0);
+    ck_assert_mm_ok(f.mm);             /* gone is an orphan now */
+    ck_assert_uint_eq(mm_nr_writeback(f.mm), b.nr);
+    nr = b.nr;
+    mm_swap_io_run(&b);
+    mm_swap_batch_done(f.mm, &b);
+    ck_assert_mm_ok(f.mm);
+    ck_assert(pte_present(test_pte(f.seg, written)));
+    ck_assert(pte_present(test_pte(f.seg, read)));
+    ck_assert(pte_none(test_pte(f.seg, gone)));
+    ck_assert_uint_eq(f.seg->swapped, nr - 3);
+    ck_assert_uint_eq(test_event(f.mm, MM_EV_pswpout), nr - 3);
+    test_read_stamped(f.seg, written, 3);
+    ck_assert_int_eq(segment_read(f.seg, gone, 1, buf), 0);
+    ck_assert(test_is_zero(buf, sizeof(buf)));
+    for (uint64_t i = 0; i < n; i++)
+        if (i != written && i != gone)
+            test_read_stamped(f.seg, i, 2);
+    swap_teardown(&f);
+}
+END_TEST
+
+/* The segment goes while its writes are in flight: completion frees the
+ * orphans and their slots; nothing is left. */
+START_TEST(test_destroy_during_flight)
+{
+    struct swap_fixture f = swap_setup(8 * MiB, 32 * MiB, 8192);
+    struct mm_swap_batch b;
+    struct mm_swap_info si;
+
+    fill_below_low(&f, 4);
+    queue_batch(&f, &b);
+    segment_destroy(f.seg);
+    f.seg = NULL;
+    ck_assert_mm_ok(f.mm);
+    ck_assert_int_eq(mm_swap_info(f.mm, 0, &si), 0);
+    ck_assert_uint_eq(si.used_pages, b.nr);
+    ck_assert_uint_eq(f.cg->usage, 0);
+    mm_swap_io_run(&b);
+    mm_swap_batch_done(f.mm, &b);
+    ck_assert_mm_ok(f.mm);
+    ck_assert_uint_eq(mm_nr_writeback(f.mm), 0);
+    swap_teardown(&f);
+}
+END_TEST
+
+/* A read-only swap file: every write fails, every page stays. */
+START_TEST(test_write_error_restores_pages)
+{
+    struct swap_fixture f = swap_setup(8 * MiB, 0, 8192);
+    int fd = test_swapfile_mode(32 * MiB, O_RDONLY);
+    struct mm_swap_batch b;
+    uint64_t n, nr;
+
+    ck_assert_int_eq(mm_swapon(f.mm, fd, TEST_SWAP_NAME, 32 * MiB), 0);
+    n = fill_below_low(&f, 5);
+    queue_batch(&f, &b);
+    nr = b.nr;
+    mm_swap_io_run(&b);
+    for (unsigned i = 0; i < b.nr; i++)
+        ck_assert_int_lt(b.io[i].err, 0);
+    test_log_quiet();
+    mm_swap_batch_done(f.mm, &b);
+    test_log_restore();
+    ck_assert_mm_ok(f.mm);
+    ck_assert_uint_eq(test_event(f.mm, MM_EV_swap_io_errors), nr);
+    ck_assert_uint_eq(f.seg->swapped, 0);
+    ck_assert_uint_eq(mm_nr_writeback(f.mm), 0);
+    for (uint64_t i = 0; i < n; i++)
+        test_read_stamped(f.seg, i, 5);
+    swap_teardown(&f);
+    close(fd);
+}
+END_TEST
+
+/* Zero pages go to zswap at once: nothing to write, nothing queued. */
+START_TEST(test_zswap_pages_never_queued)
+{
+    struct swap_fixture f = swap_setup(8 * MiB, 32 * MiB, 8192);
+    const struct zone *zone = &f.mm->zones[0];
+    static const uint64_t zero[MM_PAGE_SIZE / 8];
+    struct mm_swap_batch b;
+    uint64_t i = 0, freed = 0;
+
+    ck_assert_int_eq(mm_zswap_set(f.mm, true, 20), 0);
+    while (zone->free_pages >= zone->watermark[WMARK_LOW])
+        ck_assert_int_eq(segment_write(f.seg, i++, 1, zero), 0);
+    for (int steps = 0; steps < 64 && !freed; steps++) {
+        freed = mm_background_reclaim_async(f.mm, 256, &b);
+        ck_assert_uint_eq(b.nr, 0);
+    }
+    ck_assert_uint_gt(freed, 0);
+    ck_assert_uint_eq(f.seg->swapped, freed);
+    ck_assert_uint_eq(test_event(f.mm, MM_EV_zswpout), freed);
+    ck_assert_mm_ok(f.mm);
+    swap_teardown(&f);
+}
+END_TEST
+
+Suite *writeback_suite(void)
+{
+    Suite *s = suite_create("writeback");
+    TCase *tc = tcase_create("core");
+
+    tcase_set_timeout(tc, TEST_TIMEOUT);
+    tcase_add_test(tc, test_batch_written_then_freed);
+    tcase_add_test(tc, test_used_or_discarded_during_flight);
+    tcase_add_test(tc, test_destroy_during_flight);
+    tcase_add_test(tc, test_write_error_restores_pages);
+    tcase_add_test(tc, test_zswap_pages_never_queued);
+    suite_add_tcase(s, tc);
+    return s;
+}
