@@ -14,7 +14,10 @@
  * out).  Paging out (pageout) takes a slot, writes the page, replaces its
  * PTE, found through the page's reverse map, by the swap entry, moves the
  * charge from the memcg's usage to its swap count (memcg_charge_swap) and
- * frees the page.
+ * frees the page.  A page shared by a clone family (rmap.c) is written
+ * once, to a slot with one user per sharer, and every sharer's PTE becomes
+ * that swap entry (Linux's try_to_unmap over the anon_vma); it was
+ * referenced if any sharer's PTE was accessed.
  *
  * Three callers: allocations (direct reclaim, segment.c, when a zone is at
  * its min watermark), memcg_reclaim() (a charge refused at, or a limit
@@ -58,19 +61,45 @@ static pte_t *page_pte(struct mm *mm, struct page *page, struct segment **segp)
     return pte;
 }
 
+static void clear_young(struct segment *seg, pte_t *pte, void *arg)
+{
+    bool *young = arg;
+
+    (void)seg;
+    *young |= (*pte & PTE_ACCESSED) != 0;
+    *pte &= ~PTE_ACCESSED;
+}
+
 /* Linux's folio_referenced() + TestClearPageReferenced in one: the page
- * was used since it was last looked at; both bits start over. */
+ * was used, through any of its PTEs, since it was last looked at; every
+ * bit starts over. */
 static bool test_clear_referenced(struct mm *mm, struct page *page)
 {
     struct segment *seg;
     pte_t *pte = page_pte(mm, page, &seg);
-    bool young = pte && (*pte & PTE_ACCESSED);
+    bool young = false;
     bool referenced = page_test(page, PG_referenced);
 
     if (pte)
-        *pte &= ~PTE_ACCESSED;
+        rmap_walk(seg, page_index(page), *pte, clear_young, &young);
     page_clear(page, PG_referenced);
     return referenced || young;
+}
+
+struct unmap_walk {
+    pte_t entry;
+    unsigned nr;
+};
+
+/* One sharer's PTE becomes the swap entry: Linux's try_to_unmap_one. */
+static void unmap_one(struct segment *seg, pte_t *pte, void *arg)
+{
+    struct unmap_walk *w = arg;
+
+    *pte = w->entry;
+    seg->resident--;
+    seg->swapped++;
+    w->nr++;
 }
 
 /* Swap one isolated-to-be page out and free it.  0, or -ENOSPC (no slot),
@@ -82,13 +111,20 @@ static int pageout(struct mm *mm, struct page *page)
     pte_t *pte, entry;
     int err;
 
+    struct unmap_walk w = { 0, 0 };
+    uint64_t index = page_index(page);
+
     pte = page_pte(mm, page, &seg);
     if (!pte)
         return -EUCLEAN;
+    if (rmap_walk(seg, index, *pte, NULL, NULL) != (unsigned)page->refcount) {
+        dump_page(mm, pfn, "reclaim: refcount is not the PTEs mapping it");
+        return -EUCLEAN;
+    }
     err = swap_alloc_slot(mm, &entry);
     if (err)
         return err;
-    swap_set_owner(mm, entry, seg->id, page_index(page));
+    swap_set_owner(mm, entry, seg->id, index);
     lru_del_page(mm, page);
     page_set(page, PG_locked);
     err = swap_writepage(mm, pfn, entry);
@@ -98,10 +134,14 @@ static int pageout(struct mm *mm, struct page *page)
         lru_add_page(mm, page);
         return err;
     }
-    *pte = entry;
-    seg->resident--;
-    seg->swapped++;
+    /* One user of the slot per sharer (the family caps them below the
+     * slot's maximum), then every sharer's PTE names it. */
+    for (int32_t i = 1; i < page->refcount; i++)
+        swap_dup_entry(mm, entry);
+    w.entry = entry;
+    rmap_walk(seg, index, *pte, unmap_one, &w);
     memcg_charge_swap(seg->memcg, 1);   /* memory -> swap, memsw as it was */
+    page->refcount = 1;                 /* as the buddy allocator handed it out */
     page->flags = 0;
     page_clear_rmap(page);
     page->memcg_id = 0;
