@@ -253,7 +253,8 @@ int  segment_discard(struct segment *seg, uint64_t first, uint64_t count);
  * copies that page only.  A shared page is charged once, to the memcg
  * (which clones share); the clone reserves nothing (segment_reserve it if
  * wanted); a reserving src reserves one page more for each page it now
- * shares.  Errors: -EINVAL (NULL), -EOWNERDEAD (src OOM-killed), -EMLINK
+ * shares.  Errors: -EINVAL (NULL, or src's memcg destroyed), -EOWNERDEAD
+ * (src OOM-killed), -EMLINK
  * (65535 segments in src's family already), -ENOMEM (pool, slab, or src's
  * memsw limit for that reservation), src unchanged on any failure.
  * segment_shared_pages: the segment's pages and slots that others use too. */

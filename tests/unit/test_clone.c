@@ -536,6 +536,107 @@ START_TEST(test_clone_bad_arguments)
 }
 END_TEST
 
+/* Random writes, reads, discards, clones, destroys and reclaim over a
+ * family under a 128 KiB limit with swap on, checked against a model of
+ * what every member should read; mm_check() after every step. */
+START_TEST(test_family_random_ops)
+{
+    enum { NP = 48, MAXM = 6, STEPS = 1500 };
+    struct swap_fixture f = swap_setup(16 * MiB, 8 * MiB, NP);
+    struct segment *m[MAXM] = { f.seg };
+    uint64_t model[MAXM][NP] = { { 0 } };
+    unsigned n = 1;
+    uint64_t rng = 77, seed = 1;
+
+    ck_assert_int_eq(memcg_file_write(f.cg, "memory.limit_in_bytes", "128K"), 0);
+    for (unsigned step = 0; step < STEPS; step++) {
+        unsigned who = (unsigned)(test_rand(&rng) % n);
+        uint64_t idx = test_rand(&rng) % NP;
+
+        switch (test_rand(&rng) % 10) {
+        case 0: case 1: case 2: case 3:
+            test_write_stamped(m[who], idx, ++seed);
+            model[who][idx] = seed;
+            break;
+        case 4: case 5:
+            if (model[who][idx])
+                test_read_stamped(m[who], idx, model[who][idx]);
+            else
+                read_zero(m[who], idx);
+            break;
+        case 6:
+            ck_assert_int_eq(segment_discard(m[who], idx, 1), 0);
+            model[who][idx] = 0;
+            break;
+        case 7:
+            if (n == MAXM)
+                break;
+            ck_assert_int_eq(segment_clone(m[who], &m[n]), 0);
+            memcpy(model[n], model[who], sizeof(model[n]));
+            n++;
+            break;
+        case 8:
+            if (n == 1)
+                break;
+            segment_destroy(m[who]);
+            m[who] = m[n - 1];
+            memcpy(model[who], model[n - 1], sizeof(model[who]));
+            n--;
+            break;
+        default:
+            vmscan_try_to_free_pages(f.mm, f.cg, 8, false);
+            break;
+        }
+        ck_assert_mm_ok(f.mm);
+    }
+    for (unsigned i = 0; i < n; i++)
+        for (uint64_t idx = 0; idx < NP; idx++) {
+            if (model[i][idx])
+                test_read_stamped(m[i], idx, model[i][idx]);
+            else
+                read_zero(m[i], idx);
+        }
+    ck_assert_mm_ok(f.mm);
+    for (unsigned i = 1; i < n; i++)
+        segment_destroy(m[i]);
+    f.seg = m[0];
+    swap_teardown(&f);
+}
+END_TEST
+
+/* rmap_check() catches what a broken share looks like; mm_destroy frees
+ * a family still alive. */
+START_TEST(test_check_detects_broken_share)
+{
+    struct swap_fixture f = swap_setup(8 * MiB, 0, 64);
+    struct segment *c;
+    struct page *page;
+    pte_t *pte;
+
+    write_ok(f.seg, 3, 1);
+    c = clone_ok(f.seg);
+    page = page_at(c, 3);
+    pte = pgtable_lookup(&c->pt, 3);
+    test_log_quiet();
+    page->refcount++;                          /* a user that is not there */
+    ck_assert_int_eq(mm_check(f.mm), -EUCLEAN);
+    page->refcount--;
+    *pte &= ~PTE_COW;                          /* a sharer writing in place */
+    ck_assert_int_eq(mm_check(f.mm), -EUCLEAN);
+    *pte |= PTE_COW;
+    c->shared++;
+    ck_assert_int_eq(mm_check(f.mm), -EUCLEAN);
+    c->shared--;
+    c->family->nr_members++;
+    ck_assert_int_eq(mm_check(f.mm), -EUCLEAN);
+    c->family->nr_members--;
+    ck_assert_int_gt(test_log_count, 0);
+    test_log_restore();
+    ck_assert_mm_ok(f.mm);
+    mm_destroy(f.mm);
+}
+END_TEST
+
 Suite *clone_suite(void)
 {
     Suite *s = suite_create("clone");
@@ -554,6 +655,8 @@ Suite *clone_suite(void)
     tcase_add_loop_test(tc, test_oom_kill_family_member, 0, 2);
     tcase_add_test(tc, test_oom_write_kills_clone_not_origin);
     tcase_add_test(tc, test_clone_bad_arguments);
+    tcase_add_test(tc, test_check_detects_broken_share);
+    tcase_add_test(tc, test_family_random_ops);
     suite_add_tcase(s, tc);
     return s;
 }
