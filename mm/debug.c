@@ -3,12 +3,13 @@
  * mm_check() verifies, in this order, and logs the first identity broken:
  *   each zone: buddy_check() (free lists, free blocks, per-state counts)
  *   each segment: segment_check() (PTE -> page reverse map, resident count)
- *   each DATA page: segment_check_data_page() (page -> PTE)
- *   data pages  == sum of segments' resident pages
+ *   rmap_check(): clone families, each segment's shared entries, each
+ *               DATA page (page -> PTEs, refcount == PTEs naming it)
+ *   sum of DATA pages' refcounts == sum of segments' resident pages
  *   table pages == sum of segments' table pages
- *   each memcg: usage == resident pages of the segments charging it,
- *               reserved == the reservations they hold,
- *               swap == swapped pages of those segments
+ *   each memcg: usage == DATA pages it owns (a shared page counts once),
+ *               reserved == the reservations its segments hold,
+ *               swap == swap slots its segments own (a shared slot once)
  *   pages under writeback (PG_writeback): DATA or discarded (ALLOCATED),
  *               as many as nr_writeback
  *   lru_check(): the LRU lists hold exactly the DATA pages not under
@@ -117,10 +118,16 @@ static int check_memcgs(const struct mm *mm)
          id = idr_next(&mm->memcgs, id + 1)) {
         const struct memcg *cg = idr_find(&mm->memcgs, id);
         uint64_t resident = 0, reserved = 0, swapped = 0, nr_segments = 0;
+        uint64_t owned = 0, slots;
         int err = memcg_check(cg);
 
         if (err)
             return err;
+        for (pfn_t pfn = 0; pfn < mm->nr_pages; pfn++) {
+            const struct page *page = pfn_to_page(mm, pfn);
+
+            owned += page->state == PAGE_DATA && page->memcg_id == cg->id;
+        }
         for (uint32_t sid = idr_next(&mm->segments, 0); sid;
              sid = idr_next(&mm->segments, sid + 1)) {
             const struct segment *seg = idr_find(&mm->segments, sid);
@@ -132,15 +139,23 @@ static int check_memcgs(const struct mm *mm)
                 nr_segments++;
             }
         }
-        CHECK(cg->usage == resident,
-              "memcg %s: usage %llu pages, its segments hold %llu", cg->name,
-              (unsigned long long)cg->usage, (unsigned long long)resident);
+        CHECK(resident >= owned,
+              "memcg %s: its segments map %llu pages, it owns %llu", cg->name,
+              (unsigned long long)resident, (unsigned long long)owned);
+        CHECK(cg->usage == owned,
+              "memcg %s: usage %llu pages, it owns %llu", cg->name,
+              (unsigned long long)cg->usage, (unsigned long long)owned);
         CHECK(cg->reserved == reserved,
               "memcg %s: reserved %llu pages, its segments hold %llu", cg->name,
               (unsigned long long)cg->reserved, (unsigned long long)reserved);
-        CHECK(cg->swap == swapped,
-              "memcg %s: swap %llu pages, its segments hold %llu", cg->name,
-              (unsigned long long)cg->swap, (unsigned long long)swapped);
+        /* A page under writeback owns its slot before it is charged. */
+        slots = swap_memcg_slots(mm, cg);
+        CHECK(cg->swap + cg->nr_writeback == slots &&
+              swapped + cg->nr_writeback >= slots,
+              "memcg %s: swap %llu pages + %llu under writeback, its segments "
+              "own %llu slots and name %llu", cg->name,
+              (unsigned long long)cg->swap, (unsigned long long)cg->nr_writeback,
+              (unsigned long long)slots, (unsigned long long)swapped);
         CHECK(cg->nr_segments == nr_segments,
               "memcg %s: nr_segments %llu, %llu segments charge it", cg->name,
               (unsigned long long)cg->nr_segments,
@@ -152,7 +167,7 @@ static int check_memcgs(const struct mm *mm)
 int mm_check(const struct mm *mm)
 {
     uint64_t count[NR_PAGE_STATES] = { 0 };
-    uint64_t resident, tables, swapped, listed, slots, total = 0;
+    uint64_t resident, tables, swapped, listed, slots, mapped, total = 0;
     uint64_t data_wb = 0, orphans = 0, orphan_slots;
     int err;
 
@@ -183,19 +198,17 @@ int mm_check(const struct mm *mm)
             else
                 orphans++;
         }
-        if (page->state != PAGE_DATA)
-            continue;
-        err = segment_check_data_page(mm, pfn);
-        if (err)
-            return err;
     }
     CHECK(data_wb + orphans == mm->nr_writeback,
           "mm: %llu pages under writeback (%llu discarded), nr_writeback %llu",
           (unsigned long long)(data_wb + orphans), (unsigned long long)orphans,
           (unsigned long long)mm->nr_writeback);
-    CHECK(count[PAGE_DATA] == resident,
-          "mm: %llu data pages, segments hold %llu",
-          (unsigned long long)count[PAGE_DATA], (unsigned long long)resident);
+    err = rmap_check(mm, &mapped);
+    if (err)
+        return err;
+    CHECK(mapped == resident,
+          "mm: data pages mapped %llu times, segments map %llu",
+          (unsigned long long)mapped, (unsigned long long)resident);
     CHECK(count[PAGE_TABLE] == tables,
           "mm: %llu table pages, segments have %llu",
           (unsigned long long)count[PAGE_TABLE], (unsigned long long)tables);

@@ -183,6 +183,9 @@ struct mm {
     uint64_t events[NR_MM_VM_EVENTS];   /* enum mm_vm_event */
     uint64_t nr_writeback;              /* PG_writeback pages, orphans too */
     struct zswap zswap;                 /* zswap.c */
+    /* fail_alloc.c */
+    long fail_alloc_after;              /* allocations until injected failures; 0 = off */
+    uint64_t fail_alloc_injected;       /* allocations failed on purpose */
 };
 
 /* What a page is for decides how deep into the reserves it may dig. */
@@ -266,10 +269,13 @@ struct segment {
     uint64_t resident;                  /* data pages, == present PTEs */
     uint64_t reserved;                  /* memsw reserved for unwritten pages */
     uint64_t swapped;                   /* == swap PTEs */
+    uint64_t shared;                    /* PTEs naming a page or slot others use too */
     bool reserving;                     /* created with a reservation */
     bool dead;                          /* OOM-killed: pages gone, I/O refused */
     bool file;                          /* named: its pages go on the file LRU */
     struct pgtable pt;
+    struct clone_family *family;        /* NULL: shares nothing (rmap.c) */
+    struct segment *family_next, *family_prev;  /* members of family */
 };
 
 /* How a new data page is charged to the segment's memcg. */
@@ -289,8 +295,53 @@ int  segment_get_page(struct segment *seg, uint64_t index,
                       pfn_t *out);
 void segment_unget_page(struct segment *seg, pfn_t pfn, enum page_charge charge);
 
+/* seg stops naming *pte (index): a page or swap entry of its own is
+ * freed and uncharged (back to the reservation of a live reserving
+ * segment), a shared one loses one user (rmap_drop_page/_swap).  *pte
+ * itself is left for the caller to clear or replace. */
+int  segment_zap_pte(struct segment *seg, uint64_t index, pte_t *pte);
+/* *pte (index) is replaced by the new, filled, charged page pfn: what it
+ * named is zapped, the page mapped dirty and put on the LRU. */
+int  segment_replace_pte(struct segment *seg, uint64_t index, pte_t *pte,
+                         pfn_t pfn);
 int segment_check(const struct segment *seg);
-int segment_check_data_page(const struct mm *mm, pfn_t pfn);
+
+/* ---- rmap.c ---- */
+
+/* Segments cloned from one origin, and the clones of those: each maps
+ * index i of a shared page or swap slot at index i, so the PTEs naming a
+ * shared page are found by looking at that index in every member. */
+struct clone_family {
+    struct segment *head;               /* members, linked by family_next */
+    uint32_t nr_members;
+};
+
+/* A swap slot counts its users in 16 bits: no family may outgrow it. */
+#define FAMILY_MAX_MEMBERS 0xffffu
+
+typedef void (*rmap_one_fn)(struct segment *seg, pte_t *pte, void *arg);
+
+int  rmap_family_join(struct segment *src, struct segment *clone);
+void rmap_family_leave(struct segment *seg);
+bool rmap_same_family(const struct segment *seg, uint32_t seg_id);
+/* Every member of anchor's family (anchor alone if it has none) whose PTE
+ * at index names what target names (a present pfn, or a swap entry);
+ * fn (may be NULL) is called on each; returns how many. */
+unsigned rmap_walk(struct segment *anchor, uint64_t index, pte_t target,
+                   rmap_one_fn fn, void *arg);
+/* The segment a DATA page's reverse map names (one of its mappers). */
+struct segment *page_rmap_segment(const struct mm *mm, const struct page *page);
+/* seg (index) stops using a page with refcount > 1 / a swap slot with
+ * count > 1: one user less, the reverse map moves off seg, and a page or
+ * slot left with one user becomes that user's own (PTE_COW cleared, its
+ * reservation shrinks by the page it no longer shares). */
+int  rmap_drop_page(struct segment *seg, uint64_t index, struct page *page);
+int  rmap_drop_swap(struct segment *seg, uint64_t index, pte_t entry);
+/* The families, and every DATA page: its reverse map names a live
+ * segment mapping it, refcount == PTEs naming it, PTE_COW iff shared;
+ * each segment's shared count.  *nr_mapped receives the sum of refcounts. */
+int  rmap_check(const struct mm *mm, uint64_t *nr_mapped);
+int  rmap_check_page(const struct mm *mm, pfn_t pfn);
 
 /* ---- lru.c ---- */
 
@@ -330,9 +381,19 @@ int  lru_check(const struct mm *mm, uint64_t *nr_on_lru);
 
 struct swap_info;
 
+#define SWAP_MAP_MAX 0xffffu            /* users of one slot */
+
 int  swap_alloc_slot(struct mm *mm, pte_t *entry);
 void swap_free_entry(struct mm *mm, pte_t entry);
 void swap_set_owner(struct mm *mm, pte_t entry, uint32_t seg_id, uint64_t index);
+/* Users of an entry's slot (0: not in use) and its owner, the segment of
+ * the family whose (segment, index) the slot's reverse map names. */
+unsigned swap_entry_count(const struct mm *mm, pte_t entry);
+uint32_t swap_entry_owner(const struct mm *mm, pte_t entry);
+/* One more user (Linux's swap_duplicate); -EINVAL if none or full. */
+int  swap_dup_entry(struct mm *mm, pte_t entry);
+/* Slots whose owner segment charges cg (each charged once, to cg). */
+uint64_t swap_memcg_slots(const struct mm *mm, const struct memcg *cg);
 int  swap_writepage(struct mm *mm, pfn_t pfn, pte_t entry);
 /* As swap_writepage, but a page for the file is queued in b instead of
  * written: 0 (zswap took it), 1 (queued) or a negative errno. */
@@ -450,6 +511,11 @@ int  memcg_charge_from_swap(struct memcg *cg, uint64_t nr_pages,
 int  memcg_uncharge_swap_reserved(struct memcg *cg, uint64_t nr_pages);
 /* zswap.c: an entry of this memcg stored (sign 1) or freed (-1). */
 void memcg_account_zswap(struct memcg *cg, int sign, uint64_t bytes);
+
+/* ---- fail_alloc.c ---- */
+
+/* True when this page or slab allocation is to fail (mm_fail_alloc_after). */
+bool should_fail_alloc(struct mm *mm);
 
 /* ---- oom.c ---- */
 

@@ -327,7 +327,27 @@ int  segment_read(struct segment *seg, uint64_t first, uint32_t count, void *dst
 int  segment_write(struct segment *seg, uint64_t first, uint32_t count,
                    const void *src);
 
-/* Drop count pages from first (they read as zeros again) and free them. */
+/* Drop count pages from first (they read as zeros again) and free them;
+ * a page or swap slot shared with clones loses this user only. */
 int  segment_discard(struct segment *seg, uint64_t first, uint64_t count);
+
+/* Copy-on-write clone (clone.c): a new segment of src's size and memcg
+ * sharing every page and swap slot of src; the first write on either side
+ * copies that page only.  A shared page is charged once, to the memcg
+ * (which clones share); the clone reserves nothing (segment_reserve it if
+ * wanted); a reserving src reserves one page more for each page it now
+ * shares.  Errors: -EINVAL (NULL, or src's memcg destroyed), -EOWNERDEAD
+ * (src OOM-killed), -EMLINK
+ * (65535 segments in src's family already), -ENOMEM (pool, slab, or src's
+ * memsw limit for that reservation), src unchanged on any failure.
+ * segment_shared_pages: the segment's pages and slots that others use too. */
+int  segment_clone(struct segment *src, struct segment **out);
+uint64_t segment_shared_pages(const struct segment *seg);
+
+/* Failure injection (fail_alloc.c), Linux's fail_page_alloc/failslab: the
+ * n-th page or slab allocation from now fails, and every one after it,
+ * until n = -1 turns it off.  _injected: allocations failed so far. */
+void mm_fail_alloc_after(struct mm *mm, long n);
+uint64_t mm_fail_alloc_injected(const struct mm *mm);
 
 #endif

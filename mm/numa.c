@@ -357,6 +357,8 @@ int mm_alloc_pages(struct mm *mm, unsigned order, enum alloc_purpose purpose,
 
     if (order > MM_MAX_ORDER)
         return -EINVAL;
+    if (should_fail_alloc(mm))
+        return -ENOMEM;
     pref = preferred_zone(mm);
     for (unsigned pass = 0; pass < nr_passes; pass++) {
         /* Before the last pass, empty slabs kept for reuse go back: they

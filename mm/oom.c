@@ -38,7 +38,10 @@ uint64_t oom_badness(const struct memcg *cg)
 /* Largest live segment of cg: by resident pages only (when what is short
  * is pool pages or the memory limit), or resident + swapped + reserved
  * (the memsw limit, which swap and reservations count against).  NULL if
- * killing would free nothing. */
+ * killing would free nothing.  A page shared by clones counts in each
+ * sharer's resident pages, as Linux counts a shared anonymous page in
+ * every mm's rss: killing one sharer frees only the pages it held alone,
+ * and leaves the others every page (rmap.c drops its shares). */
 static struct segment *largest_segment(const struct memcg *cg,
                                        bool resident_only)
 {

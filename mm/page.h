@@ -16,9 +16,14 @@
  *   ALLOCATED  handed out by the buddy allocator, no role yet; the head of
  *              an order-n allocation keeps ->order = n.
  *   DATA       holds page index ->index of segment ->seg_id, charged to
- *              memcg ->memcg_id.  Under asynchronous swap-out (PG_writeback,
- *              off the LRU) ->next/->prev hold the swap entry being
- *              written, as Linux's page->private.
+ *              memcg ->memcg_id; ->refcount PTEs name it.  With refcount
+ *              > 1 it is shared by a clone family (rmap.c): every
+ *              sharer's PTE has PTE_COW, (->seg_id, ->index) is one of
+ *              them, and the others map it at the same index.  It leaves
+ *              DATA only when its last PTE goes, with refcount back at 1.
+ *              Under asynchronous swap-out (PG_writeback, off the LRU)
+ *              ->next/->prev hold the swap entry being written, as
+ *              Linux's page->private.
  *   ALLOCATED  with PG_writeback: a page discarded while its swap-out
  *              write was in flight; it and its slot are freed when the
  *              write completes (vmscan.c).
@@ -94,9 +99,11 @@ struct page {
     uint8_t order;                      /* FREE head / ALLOCATED head: block order */
     uint8_t zone;                       /* index in mm->zones */
     uint8_t index_hi;                   /* bits 32..35 of the reverse-map index */
-    int32_t refcount;                   /* users of an allocated block's head */
+    int32_t refcount;                   /* users of an allocated block's head;
+                                           DATA: PTEs naming it */
     pfn_t next, prev;                   /* free list or LRU list links */
-    uint32_t seg_id;                    /* DATA/TABLE: reverse map, segment */
+    uint32_t seg_id;                    /* DATA/TABLE: reverse map, segment
+                                           (DATA shared: one of its sharers) */
     uint32_t index_lo;                  /* DATA/TABLE: reverse map, index bits 0..31 */
     union {
         uint32_t memcg_id;              /* DATA: owner memcg */

@@ -9,9 +9,10 @@
  * costs tables only around the pages it holds, and discarding or
  * destroying walks only the populated subtrees.
  *
- * Callers may change the flag bits of an entry that is not none in place
- * (through pgtable_lookup); making an entry none or filling a none one goes
- * through pgtable_clear_range() / pgtable_install(), which keep nr_used. */
+ * Callers may change an entry that is not none in place (through
+ * pgtable_lookup or pgtable_for_each_pte), as long as it stays not none;
+ * making an entry none or filling a none one goes through
+ * pgtable_clear_range() / pgtable_install(), which keep nr_used. */
 #include <errno.h>
 #include <string.h>
 
@@ -221,6 +222,35 @@ int pgtable_free_tree(struct pgtable *pt)
     return pgtable_clear_range(pt, 0, SEGMENT_MAX_PAGES - 1, NULL, NULL);
 }
 
+static int visit_table(const struct pgtable *pt, pfn_t table, unsigned level,
+                       uint64_t base, pte_release_fn fn, void *arg)
+{
+    uint64_t span = 1ull << level_shift(level);
+    pte_t *entries = table_entries(pt, table);
+
+    for (unsigned i = 0; i < PTRS_PER_TABLE; i++) {
+        uint64_t index = base + i * span;
+        int err;
+
+        if (pte_none(entries[i]))
+            continue;
+        if (level == 0)
+            err = fn(arg, index, &entries[i]);
+        else
+            err = visit_table(pt, pte_pfn(entries[i]), level - 1, index, fn, arg);
+        if (err)
+            return err;
+    }
+    return 0;
+}
+
+int pgtable_for_each_pte(const struct pgtable *pt, pte_release_fn fn, void *arg)
+{
+    if (pt->root == PFN_NONE)
+        return 0;
+    return visit_table(pt, pt->root, PGTABLE_LEVELS - 1, 0, fn, arg);
+}
+
 struct check_walk {
     const struct pgtable *pt;
     uint64_t tables, present, swap;
@@ -277,8 +307,10 @@ static int check_table(struct check_walk *w, pfn_t table, unsigned level,
               "pgtable: segment %u index %llu: pfn %u invalid", pt->seg_id,
               (unsigned long long)index, (unsigned)pte_pfn(pte));
         data = pfn_to_page(pt->mm, pte_pfn(pte));
-        CHECK(data->state == PAGE_DATA && data->seg_id == pt->seg_id &&
-              page_index(data) == index,
+        /* A shared page (PTE_COW) maps back to one of its sharers, at the
+         * same index: rmap_check() finds the others. */
+        CHECK(data->state == PAGE_DATA && page_index(data) == index &&
+              ((pte & PTE_COW) || data->seg_id == pt->seg_id),
               "pgtable: segment %u index %llu: pfn %u is %s mapping back to "
               "(%u, %llu)", pt->seg_id, (unsigned long long)index,
               (unsigned)pte_pfn(pte), page_state_name(data->state),
@@ -293,7 +325,8 @@ static int check_table(struct check_walk *w, pfn_t table, unsigned level,
 
 /* Every table is a TABLE page of this segment whose nr_used is right and
  * not zero; every present PTE's page is DATA and maps back to (segment,
- * index).  *nr_present receives the count of present PTEs. */
+ * index), or for a PTE_COW one to (a sharer, index).  *nr_present receives
+ * the count of present PTEs. */
 int pgtable_check(const struct pgtable *pt, uint64_t *nr_present)
 {
     return pgtable_check_counts(pt, nr_present, NULL);

@@ -89,6 +89,11 @@ int    pgtable_install(struct pgtable *pt, uint64_t index, pte_t pte);
 int    pgtable_clear_range(struct pgtable *pt, uint64_t first, uint64_t last,
                            pte_release_fn release, void *arg);
 int    pgtable_free_tree(struct pgtable *pt);
+/* fn on every entry that is not none, in index order; a negative return
+ * stops the walk and is returned.  fn may change an entry's bits but must
+ * not make it none (the tree does not change under the walk). */
+int    pgtable_for_each_pte(const struct pgtable *pt, pte_release_fn fn,
+                            void *arg);
 int    pgtable_check(const struct pgtable *pt, uint64_t *nr_present);
 int    pgtable_check_counts(const struct pgtable *pt, uint64_t *nr_present,
                             uint64_t *nr_swap);

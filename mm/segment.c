@@ -21,7 +21,28 @@
  * frees nothing does the OOM policy (oom.c) run, which may kill a segment:
  * a dead segment holds nothing, neither pages nor swap slots, and refuses
  * all I/O with -EOWNERDEAD until its owner destroys it.  Every resident
- * page is on its memcg's LRU lists and every access marks it (lru.c). */
+ * page is on its memcg's LRU lists and every access marks it (lru.c).
+ *
+ * A clone (clone.c) shares its origin's pages and swap slots, marked
+ * PTE_COW (rmap.c keeps who maps what).  A write to a shared page is
+ * Linux's do_wp_page: a new page is allocated and charged, filled (writes
+ * are whole pages, so nothing is copied), and replaces this segment's
+ * PTE; the old page loses a user, and with one user left it is that
+ * user's own again, written in place from then on.  A write over a shared
+ * swap entry takes a new page the same way and leaves the slot to the
+ * others.  Discarding or destroying drops one user of a shared page or
+ * slot; only the last user frees it.
+ *
+ * Charges: a page is charged once, to the memcg of the segment that first
+ * wrote it, however many PTEs name it (Linux charges a shared anonymous
+ * page to the memcg that faulted it first); a family lives in one memcg
+ * (a clone takes its origin's), so a shared page or slot costs its memcg
+ * one page.  The page a CoW write allocates is a new page like any other.
+ * A reserving segment keeps one page of reservation for every index it
+ * does not hold alone - never written, or shared - so that breaking a
+ * share never fails for memsw either:
+ *     reserved + resident + swapped - shared == npages
+ * and it gives that page back when a share ends with it as the last user. */
 #include <errno.h>
 #include <string.h>
 
@@ -89,8 +110,9 @@ bool segment_is_dead(const struct segment *seg)
 
 int segment_reserve(struct segment *seg)
 {
-    /* Swapped pages hold their memsw charge already. */
-    uint64_t nr = seg->npages - seg->resident - seg->swapped;
+    /* Pages and slots of its own hold their memsw charge already; shared
+     * ones are reserved for, as breaking the share takes a new page. */
+    uint64_t nr = seg->npages - (seg->resident + seg->swapped - seg->shared);
     int err;
 
     if (seg->reserving || seg->dead)
@@ -115,6 +137,11 @@ int segment_set_file(struct segment *seg)
         return -EBUSY;
     seg->file = true;
     return 0;
+}
+
+uint64_t segment_shared_pages(const struct segment *seg)
+{
+    return seg->shared;
 }
 
 /* Direct reclaim of the pool is tried this many times, each after some
@@ -334,6 +361,44 @@ static int write_new_page(struct segment *seg, uint64_t index, const void *src)
     return 0;
 }
 
+int segment_replace_pte(struct segment *seg, uint64_t index, pte_t *pte,
+                        pfn_t pfn)
+{
+    struct page *page = pfn_to_page(seg->mm, pfn);
+    int err = segment_zap_pte(seg, index, pte);
+
+    if (err)
+        return err;
+    *pte = pfn_pte(pfn, PTE_DIRTY | PTE_ACCESSED);
+    seg->resident++;
+    page_set(page, PG_dirty | PG_uptodate);
+    lru_add_page(seg->mm, page);
+    return 0;
+}
+
+/* A new page, charged as new, replaces whatever *pte of (seg, index)
+ * names: a shared page (the copy-on-write break) or a shared swap slot.
+ * Allocating may reclaim or OOM-kill, which may swap the shared page out
+ * or leave seg its last user: the PTE is looked at again only after, and
+ * the zap deals with whatever it then names. */
+static int write_unshared_page(struct segment *seg, uint64_t index,
+                               const void *src)
+{
+    pte_t *pte;
+    pfn_t pfn;
+    int err;
+
+    err = segment_get_page(seg, index, ALLOC_DATA, CHARGE_NEW, &pfn);
+    if (err)
+        return err;
+    memcpy(page_address(seg->mm, pfn), src, MM_PAGE_SIZE);
+    pte = pgtable_lookup(&seg->pt, index);
+    err = pte ? segment_replace_pte(seg, index, pte, pfn) : -EUCLEAN;
+    if (err)
+        segment_unget_page(seg, pfn, CHARGE_NEW);
+    return err;
+}
+
 /* The whole page is new: the swapped copy is dropped unread, and the new
  * page takes over its memsw charge (no major fault: nothing is read). */
 static int write_swapped_page(struct segment *seg, uint64_t index, pte_t *pte,
@@ -343,6 +408,8 @@ static int write_swapped_page(struct segment *seg, uint64_t index, pte_t *pte,
     pfn_t pfn;
     int err;
 
+    if (swap_entry_count(seg->mm, *pte) > 1)
+        return write_unshared_page(seg, index, src);
     err = segment_get_page(seg, index, ALLOC_DATA, CHARGE_SWAP, &pfn);
     if (err)
         return err;             /* an OOM kill of seg freed *pte: leave it */
@@ -362,6 +429,8 @@ static int write_one_page(struct segment *seg, uint64_t index, const void *src)
     pte_t *pte = pgtable_lookup(&seg->pt, index);
 
     if (pte && pte_present(*pte)) {
+        if (*pte & PTE_COW)
+            return write_unshared_page(seg, index, src);
         overwrite_page(seg, pte, src);
         return 0;
     }
@@ -427,21 +496,30 @@ static int orphan_writeback_page(struct segment *seg, struct page *page)
     return 0;
 }
 
-/* pte_release_fn for discard: the data page goes back to the buddy
- * allocator and its charge back to the memcg; a swap entry its slot. */
-static int release_data_page(void *arg, uint64_t index, pte_t *pte)
+int segment_zap_pte(struct segment *seg, uint64_t index, pte_t *pte)
 {
-    struct segment *seg = arg;
     struct page *page;
     pfn_t pfn;
     int err;
 
     if (!pte_present(*pte)) {
+        if (swap_entry_count(seg->mm, *pte) > 1) {
+            err = rmap_drop_swap(seg, index, *pte);
+            if (!err)
+                seg->swapped--;
+            return err;
+        }
         release_swap_entry(seg, *pte);
         return 0;
     }
     pfn = pte_pfn(*pte);
     page = pfn_to_page(seg->mm, pfn);
+    if (page->refcount > 1) {
+        err = rmap_drop_page(seg, index, page);
+        if (!err)
+            seg->resident--;
+        return err;
+    }
     if (page->seg_id != seg->id || page_index(page) != index) {
         dump_page(seg->mm, pfn, "discarding a page mapped elsewhere");
         return -EUCLEAN;
@@ -458,6 +536,12 @@ static int release_data_page(void *arg, uint64_t index, pte_t *pte)
     seg->resident--;
     uncharge_page(seg, seg->reserving);
     return mm_free_pages(seg->mm, pfn, 0);
+}
+
+/* pte_release_fn for discard: the entry's page or slot loses this user. */
+static int release_data_page(void *arg, uint64_t index, pte_t *pte)
+{
+    return segment_zap_pte(arg, index, pte);
 }
 
 int segment_discard(struct segment *seg, uint64_t first, uint64_t count)
@@ -489,6 +573,7 @@ void segment_destroy(struct segment *seg)
                (unsigned long long)seg->pt.nr_tables);
     memcg_unreserve(seg->memcg, seg->reserved);
     seg->reserved = 0;
+    rmap_family_leave(seg);
     idr_remove(&mm->segments, seg->id);
     memcg_detach_segment(seg->memcg);
     slab_free(&mm->slab_builtin[SLAB_SEGMENT], seg);
@@ -513,46 +598,30 @@ int segment_check(const struct segment *seg)
     CHECK(seg->reserving || seg->reserved == 0,
           "segment %u: %llu pages reserved without a reservation", seg->id,
           (unsigned long long)seg->reserved);
-    CHECK(seg->reserved + seg->resident + seg->swapped <= seg->npages,
-          "segment %u: reserved %llu + resident %llu + swapped %llu > npages "
-          "%llu", seg->id, (unsigned long long)seg->reserved,
+    CHECK(seg->shared <= seg->resident + seg->swapped,
+          "segment %u: %llu shared entries of %llu resident + %llu swapped",
+          seg->id, (unsigned long long)seg->shared,
+          (unsigned long long)seg->resident, (unsigned long long)seg->swapped);
+    CHECK(seg->reserved + seg->resident + seg->swapped - seg->shared <=
+          seg->npages,
+          "segment %u: reserved %llu + resident %llu + swapped %llu - shared "
+          "%llu > npages %llu", seg->id, (unsigned long long)seg->reserved,
           (unsigned long long)seg->resident, (unsigned long long)seg->swapped,
-          (unsigned long long)seg->npages);
-    /* A live reservation covers every page: one charge for each index. */
+          (unsigned long long)seg->shared, (unsigned long long)seg->npages);
+    /* A live reservation covers every index not held alone: one charge
+     * for each index, and one for breaking each share. */
     CHECK(!seg->reserving || seg->dead ||
-          seg->reserved + seg->resident + seg->swapped == seg->npages,
+          seg->reserved + seg->resident + seg->swapped - seg->shared ==
+          seg->npages,
           "segment %u: reserving, but reserved %llu + resident %llu + swapped "
-          "%llu != npages %llu", seg->id, (unsigned long long)seg->reserved,
-          (unsigned long long)seg->resident, (unsigned long long)seg->swapped,
+          "%llu - shared %llu != npages %llu", seg->id,
+          (unsigned long long)seg->reserved, (unsigned long long)seg->resident,
+          (unsigned long long)seg->swapped, (unsigned long long)seg->shared,
           (unsigned long long)seg->npages);
     CHECK(!seg->dead ||
           (seg->resident == 0 && seg->reserved == 0 && seg->swapped == 0),
           "segment %u: dead with %llu resident, %llu reserved, %llu swapped",
           seg->id, (unsigned long long)seg->resident,
           (unsigned long long)seg->reserved, (unsigned long long)seg->swapped);
-    return 0;
-}
-
-/* page -> PTE: a DATA page's reverse map names a live segment whose PTE at
- * that index maps this very page, and the owner is the segment's memcg. */
-int segment_check_data_page(const struct mm *mm, pfn_t pfn)
-{
-    const struct page *page = pfn_to_page(mm, pfn);
-    const struct segment *seg = idr_find(&mm->segments, page->seg_id);
-    uint64_t index = page_index(page);
-    const pte_t *pte;
-
-    CHECK(seg, "mm: data page %u: rmap names no segment (%u)", (unsigned)pfn,
-          page->seg_id);
-    CHECK(index < seg->npages, "mm: data page %u: rmap index %llu past segment "
-          "%u end %llu", (unsigned)pfn, (unsigned long long)index, seg->id,
-          (unsigned long long)seg->npages);
-    pte = pgtable_lookup(&seg->pt, index);
-    CHECK(pte && pte_present(*pte) && pte_pfn(*pte) == pfn,
-          "mm: data page %u: segment %u index %llu does not map it", (unsigned)pfn,
-          seg->id, (unsigned long long)index);
-    CHECK(page->memcg_id == seg->memcg->id,
-          "mm: data page %u: owner memcg %u, segment charges %u", (unsigned)pfn,
-          page->memcg_id, seg->memcg->id);
     return 0;
 }

@@ -411,6 +411,10 @@ void *slab_alloc(struct slab_cache *c)
 
     if (!c || c->dead)
         return NULL;
+    if (should_fail_alloc(c->mm)) {
+        c->nr_fails++;
+        return NULL;
+    }
     if (c->partial.head == PFN_NONE && c->empty.head == PFN_NONE &&
         slab_new(c) != 0) {
         c->nr_fails++;

@@ -9,16 +9,23 @@
  * as possible.  Only when no cluster is free does it scan for a free slot
  * in a partly used one.  Each used slot records its owner (segment id,
  * page index): the reverse map that lets swap-in readahead and swap_check()
- * go from a slot to the PTE that names it.
+ * go from a slot to the PTE that names it.  A slot written for a page
+ * shared by a clone family (rmap.c) has one user per sharer; its owner is
+ * one of them, and the others are the family's members at that index.
  *
  * A swap-in (the fault on a swap entry, swap_do_page) reads the page into
- * a new data page, maps it and frees the slot unless other entries still
- * use it.  When it continues the previous swap-in of that file (the slot
- * right after the last one read), up to SWAP_RA_PAGES following slots that
- * belong to the same segment and are still its swap entries are read in
- * the same system call and mapped as not-yet-touched inactive pages
- * (PG_readahead); readahead takes free pages down to the min watermark
- * but never reclaims for them.
+ * a new data page, maps it and frees the slot.  A slot with several users
+ * is read into a private page of the faulting segment, charged as a new
+ * page (a major fault still), and the slot stays for the others with one
+ * user less - Linux keeps such a page in the swap cache for all of them;
+ * rmem has no swap cache, so each sharer that faults reads its own copy,
+ * and a slot left with one user is that user's alone again.  When a
+ * swap-in continues the previous one of that file (the slot right after
+ * the last one read), up to SWAP_RA_PAGES following slots that have one
+ * user, this segment, and are still its swap entries are read in the same
+ * system call and mapped as not-yet-touched inactive pages (PG_readahead);
+ * a shared slot ends the window.  Readahead takes free pages down to the
+ * min watermark but never reclaims for them.
  *
  * The swap_info of a file comes from kmalloc, its per-slot arrays from
  * kvmalloc (slab for a small file, the C heap past MM_KMALLOC_MAX), like
@@ -41,7 +48,8 @@
  *   free list == exactly the clusters with count 0 that are not current
  *   each used slot's owner is a live segment whose PTE names this slot,
  *   or maps the page being written to it, or is 0 (an orphan: its page
- *   was discarded during the write)
+ *   was discarded during the write); a slot named by PTEs has a count ==
+ *   the PTEs of the owner's family naming it
  *   (and the caller checks sum of slot counts == sum of segments' swapped
  *   + pages under writeback) */
 #include <errno.h>
@@ -80,7 +88,7 @@ struct swap_info {
     int prio;
     uint64_t nr_slots;
     uint64_t inuse;                     /* slots with a count */
-    uint8_t *map;                       /* swap_map: users of each slot */
+    uint16_t *map;                      /* swap_map: users of each slot */
     struct swap_owner *owner;           /* reverse map of each used slot */
     struct swap_cluster *clusters;
     uint32_t nr_clusters;
@@ -346,6 +354,55 @@ void swap_free_entry(struct mm *mm, pte_t entry)
         free_cluster_add(si, c);
 }
 
+unsigned swap_entry_count(const struct mm *mm, pte_t entry)
+{
+    uint64_t off;
+    const struct swap_info *si = entry_info(mm, entry, &off);
+
+    return si ? si->map[off] : 0;
+}
+
+uint32_t swap_entry_owner(const struct mm *mm, pte_t entry)
+{
+    uint64_t off;
+    const struct swap_info *si = entry_info(mm, entry, &off);
+
+    return si ? si->owner[off].seg_id : 0;
+}
+
+int swap_dup_entry(struct mm *mm, pte_t entry)
+{
+    uint64_t off;
+    struct swap_info *si = entry_info(mm, entry, &off);
+
+    if (!si || si->map[off] == SWAP_MAP_MAX) {
+        mm_log(MM_LOG_ERR, "swap: duplicate of swap entry %llx not in use or "
+               "at %u users", (unsigned long long)entry, SWAP_MAP_MAX);
+        return -EINVAL;
+    }
+    si->map[off]++;
+    return 0;
+}
+
+uint64_t swap_memcg_slots(const struct mm *mm, const struct memcg *cg)
+{
+    uint64_t n = 0;
+
+    for (unsigned t = 0; t < mm->nr_swapfiles; t++) {
+        const struct swap_info *si = mm->swap_info[t];
+
+        for (uint64_t s = 0; s < si->nr_slots; s++) {
+            const struct segment *seg;
+
+            if (!si->map[s])
+                continue;
+            seg = idr_find(&mm->segments, si->owner[s].seg_id);
+            n += seg && seg->memcg == cg;
+        }
+    }
+    return n;
+}
+
 void swap_set_owner(struct mm *mm, pte_t entry, uint32_t seg_id, uint64_t index)
 {
     uint64_t off;
@@ -522,6 +579,7 @@ int swap_do_page(struct segment *seg, uint64_t index, pte_t *pte)
     struct mm *mm = seg->mm;
     struct swap_info *si;
     struct iovec iov;
+    enum page_charge charge;
     uint64_t off;
     bool sequential;
     unsigned ra = 0;
@@ -529,13 +587,16 @@ int swap_do_page(struct segment *seg, uint64_t index, pte_t *pte)
     int err;
 
     si = entry_info(mm, *pte, &off);
-    if (!si || si->owner[off].seg_id != seg->id || si->owner[off].index != index) {
+    if (!si || !rmap_same_family(seg, si->owner[off].seg_id) ||
+        si->owner[off].index != index) {
         mm_log(MM_LOG_ERR, "swap: segment %u index %llu: swap entry %llx names "
                "no slot of it", seg->id, (unsigned long long)index,
                (unsigned long long)*pte);
         return -EIO;
     }
-    err = segment_get_page(seg, index, ALLOC_DATA, CHARGE_SWAPIN, &pfn);
+    /* A shared slot stays charged for its other users: ours is a new page. */
+    charge = si->map[off] > 1 ? CHARGE_NEW : CHARGE_SWAPIN;
+    err = segment_get_page(seg, index, ALLOC_DATA, charge, &pfn);
     if (err)
         return err;
     page_set(pfn_to_page(mm, pfn), PG_locked);
@@ -554,11 +615,23 @@ int swap_do_page(struct segment *seg, uint64_t index, pte_t *pte)
     }
     page_clear(pfn_to_page(mm, pfn), PG_locked);
     if (err) {
-        segment_unget_page(seg, pfn, CHARGE_SWAPIN);
+        segment_unget_page(seg, pfn, charge);
         return -EIO;
     }
     sequential = off == si->ra_expect;
-    commit_swapin(seg, pte, pfn, 0);
+    if (charge == CHARGE_NEW) {
+        /* The slot may have lost its other users meanwhile (an OOM kill
+         * while allocating): the zap frees it then, as a discard would. */
+        memcg_count_event(seg->memcg, MEMCG_PGMAJFAULT, 1);
+        err = segment_replace_pte(seg, index, pte, pfn);
+        if (err) {
+            segment_unget_page(seg, pfn, charge);
+            return err;
+        }
+        mm->events[MM_EV_pswpin]++;
+    } else {
+        commit_swapin(seg, pte, pfn, 0);
+    }
     lru_mark_accessed(mm, pfn_to_page(mm, pfn));
     if (sequential)
         ra = swapin_readahead(seg, si, off);
@@ -568,12 +641,25 @@ int swap_do_page(struct segment *seg, uint64_t index, pte_t *pte)
 
 /* A used slot's owner names it by PTE, or maps a page whose swap-out to
  * it is in flight, or is 0 for a page discarded during that write. */
+static bool slot_under_writeback(const struct mm *mm, pte_t entry)
+{
+    for (pfn_t pfn = 0; pfn < mm->nr_pages; pfn++) {
+        const struct page *page = pfn_to_page(mm, pfn);
+
+        if (page_test(page, PG_writeback) && page_swap_entry(page) == entry)
+            return true;
+    }
+    return false;
+}
+
 static int check_owner(const struct mm *mm, const struct swap_info *si,
                        uint64_t off, uint64_t *orphans)
 {
     const struct swap_owner *o = &si->owner[off];
-    const struct segment *seg;
+    pte_t entry = swp_entry_pte(si->type, off);
+    struct segment *seg;
     const pte_t *pte;
+    unsigned users;
 
     if (o->seg_id == 0) {
         (*orphans)++;
@@ -586,17 +672,21 @@ static int check_owner(const struct mm *mm, const struct swap_info *si,
     if (pte && pte_present(*pte)) {
         const struct page *page = pfn_to_page(mm, pte_pfn(*pte));
 
-        CHECK(page_test(page, PG_writeback) &&
-              page_swap_entry(page) == swp_entry_pte(si->type, off),
-              "swap: %s slot %llu: segment %u index %llu maps a page not "
-              "being written to it", si->path, (unsigned long long)off,
-              seg->id, (unsigned long long)o->index);
+        if (page_test(page, PG_writeback) && page_swap_entry(page) == entry)
+            return 0;
+    } else if (pte && *pte == entry) {
+        users = rmap_walk(seg, o->index, *pte, NULL, NULL);
+        CHECK(users == si->map[off], "swap: %s slot %llu: count %u, %u PTEs "
+              "of segment %u's family name it", si->path,
+              (unsigned long long)off, si->map[off], users, seg->id);
         return 0;
     }
-    CHECK(pte && *pte == swp_entry_pte(si->type, off),
-          "swap: %s slot %llu: segment %u index %llu does not name it",
-          si->path, (unsigned long long)off, seg->id,
-          (unsigned long long)o->index);
+    /* A page under writeback whose owner broke its share with a clone
+     * made meanwhile: another member maps it now.  Rare, so a scan. */
+    CHECK(slot_under_writeback(mm, entry),
+          "swap: %s slot %llu: segment %u index %llu neither names it nor "
+          "maps the page being written to it", si->path,
+          (unsigned long long)off, seg->id, (unsigned long long)o->index);
     return 0;
 }
 

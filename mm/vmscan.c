@@ -14,7 +14,10 @@
  * out).  Paging out (pageout) takes a slot, writes the page, replaces its
  * PTE, found through the page's reverse map, by the swap entry, moves the
  * charge from the memcg's usage to its swap count (memcg_charge_swap) and
- * frees the page.
+ * frees the page.  A page shared by a clone family (rmap.c) is written
+ * once, to a slot with one user per sharer, and every sharer's PTE becomes
+ * that swap entry (Linux's try_to_unmap over the anon_vma); it was
+ * referenced if any sharer's PTE was accessed.
  *
  * Three callers: allocations (direct reclaim, segment.c, when a zone is at
  * its min watermark), memcg_reclaim() (a charge refused at, or a limit
@@ -73,32 +76,64 @@ static pte_t *page_pte(struct mm *mm, struct page *page, struct segment **segp)
     return pte;
 }
 
+static void clear_young(struct segment *seg, pte_t *pte, void *arg)
+{
+    bool *young = arg;
+
+    (void)seg;
+    *young |= (*pte & PTE_ACCESSED) != 0;
+    *pte &= ~PTE_ACCESSED;
+}
+
 /* Linux's folio_referenced() + TestClearPageReferenced in one: the page
- * was used since it was last looked at; both bits start over. */
+ * was used, through any of its PTEs, since it was last looked at; every
+ * bit starts over. */
 static bool test_clear_referenced(struct mm *mm, struct page *page)
 {
     struct segment *seg;
     pte_t *pte = page_pte(mm, page, &seg);
-    bool young = pte && (*pte & PTE_ACCESSED);
+    bool young = false;
     bool referenced = page_test(page, PG_referenced);
 
     if (pte)
-        *pte &= ~PTE_ACCESSED;
+        rmap_walk(seg, page_index(page), *pte, clear_young, &young);
     page_clear(page, PG_referenced);
     return referenced || young;
 }
 
-/* The page's contents are in its slot (or in zswap): the PTE becomes the
- * swap entry, the charge moves to swap, the page is freed. */
+struct unmap_walk {
+    pte_t entry;
+    unsigned nr;
+};
+
+/* One sharer's PTE becomes the swap entry: Linux's try_to_unmap_one. */
+static void unmap_one(struct segment *seg, pte_t *pte, void *arg)
+{
+    struct unmap_walk *w = arg;
+
+    *pte = w->entry;
+    seg->resident--;
+    seg->swapped++;
+    w->nr++;
+}
+
+/* The page's contents are in its slot (or in zswap): every sharer's PTE
+ * becomes the swap entry (one user of the slot each), the charge moves to
+ * swap once, the page is freed. */
 static int unmap_and_free(struct mm *mm, struct page *page, struct segment *seg,
                           pte_t *pte, pte_t entry)
 {
+    struct unmap_walk w = { entry, 0 };
+    uint64_t index = page_index(page);
     pfn_t pfn = page_to_pfn(mm, page);
 
-    *pte = entry;
-    seg->resident--;
-    seg->swapped++;
+    /* The family caps its members below the slot's maximum count. */
+    for (int32_t i = 1; i < page->refcount; i++)
+        swap_dup_entry(mm, entry);
+    swap_set_owner(mm, entry, seg->id, index);
+    rmap_walk(seg, index, *pte, unmap_one, &w);
     memcg_charge_swap(seg->memcg, 1);   /* memory -> swap, memsw as it was */
+    page->refcount = 1;                 /* as the buddy allocator handed it out */
     page->flags = 0;
     page_clear_rmap(page);
     page->memcg_id = 0;
@@ -121,23 +156,30 @@ static void start_writeback(struct mm *mm, struct segment *seg,
 
 /* Swap one isolated-to-be page out and free it: 0; or, with sc->batch,
  * queue its write: 1; or -ENOSPC (no slot), -EIO (write failed) or
- * -EUCLEAN with the page left on its list. */
+ * -EUCLEAN with the page left on its list.  Only a page of one user goes
+ * the asynchronous way: a shared one is written and unmapped from every
+ * sharer at once. */
 static int pageout(struct scan_control *sc, struct mm *mm, struct page *page)
 {
     pfn_t pfn = page_to_pfn(mm, page);
     struct segment *seg;
     pte_t *pte, entry;
+    uint64_t index = page_index(page);
     int err;
 
     pte = page_pte(mm, page, &seg);
     if (!pte)
         return -EUCLEAN;
+    if (rmap_walk(seg, index, *pte, NULL, NULL) != (unsigned)page->refcount) {
+        dump_page(mm, pfn, "reclaim: refcount is not the PTEs mapping it");
+        return -EUCLEAN;
+    }
     err = swap_alloc_slot(mm, &entry);
     if (err)
         return err;
-    swap_set_owner(mm, entry, seg->id, page_index(page));
+    swap_set_owner(mm, entry, seg->id, index);
     lru_del_page(mm, page);
-    if (sc->batch) {
+    if (sc->batch && page->refcount == 1) {
         err = swap_writepage_queue(mm, pfn, entry, sc->batch);
         if (err == 1) {
             start_writeback(mm, seg, page, entry);
@@ -423,8 +465,10 @@ static void finish_writeback(struct mm *mm, const struct mm_swap_io *io)
         page_set(page, PG_dirty);
     }
     /* Written or read meanwhile: not cold after all, and a written page's
-     * slot may hold a torn copy.  It stays; the slot goes. */
-    if (io->err || page_test(page, PG_dirty) || (*pte & PTE_ACCESSED)) {
+     * slot may hold a torn copy.  Cloned meanwhile (clone.c dirtied it):
+     * in use by more than the slot was taken for.  It stays; the slot goes. */
+    if (io->err || page_test(page, PG_dirty) || (*pte & PTE_ACCESSED) ||
+        page->refcount > 1) {
         swap_free_entry(mm, io->entry);
         lru_add_page(mm, page);
         return;

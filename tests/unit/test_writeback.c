@@ -138,6 +138,45 @@ START_TEST(test_destroy_during_flight)
 }
 END_TEST
 
+/* A clone made while writes are in flight shares the pages being
+ * written; io 0's owner then breaks its share by writing, so the page
+ * under writeback is the clone's alone.  Completion keeps every page that
+ * was shared (its slot was taken for one user) and both sides read back
+ * their own contents. */
+START_TEST(test_clone_during_flight)
+{
+    struct swap_fixture f = swap_setup(8 * MiB, 32 * MiB, 8192);
+    struct mm_swap_batch b;
+    struct segment *clone;
+    uint64_t n = fill_below_low(&f, 6), broken;
+
+    queue_batch(&f, &b);
+    ck_assert_uint_ge(b.nr, 1);
+    broken = index_of(&f, &b.io[0]);
+    ck_assert_int_eq(segment_clone(f.seg, &clone), 0);
+    ck_assert_mm_ok(f.mm);
+    test_write_stamped(f.seg, broken, 7);       /* copy on write */
+    ck_assert_mm_ok(f.mm);
+    mm_swap_io_run(&b);
+    mm_swap_batch_done(f.mm, &b);
+    ck_assert_mm_ok(f.mm);
+    ck_assert_uint_eq(mm_nr_writeback(f.mm), 0);
+    ck_assert_uint_eq(test_event(f.mm, MM_EV_pswpout), 0);
+    for (unsigned i = 0; i < b.nr; i++) {
+        uint64_t index = index_of(&f, &b.io[i]);
+
+        ck_assert(pte_present(test_pte(clone, index)));
+    }
+    for (uint64_t i = 0; i < n; i++) {
+        test_read_stamped(f.seg, i, i == broken ? 7 : 6);
+        test_read_stamped(clone, i, 6);
+    }
+    segment_destroy(clone);
+    ck_assert_mm_ok(f.mm);
+    swap_teardown(&f);
+}
+END_TEST
+
 /* A read-only swap file: every write fails, every page stays. */
 START_TEST(test_write_error_restores_pages)
 {
@@ -200,6 +239,7 @@ Suite *writeback_suite(void)
     tcase_add_test(tc, test_batch_written_then_freed);
     tcase_add_test(tc, test_used_or_discarded_during_flight);
     tcase_add_test(tc, test_destroy_during_flight);
+    tcase_add_test(tc, test_clone_during_flight);
     tcase_add_test(tc, test_write_error_restores_pages);
     tcase_add_test(tc, test_zswap_pages_never_queued);
     suite_add_tcase(s, tc);

@@ -1,0 +1,404 @@
+/* test_fail_alloc.c - failure injection (mm_fail_alloc_after) swept over
+ * each allocation of an operation: for n = 1, 2, ... until the operation
+ * succeeds, a fresh pool is set up, the n-th page or slab allocation from
+ * then on fails, and the operation must return a clean -ENOMEM, leave
+ * mm_check() happy and every segment's contents as they were (or as
+ * written, for the pages a multi-page write finished), and, once
+ * everything is destroyed, leave no page and no slab object behind.
+ * Operations: segment creation, segment_clone (of an origin, and of a
+ * clone), segment_write (a new page needing table pages, a CoW break, a
+ * CoW break next to a new page needing a table) and swap-in (segment_read
+ * of swapped pages, alone and shared with a clone, swap file on a tmp
+ * file). */
+#include "swap_test.h"
+
+#define SWEEP_MAX 400                   /* no operation here needs more */
+#define SEG_PAGES (1ull << 28)
+
+struct env {
+    struct mm *mm;
+    struct memcg *cg;
+    struct segment *seg[4];
+    unsigned nseg;
+    int fd;
+    uint64_t objs;                      /* slab objects before the memcg */
+};
+
+static uint64_t slab_objects(const struct mm *mm)
+{
+    struct mm_slab_info si;
+    uint64_t n = 0;
+
+    for (unsigned i = 0; mm_slab_info(mm, i, &si) == 0; i++)
+        n += si.active_objs;
+    return n;
+}
+
+static void env_setup(struct env *e, bool swap)
+{
+    memset(e, 0, sizeof(*e));
+    e->mm = test_mm(8 * MiB);
+    e->fd = -1;
+    if (swap) {
+        e->fd = test_swapfile(4 * MiB);
+        ck_assert_int_eq(mm_swapon(e->mm, e->fd, TEST_SWAP_NAME, 4 * MiB), 0);
+    }
+    e->objs = slab_objects(e->mm);
+    e->cg = test_memcg(e->mm, "tenant");
+}
+
+static struct segment *env_segment(struct env *e)
+{
+    struct segment *seg = test_segment(e->mm, e->cg, SEG_PAGES);
+
+    e->seg[e->nseg++] = seg;
+    return seg;
+}
+
+/* Everything destroyed: no data or table page, no segment, every page
+ * free or slab, and the slab objects as before the memcg. */
+static void env_teardown(struct env *e)
+{
+    struct mm_stat st;
+
+    for (unsigned i = 0; i < e->nseg; i++)
+        segment_destroy(e->seg[i]);
+    ck_assert_uint_eq(e->cg->usage + e->cg->swap + e->cg->reserved, 0);
+    memcg_destroy(e->cg);
+    ck_assert_mm_ok(e->mm);
+    mm_get_stat(e->mm, &st);
+    ck_assert_uint_eq(st.data_pages + st.table_pages + st.segments, 0);
+    ck_assert_uint_eq(st.free_pages + st.slab_pages, st.total_pages);
+    ck_assert_uint_eq(slab_objects(e->mm), e->objs);
+    for (unsigned t = 0; t < mm_nr_swapfiles(e->mm); t++) {
+        struct mm_swap_info si;
+
+        ck_assert_int_eq(mm_swap_info(e->mm, t, &si), 0);
+        ck_assert_uint_eq(si.used_pages, 0);
+    }
+    mm_destroy(e->mm);
+    if (e->fd >= 0)
+        close(e->fd);
+}
+
+static void swap_out_all(struct env *e)
+{
+    for (int i = 0; i < 16 && e->cg->usage; i++)
+        vmscan_try_to_free_pages(e->mm, e->cg, e->cg->usage, false);
+    ck_assert_uint_eq(e->cg->usage, 0);
+}
+
+static void read_expect(struct segment *seg, uint64_t index, uint64_t seed)
+{
+    char buf[MM_PAGE_SIZE];
+
+    if (seed) {
+        test_read_stamped(seg, index, seed);
+        return;
+    }
+    ck_assert_int_eq(segment_read(seg, index, 1, buf), 0);
+    ck_assert(test_is_zero(buf, sizeof(buf)));
+}
+
+/* The last index of a level-0 table: the next one needs a new table. */
+#define TABLE_END ((1ull << 18) + 511)
+
+/* Written over several tables of the origin, seed 1. */
+static const uint64_t origin_pages[] = { 0, 1, 511, 512, TABLE_END,
+                                         (1ull << 27) + 3 };
+#define NR_ORIGIN (sizeof(origin_pages) / sizeof(origin_pages[0]))
+
+static void setup_origin(struct env *e)
+{
+    struct segment *seg = env_segment(e);
+
+    for (unsigned i = 0; i < NR_ORIGIN; i++)
+        test_write_stamped(seg, origin_pages[i], 1);
+}
+
+static void check_origin(struct segment *seg)
+{
+    for (unsigned i = 0; i < NR_ORIGIN; i++)
+        read_expect(seg, origin_pages[i], 1);
+}
+
+/* ---- the operations ------------------------------------------------ */
+
+static void setup_nothing(struct env *e)
+{
+    (void)e;
+}
+
+static int op_create(struct env *e)
+{
+    struct segment *seg = NULL;
+    int err = segment_create(e->mm, e->cg, SEG_PAGES, &seg);
+
+    if (!err)
+        e->seg[e->nseg++] = seg;
+    return err;
+}
+
+static void verify_create(struct env *e, int err)
+{
+    ck_assert_uint_eq(memcg_nr_segments(e->cg), err ? 0 : 1);
+}
+
+/* An origin with pages in several tables, two of them in swap. */
+static void setup_clone(struct env *e)
+{
+    setup_origin(e);
+    vmscan_try_to_free_pages(e->mm, e->cg, 2, false);
+    vmscan_try_to_free_pages(e->mm, e->cg, 2, false);
+}
+
+static int op_clone(struct env *e)
+{
+    struct segment *src = e->seg[e->nseg - 1], *c = NULL;
+    int err = segment_clone(src, &c);
+
+    if (!err)
+        e->seg[e->nseg++] = c;
+    else
+        ck_assert_ptr_null(c);
+    return err;
+}
+
+static void verify_clone(struct env *e, int err)
+{
+    struct segment *origin = e->seg[0];
+
+    ck_assert_uint_eq(memcg_nr_segments(e->cg), e->nseg);
+    if (err && e->nseg == 1) {
+        /* Nothing of the attempt is left: no family, no share. */
+        ck_assert_ptr_null(origin->family);
+        ck_assert_uint_eq(segment_shared_pages(origin), 0);
+    }
+    for (unsigned i = 0; i < e->nseg; i++)
+        check_origin(e->seg[i]);
+}
+
+static void setup_clone_of_clone(struct env *e)
+{
+    struct segment *c;
+
+    setup_clone(e);
+    ck_assert_int_eq(segment_clone(e->seg[0], &c), 0);
+    e->seg[e->nseg++] = c;
+}
+
+/* A first write far from anything: four table pages and a data page. */
+static const uint64_t far_index = (1ull << 27) + (1ull << 20) + 7;
+
+static int op_write_far(struct env *e)
+{
+    char buf[MM_PAGE_SIZE];
+
+    test_stamp(buf, far_index, 2);
+    return segment_write(e->seg[e->nseg - 1], far_index, 1, buf);
+}
+
+static void setup_one_segment(struct env *e)
+{
+    env_segment(e);
+}
+
+static void verify_write_far(struct env *e, int err)
+{
+    read_expect(e->seg[0], far_index, err ? 0 : 2);
+}
+
+static void setup_family(struct env *e)
+{
+    struct segment *c;
+
+    setup_origin(e);
+    ck_assert_int_eq(segment_clone(e->seg[0], &c), 0);
+    e->seg[e->nseg++] = c;
+}
+
+/* The clone writes its copy of page 511. */
+static int op_write_cow(struct env *e)
+{
+    char buf[MM_PAGE_SIZE];
+
+    test_stamp(buf, 511, 3);
+    return segment_write(e->seg[1], 511, 1, buf);
+}
+
+static void verify_write_cow(struct env *e, int err)
+{
+    check_origin(e->seg[0]);
+    read_expect(e->seg[1], 511, err ? 1 : 3);
+    ck_assert_int_eq(!!(test_pte(e->seg[0], 511) & PTE_COW), !!err);
+}
+
+/* Two pages of the clone: a CoW break at TABLE_END, then a new page in
+ * a table the clone does not have yet.  A page written before a failure
+ * stays written (each page is all-or-nothing). */
+static int op_write_cow_and_table(struct env *e)
+{
+    char buf[2 * MM_PAGE_SIZE];
+
+    test_stamp(buf, TABLE_END, 4);
+    test_stamp(buf + MM_PAGE_SIZE, TABLE_END + 1, 4);
+    return segment_write(e->seg[1], TABLE_END, 2, buf);
+}
+
+static bool page_is(struct segment *seg, uint64_t index, uint64_t seed)
+{
+    char buf[MM_PAGE_SIZE];
+
+    ck_assert_int_eq(segment_read(seg, index, 1, buf), 0);
+    return seed ? test_stamp_ok(buf, index, seed) : test_is_zero(buf, sizeof(buf));
+}
+
+static void verify_write_cow_and_table(struct env *e, int err)
+{
+    struct segment *c = e->seg[1];
+
+    check_origin(e->seg[0]);
+    if (!err) {
+        read_expect(c, TABLE_END, 4);
+        read_expect(c, TABLE_END + 1, 4);
+        return;
+    }
+    ck_assert(page_is(c, TABLE_END, 1) || page_is(c, TABLE_END, 4));
+    ck_assert(page_is(c, TABLE_END + 1, 0));
+}
+
+/* A 16-page run swapped out: reading it back faults, then reads ahead. */
+static void setup_swapped_run(struct env *e)
+{
+    struct segment *seg = env_segment(e);
+
+    for (uint64_t i = 0; i < 16; i++)
+        test_write_stamped(seg, i, 5);
+    swap_out_all(e);
+}
+
+static int op_read_run(struct env *e)
+{
+    char *buf = malloc(16 * MM_PAGE_SIZE);
+    int err;
+
+    ck_assert_ptr_nonnull(buf);
+    err = segment_read(e->seg[e->nseg - 1], 0, 16, buf);
+    for (uint64_t i = 0; !err && i < 16; i++)
+        ck_assert(test_stamp_ok(buf + i * MM_PAGE_SIZE, i, 5));
+    free(buf);
+    return err;
+}
+
+static void verify_read_run(struct env *e, int err)
+{
+    (void)err;
+    for (unsigned s = 0; s < e->nseg; s++)
+        for (uint64_t i = 0; i < 16; i++)
+            read_expect(e->seg[s], i, 5);
+}
+
+/* The same run, then cloned: every slot has two users. */
+static void setup_swapped_shared(struct env *e)
+{
+    struct segment *c;
+
+    setup_swapped_run(e);
+    ck_assert_int_eq(segment_clone(e->seg[0], &c), 0);
+    e->seg[e->nseg++] = c;
+}
+
+static const struct sweep_case {
+    const char *name;
+    bool swap;
+    void (*setup)(struct env *e);
+    int (*op)(struct env *e);
+    void (*verify)(struct env *e, int err);
+} cases[] = {
+    { "segment_create", false, setup_nothing, op_create, verify_create },
+    { "segment_clone", true, setup_clone, op_clone, verify_clone },
+    { "segment_clone of a clone", true, setup_clone_of_clone, op_clone,
+      verify_clone },
+    { "segment_write, new page and tables", false, setup_one_segment,
+      op_write_far, verify_write_far },
+    { "segment_write, CoW break", false, setup_family, op_write_cow,
+      verify_write_cow },
+    { "segment_write, CoW break and a new table", false, setup_family,
+      op_write_cow_and_table, verify_write_cow_and_table },
+    { "swap-in", true, setup_swapped_run, op_read_run, verify_read_run },
+    { "swap-in of shared slots", true, setup_swapped_shared, op_read_run,
+      verify_read_run },
+};
+
+START_TEST(test_fail_alloc_sweep)
+{
+    const struct sweep_case *c = &cases[_i];
+    unsigned failed = 0;
+    long n;
+
+    for (n = 1; n <= SWEEP_MAX; n++) {
+        struct env e;
+        uint64_t injected;
+        int err;
+
+        env_setup(&e, c->swap);
+        c->setup(&e);
+        ck_assert_mm_ok(e.mm);
+        injected = mm_fail_alloc_injected(e.mm);
+        test_log_quiet();
+        mm_fail_alloc_after(e.mm, n);
+        err = c->op(&e);
+        mm_fail_alloc_after(e.mm, -1);
+        test_log_restore();
+        ck_assert_msg(err == 0 || err == -ENOMEM, "%s, allocation %ld "
+                      "failing: %d", c->name, n, err);
+        ck_assert_mm_ok(e.mm);
+        if (err) {
+            ck_assert_uint_gt(mm_fail_alloc_injected(e.mm), injected);
+            failed++;
+        }
+        c->verify(&e, err);
+        ck_assert_mm_ok(e.mm);
+        env_teardown(&e);
+        if (!err)
+            break;
+    }
+    ck_assert_msg(n <= SWEEP_MAX, "%s never succeeded", c->name);
+    /* The operation allocated, and its first allocation failing failed it. */
+    ck_assert_uint_ge(failed, 1);
+}
+END_TEST
+
+/* The knob itself: exactly the n-th allocation on fails, -1 turns it off. */
+START_TEST(test_fail_alloc_counts)
+{
+    struct mm *mm = test_mm(8 * MiB);
+    pfn_t pfn[3];
+
+    mm_fail_alloc_after(mm, 3);
+    ck_assert_int_eq(mm_alloc_pages(mm, 0, ALLOC_DATA, &pfn[0]), 0);
+    ck_assert_int_eq(mm_alloc_pages(mm, 0, ALLOC_DATA, &pfn[1]), 0);
+    ck_assert_int_eq(mm_alloc_pages(mm, 0, ALLOC_DATA, &pfn[2]), -ENOMEM);
+    ck_assert_ptr_null(mm_kmalloc(mm, 64));
+    ck_assert_uint_eq(mm_fail_alloc_injected(mm), 2);
+    mm_fail_alloc_after(mm, -1);
+    ck_assert_int_eq(mm_alloc_pages(mm, 0, ALLOC_DATA, &pfn[2]), 0);
+    for (unsigned i = 0; i < 3; i++)
+        ck_assert_int_eq(mm_free_pages(mm, pfn[i], 0), 0);
+    ck_assert_mm_ok(mm);
+    mm_destroy(mm);
+}
+END_TEST
+
+Suite *fail_alloc_suite(void)
+{
+    Suite *s = suite_create("fail_alloc");
+    TCase *tc = tcase_create("sweep");
+
+    tcase_set_timeout(tc, TEST_TIMEOUT);
+    tcase_add_test(tc, test_fail_alloc_counts);
+    tcase_add_loop_test(tc, test_fail_alloc_sweep, 0,
+                        sizeof(cases) / sizeof(cases[0]));
+    suite_add_tcase(s, tc);
+    return s;
+}
