@@ -6,7 +6,8 @@
  * Anonymous segments belong to the session; the server frees them if the
  * process dies without unmapping.  A MAP_SHARED mapping holds a handle on
  * a named segment (named.c) instead, and writes its dirty pages back when
- * it goes. */
+ * it goes; a MAP_PRIVATE one of a named segment maps an anonymous
+ * copy-on-write clone of it (clone.c), private like any anonymous one. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -182,8 +183,8 @@ static int segment_create(rmem_client *c, size_t len, bool reserve,
     return err;
 }
 
-/* MAP_PRIVATE|MAP_ANONYMOUS with no segment, or MAP_SHARED of a named
- * segment; the offset only with a segment, page-aligned. */
+/* MAP_PRIVATE|MAP_ANONYMOUS with no segment, or MAP_SHARED or MAP_PRIVATE
+ * of a named segment; the offset only with a segment, page-aligned. */
 static int check_mmap_args(size_t length, int prot, int flags,
                            const char *segment, off_t offset)
 {
@@ -201,8 +202,8 @@ static int check_mmap_args(size_t length, int prot, int flags,
     }
     if ((flags & MAP_TYPE) != MAP_PRIVATE)
         return -EINVAL;
-    if (segment && !(flags & MAP_ANONYMOUS))
-        return -ENOTSUP;        /* copy-on-write over a named segment: later */
+    if (segment && !(flags & MAP_ANONYMOUS))    /* copy-on-write (clone.c) */
+        return offset < 0 || (offset & (RMEM_PAGE_SIZE - 1)) ? -EINVAL : 0;
     if (segment || !(flags & MAP_ANONYMOUS) || offset != 0)
         return -EINVAL;
     return 0;
@@ -210,13 +211,21 @@ static int check_mmap_args(size_t length, int prot, int flags,
 
 /* A handle on segment `name` whose pages [offset, offset+length) exist:
  * EINVAL for a range past its end, as for a mapping beyond a file (where
- * Linux would map and SIGBUS later; failing now is kinder). */
+ * Linux would map and SIGBUS later; failing now is kinder).  MAP_PRIVATE:
+ * the handle is on a private copy-on-write clone of it (clone.c). */
 static int open_named_range(rmem_client *c, const char *name, size_t length,
-                            off_t offset, uint64_t *seg)
+                            off_t offset, int flags, uint64_t *seg)
 {
     uint64_t pages, first = (uint64_t)offset / RMEM_PAGE_SIZE;
-    int err = rmem__named_open(c, name, seg, &pages);
+    int err = rmem__named_check_name(name);
 
+    if (err)
+        return err;
+    if ((flags & MAP_TYPE) == MAP_PRIVATE)
+        err = rmem__named_clone(c, name, NULL, !(flags & MAP_NORESERVE), seg,
+                                &pages);
+    else
+        err = rmem__named_open(c, name, seg, &pages);
     if (err)
         return err;
     if (first > pages || length / RMEM_PAGE_SIZE > pages - first) {
@@ -243,7 +252,7 @@ void *rmem_mmap(rmem_client *c, void *addr, size_t length, int prot, int flags,
         goto out_err;
     length = (length + RMEM_PAGE_SIZE - 1) & ~(size_t)(RMEM_PAGE_SIZE - 1);
     if (segment)
-        err = open_named_range(c, segment, length, offset, &seg);
+        err = open_named_range(c, segment, length, offset, flags, &seg);
     else
         err = segment_create(c, length, !(flags & MAP_NORESERVE), &seg);
     if (err)
@@ -264,7 +273,13 @@ void *rmem_mmap(rmem_client *c, void *addr, size_t length, int prot, int flags,
         goto err_unmap;
     }
     if (segment) {
-        /* Another client may have written any page: fetch each one. */
+        /* Another client may have written any page, or the clone holds
+         * it: fetch each one. */
+        vma->name = strdup(segment);
+        if (!vma->name) {
+            err = -ENOMEM;
+            goto err_free_vma;
+        }
         vma->pgoff = (uint64_t)offset / RMEM_PAGE_SIZE;
         for (uint64_t i = 0; i < vma->npages; i++)
             vma->pages[i].flags = RP_REMOTE;

@@ -119,6 +119,7 @@ struct rmem__vma {
     int prot, flags;
     uint64_t segment;                 /* server handle */
     uint64_t pgoff;                   /* segment page of the first page */
+    char *name;                       /* named segment mapped, else NULL */
     struct rmem__page *pages;
     int advice;                       /* MADV_NORMAL, _SEQUENTIAL or _RANDOM */
     struct rmem__stream ra[RMEM__RA_STREAMS];   /* readahead, fault.c */
@@ -261,8 +262,18 @@ void rmem__evict_forget_vma(rmem_client *c, struct rmem__vma *vma);
  * Opens a handle on segment `name` for a mapping: its size in *pages. */
 int  rmem__named_open(rmem_client *c, const char *name, uint64_t *segment,
                       uint64_t *pages);
+/* What POSIX says shm_open checks itself: -EINVAL for no name,
+ * -ENAMETOOLONG over 63 bytes; the server checks the rest. */
+int  rmem__named_check_name(const char *name);
 /* Closes any segment handle (anonymous: frees the segment). */
 int  rmem__segment_free(rmem_client *c, uint64_t segment);
+/* A copy-on-write clone of named segment src after writing back this
+ * client's dirty pages of it: named dst, or with dst NULL an anonymous
+ * segment of this session whose handle goes to *segment (reserve: its
+ * whole size charged to memsw now).  *pages: its size.  Takes ctl_lock
+ * and c->lock. */
+int  rmem__named_clone(rmem_client *c, const char *src, const char *dst,
+                       bool reserve, uint64_t *segment, uint64_t *pages);
 
 /* options.c */
 /* Parses "123", "64K", "16M", "1G" (also "KiB" style, case-insensitive);

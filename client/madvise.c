@@ -96,7 +96,9 @@ int rmem_msync(rmem_client *c, void *addr, size_t length, int flags)
  * zeros again.  Locked pages refuse it (EINVAL), as VM_LOCKED does.  On a
  * MAP_SHARED mapping only the local copies go, as Linux drops a shared
  * file mapping's PTEs but not the page cache: dirty pages are written back
- * first, and the segment keeps its contents. */
+ * first, and the segment keeps its contents.  A MAP_PRIVATE mapping of a
+ * named segment keeps its private copy's contents the same way: Linux
+ * would revert the pages to the file's, which the copy no longer knows. */
 static int dontneed_range(rmem_client *c, struct rmem__vma *vma, uint64_t first,
                           uint64_t count)
 {
@@ -112,7 +114,7 @@ static int dontneed_range(rmem_client *c, struct rmem__vma *vma, uint64_t first,
         if (p->flags & RP_LOCKED)
             return -EINVAL;
     }
-    if (vma->flags & MAP_SHARED)
+    if (vma->name)
         return rmem__writeback_range(c, &c->range_wb, vma, first, count, true);
     madvise(vma->start + first * RMEM_PAGE_SIZE, count * RMEM_PAGE_SIZE,
             MADV_DONTNEED);

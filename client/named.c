@@ -15,7 +15,7 @@
  * what POSIX says shm_open checks itself: a name, and its length. */
 #define NAMED_NAME_MAX 63
 
-static int check_name(const char *name)
+int rmem__named_check_name(const char *name)
 {
     if (!name || !name[0])
         return -EINVAL;
@@ -46,7 +46,7 @@ int rmem__named_open(rmem_client *c, const char *name, uint64_t *segment,
     Rmem__SegmentOpen so = RMEM__SEGMENT_OPEN__INIT;
     Rmem__Request req = RMEM__REQUEST__INIT;
     Rmem__Response *resp;
-    int err = check_name(name);
+    int err = rmem__named_check_name(name);
 
     if (err)
         return err;
@@ -77,7 +77,7 @@ int rmem_segment_create(rmem_client *c, const char *name, size_t size)
         errno = EINVAL;
         return -1;
     }
-    err = check_name(name);
+    err = rmem__named_check_name(name);
     if (err) {
         errno = -err;
         return -1;
@@ -117,7 +117,7 @@ int rmem_segment_unlink(rmem_client *c, const char *name)
         errno = EINVAL;
         return -1;
     }
-    err = check_name(name);
+    err = rmem__named_check_name(name);
     if (err) {
         errno = -err;
         return -1;

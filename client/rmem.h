@@ -80,9 +80,22 @@ void rmem_disconnect(rmem_client *c);
  *
  * rmem_segment_unlink: shm_unlink.  The name goes at once (ENOENT for
  * later opens; a new segment may take it); the memory goes when the last
- * mapping of it, in any client, is unmapped.  ENOENT if there is none. */
+ * mapping of it, in any client, is unmapped.  ENOENT if there is none.
+ *
+ * rmem_segment_clone: a new named segment dst that is a copy-on-write
+ * snapshot of named segment src (same tenant) as the server holds it now:
+ * nothing is copied and no page charged again; the first write to a page
+ * through either segment copies that page only, so the two evolve apart.
+ * Dirty pages of this client's MAP_SHARED mappings of src are written
+ * back first (as rmem_msync), so a clone sees what this client wrote;
+ * what other clients have not written back yet is not in it.  Unlinking
+ * src leaves dst whole.  Errors: ENOENT (no src; an unlinked src has no
+ * name), EEXIST (dst exists), EINVAL (bad name), ENAMETOOLONG (over 63
+ * bytes), ENOMEM, EMLINK (65,535 segments in src's clone family),
+ * EOWNERDEAD (src was OOM-killed). */
 int rmem_segment_create(rmem_client *c, const char *name, size_t size);
 int rmem_segment_unlink(rmem_client *c, const char *name);
+int rmem_segment_clone(rmem_client *c, const char *src, const char *dst);
 
 /* flags MAP_PRIVATE|MAP_ANONYMOUS with segment NULL: private remote memory.
  *
@@ -90,8 +103,17 @@ int rmem_segment_unlink(rmem_client *c, const char *name);
  * that named segment (offset page-aligned, the range inside the segment:
  * EINVAL otherwise; ENOENT if the tenant has no such segment).
  * MAP_NORESERVE is accepted and means nothing there, as on Linux.
- * MAP_PRIVATE with a segment name (copy-on-write) is not supported yet:
- * ENOTSUP.
+ *
+ * flags MAP_PRIVATE with a segment name: a copy-on-write mapping of it.
+ * The server clones the segment (as rmem_segment_clone, after writing
+ * back this client's own dirty pages of it) into an anonymous segment of
+ * this client; writes go to that copy only - never to the named segment,
+ * never seen by other clients - and it is freed with the mapping.  The
+ * contents are the segment's as of the mmap call (POSIX leaves changes
+ * made to the file after it unspecified).  As for anonymous memory, the
+ * whole segment's size is reserved against memory.memsw.limit_in_bytes
+ * (ENOMEM past it) unless MAP_NORESERVE.  MADV_DONTNEED on such a mapping
+ * keeps its contents (Linux would revert the pages to the file's).
  *
  * Coherence of MAP_SHARED, close-to-open as NFS does it: each client
  * caches the pages it touched, so another client's changes are not pushed
@@ -116,8 +138,9 @@ int rmem_msync(rmem_client *c, void *addr, size_t length, int flags);
 /* MADV_NORMAL, MADV_SEQUENTIAL, MADV_RANDOM: readahead policy of the
  * mapping.  MADV_WILLNEED: fetch the range's pages now.  MADV_PAGEOUT:
  * write back and drop them now.  MADV_DONTNEED: drop them here and on the
- * server; they read as zeros again - on a MAP_SHARED mapping only here,
- * after writing them back (the segment keeps its contents). */
+ * server; they read as zeros again - on a mapping of a named segment
+ * (MAP_SHARED, or MAP_PRIVATE's copy) only here, after writing them back
+ * (the segment keeps its contents). */
 int rmem_madvise(rmem_client *c, void *addr, size_t length, int advice);
 
 /* Keep the range resident (counted in locked_vm, within the local limit;

@@ -65,7 +65,7 @@ static const struct command commands[] = {
     {"cgroup", cmd_cgroup, "get TENANT [KEY]|set TENANT KEY VALUE",
      "read or write a tenant's memory.* cgroup v1 files"},
     {"segment", cmd_segment, "list [TENANT]|unlink TENANT NAME",
-     "segments per tenant: pages, resident, reserved, swapped, OOM-killed, "
+     "segments per tenant: pages, resident, reserved, swapped, shared, OOM-killed, "
      "named or anonymous; unlink a named one"},
     {"slabinfo", cmd_slabinfo, "",
      "the server's slab caches, as /proc/slabinfo 2.1"},
@@ -939,9 +939,10 @@ static int cmd_segment(struct ctl *ctl, int argc, char **argv)
             json_string(s->tenant);
             printf(", \"segment\": %" PRIu64 ", \"pages\": %" PRIu64
                    ", \"resident_pages\": %" PRIu64 ", \"reserved_pages\": %" PRIu64
-                   ", \"swapped_pages\": %" PRIu64 ", \"dead\": %s", s->segment,
-                   s->pages, s->resident_pages, s->reserved_pages,
-                   s->swapped_pages, s->dead ? "true" : "false");
+                   ", \"swapped_pages\": %" PRIu64 ", \"shared_pages\": %" PRIu64
+                   ", \"dead\": %s", s->segment, s->pages, s->resident_pages,
+                   s->reserved_pages, s->swapped_pages, s->shared_pages,
+                   s->dead ? "true" : "false");
             printf(", \"kind\": \"%s\", \"name\": ", named ? "named" : "anon");
             json_string(named ? s->name : "");
             printf(", \"opens\": %u, \"unlinked\": %s}", s->opens,
@@ -950,9 +951,9 @@ static int cmd_segment(struct ctl *ctl, int argc, char **argv)
         printf("]\n");
         return EXIT_SUCCESS;
     }
-    printf("%-20s %10s %12s %12s %12s %12s %-10s %-5s %5s %s\n", "TENANT",
-           "SEGMENT", "PAGES", "RESIDENT", "RESERVED", "SWAPPED", "STATE", "KIND",
-           "OPENS", "NAME");
+    printf("%-20s %10s %12s %12s %12s %12s %12s %-10s %-5s %5s %s\n", "TENANT",
+           "SEGMENT", "PAGES", "RESIDENT", "RESERVED", "SWAPPED", "SHARED", "STATE",
+           "KIND", "OPENS", "NAME");
     for (size_t i = 0; i < r->n_segments; i++) {
         const Rmem__SegmentInfo *s = r->segments[i];
         bool named = s->name && s->name[0];
@@ -961,9 +962,9 @@ static int cmd_segment(struct ctl *ctl, int argc, char **argv)
         if (named)
             snprintf(opens, sizeof(opens), "%u", s->opens);
         printf("%-20s %10" PRIu64 " %12" PRIu64 " %12" PRIu64 " %12" PRIu64
-               " %12" PRIu64 " %-10s %-5s %5s %s\n", s->tenant, s->segment,
-               s->pages, s->resident_pages, s->reserved_pages, s->swapped_pages,
-               s->dead ? "oom-killed" : s->unlinked ? "unlinked" : "live",
+               " %12" PRIu64 " %12" PRIu64 " %-10s %-5s %5s %s\n", s->tenant,
+               s->segment, s->pages, s->resident_pages, s->reserved_pages,
+               s->swapped_pages, s->shared_pages, s->dead ? "oom-killed" : s->unlinked ? "unlinked" : "live",
                named ? "named" : "anon", opens, named ? s->name : "-");
     }
     return EXIT_SUCCESS;

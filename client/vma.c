@@ -34,6 +34,7 @@ void rmem__vma_free(struct rmem__vma *vma)
     if (!vma)
         return;
     free(vma->pages);
+    free(vma->name);
     free(vma);
 }
 

@@ -265,6 +265,7 @@ void rpc_swap_fill_info(struct server *srv, Rmem__InfoReply *r);
 int rpc_named_create(struct rpc_ctx *ctx);      /* rpc_named.c */
 int rpc_segment_open(struct rpc_ctx *ctx);
 int rpc_segment_unlink(struct rpc_ctx *ctx);
+int rpc_segment_clone(struct rpc_ctx *ctx);     /* rpc_clone.c */
 
 /* ---- tenant.c: tenants and their memory cgroups ---- */
 
@@ -322,6 +323,12 @@ struct named_segment *tenant_named_find(struct tenant *t, const char *name);
  * (reserve: its whole size charged to memsw now). */
 int  tenant_named_create(struct tenant *t, const char *name, uint64_t pages,
                          bool reserve, struct named_segment **out);
+/* A new named segment that is a copy-on-write clone of src (mm/clone.c),
+ * no handle open: -EEXIST, segment_clone's errors, or -ENOMEM for the
+ * reservation (reserve: its whole size charged to memsw now). */
+int  tenant_named_clone(struct tenant *t, struct named_segment *src,
+                        const char *name, bool reserve,
+                        struct named_segment **out);
 void tenant_named_get(struct named_segment *n);   /* a handle opens */
 void tenant_named_put(struct named_segment *n);   /* one closes: maybe freed */
 /* The name goes now, the segment with its last handle: 0 or -ENOENT. */

@@ -41,11 +41,24 @@ struct named_segment *tenant_named_find(struct tenant *t, const char *name)
     return NULL;
 }
 
+/* Gives seg the name: the namespace owns it from here on. */
+static void named_link(struct tenant *t, struct named_segment *n,
+                       const char *name, struct segment *seg)
+{
+    n->seg = seg;
+    snprintf(n->name, sizeof(n->name), "%s", name);
+    n->tenant = t;
+    n->id = t->srv->next_segment_id++;
+    n->next = t->named;
+    t->named = n;
+}
+
 int tenant_named_create(struct tenant *t, const char *name, uint64_t pages,
                         bool reserve, struct named_segment **out)
 {
     struct server *srv = t->srv;
     struct named_segment *n;
+    struct segment *seg;
     int err;
 
     if (tenant_named_find(t, name))
@@ -53,24 +66,53 @@ int tenant_named_create(struct tenant *t, const char *name, uint64_t pages,
     n = mm_kzalloc(srv->mm, sizeof(*n));
     if (!n)
         return -ENOMEM;
-    err = segment_create(srv->mm, t->memcg, pages, &n->seg);
+    err = segment_create(srv->mm, t->memcg, pages, &seg);
     if (err)
         goto err_free_named;
-    err = segment_set_file(n->seg);
+    err = segment_set_file(seg);
     if (!err && reserve)
-        err = segment_reserve(n->seg);
+        err = segment_reserve(seg);
     if (err)
         goto err_destroy_segment;
-    snprintf(n->name, sizeof(n->name), "%s", name);
-    n->tenant = t;
-    n->id = srv->next_segment_id++;
-    n->next = t->named;
-    t->named = n;
+    named_link(t, n, name, seg);
     *out = n;
     return 0;
 
 err_destroy_segment:
-    segment_destroy(n->seg);
+    segment_destroy(seg);
+err_free_named:
+    mm_kfree(srv->mm, n);
+    return err;
+}
+
+int tenant_named_clone(struct tenant *t, struct named_segment *src,
+                       const char *name, bool reserve, struct named_segment **out)
+{
+    struct server *srv = t->srv;
+    struct named_segment *n;
+    struct segment *seg;
+    int err;
+
+    if (tenant_named_find(t, name))
+        return -EEXIST;
+    n = mm_kzalloc(srv->mm, sizeof(*n));
+    if (!n)
+        return -ENOMEM;
+    /* The clone is file-backed like its origin (segment_clone keeps it). */
+    err = segment_clone(src->seg, &seg);
+    if (err)
+        goto err_free_named;
+    if (reserve) {
+        err = segment_reserve(seg);
+        if (err)
+            goto err_destroy_segment;
+    }
+    named_link(t, n, name, seg);
+    *out = n;
+    return 0;
+
+err_destroy_segment:
+    segment_destroy(seg);
 err_free_named:
     mm_kfree(srv->mm, n);
     return err;

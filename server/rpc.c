@@ -41,6 +41,8 @@ static const struct rpc_handler {
     /* named segments (rpc_named.c); unlink: a tenant its own, admin any */
     [RMEM__REQUEST__BODY_SEGMENT_OPEN]   = {rpc_segment_open, false},
     [RMEM__REQUEST__BODY_SEGMENT_UNLINK] = {rpc_segment_unlink, false, RPC_ANY},
+    /* copy-on-write clones of named segments (rpc_clone.c) */
+    [RMEM__REQUEST__BODY_SEGMENT_CLONE]  = {rpc_segment_clone, false},
 };
 
 #define RPC_TABLE_LEN (sizeof(rpc_table) / sizeof(rpc_table[0]))

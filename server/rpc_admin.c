@@ -265,6 +265,7 @@ static void fill_segment_info(Rmem__SegmentInfo *si, const struct tenant *t,
     si->reserved_pages = segment_reserved_pages(seg);
     si->swapped_pages = segment_swapped_pages(seg);
     si->dead = segment_is_dead(seg);
+    si->shared_pages = segment_shared_pages(seg);
 }
 
 static size_t fill_segments(struct tenant *t, Rmem__SegmentInfo *infos,
