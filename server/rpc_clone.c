@@ -100,7 +100,7 @@ static int clone_private(struct rpc_ctx *ctx, struct named_segment *src,
                             "copy of '%s': tenant '%s' would exceed "
                             "memory.memsw.limit_in_bytes (map with "
                             "MAP_NORESERVE to skip the reservation)",
-                            (unsigned long long)segment_npages(seg) *
+                            (unsigned long long)segment_npages(src->seg) *
                             RMEM_PAGE_SIZE, src->name, s->tenant->name);
         }
     }
