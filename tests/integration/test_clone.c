@@ -414,6 +414,9 @@ START_TEST(clone_errors)
     ck_assert_ptr_eq(rmem_mmap(a, NULL, PAGE, PROT_READ, MAP_PRIVATE, "e1", 0),
                      MAP_FAILED);
     ck_assert_int_eq(errno, ENOENT);
+    ck_assert_ptr_eq(rmem_mmap(a, NULL, 8 * PAGE, PROT_READ, MAP_PRIVATE, "e2", 0),
+                     MAP_FAILED);                /* past its end: copy freed */
+    ck_assert_int_eq(errno, EINVAL);
     /* Nothing was made by any failure. */
     ck_assert_uint_eq(count(ctl("segment", "list", NULL)->out, "\n"), 1 + 2);
     ck_assert_int_eq(rmem_munmap(a, p, 4 * PAGE), 0);
