@@ -215,9 +215,9 @@ START_TEST(test_memsw_limit_refuses_mmap)
         struct harness_run *r = ctl("segment", "list", "t", NULL);
 
         ck_ctl_ok(r);
-        ck_assert_msg(strstr(r->out, "5120          512         4608            0 live"),
+        ck_assert_msg(strstr(r->out, "5120          512         4608            0            0 live"),
                       "segment list:\n%s", r->out);
-        ck_assert_msg(strstr(r->out, "4096            0            0            0 live"),
+        ck_assert_msg(strstr(r->out, "4096            0            0            0            0 live"),
                       "segment list:\n%s", r->out);
     }
     /* Unmapping returns the reservation. */
