@@ -9,6 +9,9 @@
  * an unlink it stays, with no session at all, until the tenant is
  * destroyed at shutdown.  Its pages are charged to the tenant's memcg like
  * any others, and listed on the memcg's file LRU lists (segment_set_file).
+ * A name may also be given to a copy-on-write clone of another named
+ * segment (tenant_named_clone, for SegmentClone): it shares its origin's
+ * pages and is from then on a named segment like any other.
  *
  * A tenant has few names, so a list is enough; lookups walk it. */
 #include "internal.h"
