@@ -7,8 +7,8 @@
  * back right; a second tenant with the same pattern merges among its own
  * pages only, each tenant charged for itself; MADV_UNMERGEABLE and
  * `rmemctl ksm unmerge` give private copies back; `ksm off` stops the
- * scan.  Options: --ksm on starts it with the step sizes given; bad
- * values exit 2.  Waits are bounded polls; nothing times anything. */
+ * scan.  Options: --ksm on starts it with the step sizes given, a
+ * reload applies changed ones; bad values exit 2.  Waits are bounded polls; nothing times anything. */
 #include <check.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -249,6 +249,57 @@ START_TEST(test_ksm_options)
 }
 END_TEST
 
+static char conf[] = "/tmp/rmem-ksm-conf-XXXXXX";
+
+/* Unchecked fixtures run in the runner's process: the file goes even
+ * when a test dies. */
+static void conf_create(void)
+{
+    int fd = mkstemp(conf);
+
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+}
+
+static void conf_remove(void)
+{
+    unlink(conf);
+}
+
+static void write_conf(const char *text)
+{
+    FILE *f = fopen(conf, "w");
+
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_ge(fputs(text, f), 0);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+/* The three options reload: a changed --ksm switches the run state, the
+ * step sizes apply; an unchanged --ksm leaves what rmemctl set. */
+START_TEST(test_ksm_options_reload)
+{
+    write_conf("pool 16M\nksm off\n");
+    ck_assert_int_eq(rmemd_start(&srv, (const char *[]){"-c", conf, NULL}), 0);
+    ck_assert_uint_eq(ksm_stat("run"), 0);
+    ck_assert_uint_eq(ksm_stat("pages_to_scan"), 100);
+    ck_assert_uint_eq(ksm_stat("sleep_millisecs"), 20);
+    write_conf("pool 16M\nksm on\nksm-pages-to-scan 300\nksm-sleep-ms 7\n");
+    ck_assert_str_eq(ctl("reload", NULL)->out, "reloaded: 3 options changed\n");
+    ck_assert_uint_eq(ksm_stat("run"), 1);
+    ck_assert_uint_eq(ksm_stat("pages_to_scan"), 300);
+    ck_assert_uint_eq(ksm_stat("sleep_millisecs"), 7);
+    ctl("ksm", "off", NULL);
+    ctl("reload", NULL);                /* --ksm unchanged: stays off */
+    ck_assert_uint_eq(ksm_stat("run"), 0);
+    ctl("ksm", "on", NULL);
+    write_conf("pool 16M\nksm off\nksm-pages-to-scan 300\nksm-sleep-ms 7\n");
+    ctl("reload", NULL);
+    ck_assert_uint_eq(ksm_stat("run"), 0);
+    ck_assert_int_eq(rmemd_stop(&srv), 0);
+}
+END_TEST
+
 static int rmemd_exit_status(const char *const *argv)
 {
     struct harness_run r;
@@ -280,6 +331,11 @@ Suite *ksm_integration_suite(void)
     tcase_add_test(tc, test_ksm_merges_a_tenants_pages);
     tcase_add_test(tc, test_ksm_options);
     tcase_add_test(tc, test_ksm_bad_options);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("reload");
+    tcase_set_timeout(tc, 60);
+    tcase_add_unchecked_fixture(tc, conf_create, conf_remove);
+    tcase_add_test(tc, test_ksm_options_reload);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -392,9 +392,19 @@ START_TEST(test_reclaim_ksm_pages_to_swap)
     ck_assert_uint_eq(test_pte(b, 100), test_pte(c, 300));
     ck_assert_uint_eq(swap_entry_count(f.mm, test_pte(b, 100)), 3);
 
-    read_pattern(f.seg, 0, 0);          /* a private copy; the slot stays */
-    ck_assert_uint_eq(swap_entry_count(f.mm, test_pte(b, 100)), 2);
-    ck_assert_int_eq(segment_discard(b, 101, 1), 0);     /* drops a user */
+    /* MADV_UNMERGEABLE swaps b's KSM entries in as private copies */
+    ck_assert_int_eq(mm_ksm_madvise(b, false), 0);
+    ck_assert_mm_ok(f.mm);
+    ck_assert(pte_present(test_pte(b, 100)));
+    ck_assert_uint_eq(swap_entry_count(f.mm, test_pte(c, 300)), 2);
+    read_pattern(b, 100, 0);
+    read_pattern(f.seg, 0, 0);          /* a private copy; c the slot's own */
+    ck_assert_uint_eq(swap_entry_count(f.mm, test_pte(c, 300)), 1);
+    ck_assert_uint_eq(ksm_info(f.mm).pages_swapped, NR_PAT);
+    ck_assert_int_eq(segment_discard(f.seg, 1, 1), 0);   /* drops a user */
+    ck_assert_mm_ok(f.mm);
+    ck_assert_uint_eq(swap_entry_count(f.mm, test_pte(c, 301)), 1);
+    ck_assert_int_eq(segment_discard(b, 101, 1), 0);
     ck_assert_mm_ok(f.mm);
     write_pattern(c, 302, 77);          /* a new page over the slot */
     read_pattern(c, 302, 77);
@@ -403,9 +413,10 @@ START_TEST(test_reclaim_ksm_pages_to_swap)
     segment_destroy(c);
     ck_assert_mm_ok(f.mm);
     for (unsigned i = 0; i < NR_PAT; i++) {
-        read_pattern(f.seg, i, i);
-        if (i != 1)
+        if (i != 1) {
+            read_pattern(f.seg, i, i);
             read_pattern(b, 100 + i, i);
+        }
     }
     segment_destroy(b);
     swap_teardown(&f);
