@@ -135,6 +135,23 @@ static int dontneed_range(rmem_client *c, struct rmem__vma *vma, uint64_t first,
     return rmem__conn_rpc(&c->ctl, &req, NULL, 0, &resp, NULL, 0, NULL);
 }
 
+/* MADV_MERGEABLE / MADV_UNMERGEABLE: KSM works on whole server segments,
+ * so the segment behind the mapping is marked (once per mapping the range
+ * touches); the pages resident here are unaffected - merging happens to
+ * the server's copies, and a write-back of a merged page copies it there. */
+static int ksm_advise(rmem_client *c, struct rmem__vma *vma, bool mergeable)
+{
+    Rmem__KsmMadvise m = RMEM__KSM_MADVISE__INIT;
+    Rmem__Request req = RMEM__REQUEST__INIT;
+    Rmem__Response *resp;
+
+    m.segment = vma->segment;
+    m.mergeable = mergeable;
+    req.body_case = RMEM__REQUEST__BODY_KSM_MADVISE;
+    req.ksm_madvise = &m;
+    return rmem__conn_rpc(&c->ctl, &req, NULL, 0, &resp, NULL, 0, NULL);
+}
+
 static int advise_range(rmem_client *c, struct rmem__vma *vma, uint64_t first,
                         uint64_t count, int advice)
 {
@@ -150,6 +167,9 @@ static int advise_range(rmem_client *c, struct rmem__vma *vma, uint64_t first,
         return rmem__writeback_range(c, &c->range_wb, vma, first, count, true);
     case MADV_DONTNEED:
         return dontneed_range(c, vma, first, count);
+    case MADV_MERGEABLE:
+    case MADV_UNMERGEABLE:
+        return ksm_advise(c, vma, advice == MADV_MERGEABLE);
     default:
         return -EINVAL;
     }
@@ -160,6 +180,7 @@ int rmem_madvise(rmem_client *c, void *addr, size_t length, int advice)
     switch (advice) {
     case MADV_NORMAL: case MADV_SEQUENTIAL: case MADV_RANDOM:
     case MADV_WILLNEED: case MADV_PAGEOUT: case MADV_DONTNEED:
+    case MADV_MERGEABLE: case MADV_UNMERGEABLE:
         return range_call(c, addr, length, advise_range, advice);
     default:
         errno = EINVAL;

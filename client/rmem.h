@@ -140,7 +140,12 @@ int rmem_msync(rmem_client *c, void *addr, size_t length, int flags);
  * write back and drop them now.  MADV_DONTNEED: drop them here and on the
  * server; they read as zeros again - on a mapping of a named segment
  * (MAP_SHARED, or MAP_PRIVATE's copy) only here, after writing them back
- * (the segment keeps its contents). */
+ * (the segment keeps its contents).
+ * MADV_MERGEABLE / MADV_UNMERGEABLE: KSM on the server may / may not merge
+ * this memory's pages with identical ones of the same tenant; the server
+ * marks the whole segment the range lies in, and unmergeable gives its
+ * merged pages back as private copies (ENOMEM when the tenant has no room
+ * for them; the rest stays merged). */
 int rmem_madvise(rmem_client *c, void *addr, size_t length, int advice);
 
 /* Keep the range resident (counted in locked_vm, within the local limit;

@@ -53,6 +53,7 @@ static int cmd_numastat(struct ctl *ctl, int argc, char **argv);
 static int cmd_swapinfo(struct ctl *ctl, int argc, char **argv);
 static int cmd_reload(struct ctl *ctl, int argc, char **argv);
 static int cmd_shutdown(struct ctl *ctl, int argc, char **argv);
+static int cmd_ksm(struct ctl *ctl, int argc, char **argv);
 
 static const struct command commands[] = {
     {"info", cmd_info, "",
@@ -82,6 +83,10 @@ static const struct command commands[] = {
      "reread rmemd's configuration, as SIGHUP does"},
     {"shutdown", cmd_shutdown, "",
      "stop rmemd cleanly, as SIGTERM does"},
+    /* KSM (admin role) */
+    {"ksm", cmd_ksm, "on|off|unmerge|stat",
+     "same-page merging: run 1, 0 or 2 as /sys/kernel/mm/ksm/run; stat "
+     "prints its files as name value lines"},
 };
 
 #define NR_COMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -1090,6 +1095,76 @@ static int cmd_swapinfo(struct ctl *ctl, int argc, char **argv)
     }
     if (r->zswap)
         zswap_text(r);
+    return EXIT_SUCCESS;
+}
+
+/* ---- ksm ------------------------------------------------------------- */
+
+/* The files of /sys/kernel/mm/ksm that rmem has, in ls order, then rmem's
+ * own two. */
+static void ksm_print(const struct ctl *ctl, const Rmem__KsmInfoReply *r)
+{
+    const struct { const char *name; uint64_t v; } rows[] = {
+        {"full_scans", r->full_scans},
+        {"max_page_sharing", r->max_page_sharing},
+        {"pages_scanned", r->pages_scanned},
+        {"pages_shared", r->pages_shared},
+        {"pages_sharing", r->pages_sharing},
+        {"pages_skipped", r->pages_skipped},
+        {"pages_to_scan", r->pages_to_scan},
+        {"pages_unshared", r->pages_unshared},
+        {"pages_volatile", r->pages_volatile},
+        {"run", r->run},
+        {"sleep_millisecs", r->sleep_millisecs},
+        {"pages_swapped", r->pages_swapped},
+        {"mergeable_segments", r->mergeable_segments},
+    };
+    size_t n = sizeof(rows) / sizeof(rows[0]);
+
+    if (ctl->json)
+        printf("{\"general_profit\": %" PRId64, r->general_profit);
+    else
+        printf("full_scans %" PRIu64 "\ngeneral_profit %" PRId64 "\n",
+               r->full_scans, r->general_profit);
+    for (size_t i = ctl->json ? 0 : 1; i < n; i++) {
+        if (ctl->json)
+            printf(", \"%s\": %" PRIu64, rows[i].name, rows[i].v);
+        else
+            printf("%s %" PRIu64 "\n", rows[i].name, rows[i].v);
+    }
+    if (ctl->json)
+        printf("}\n");
+}
+
+static int cmd_ksm(struct ctl *ctl, int argc, char **argv)
+{
+    Rmem__KsmSet set = RMEM__KSM_SET__INIT;
+    Rmem__KsmInfo info = RMEM__KSM_INFO__INIT;
+    Rmem__Request req = RMEM__REQUEST__INIT;
+    Rmem__Response *resp;
+
+    if (argc != 1) {
+        fprintf(stderr, "rmemctl: usage: ksm on|off|unmerge|stat\n");
+        return EXIT_USAGE;
+    }
+    if (strcmp(argv[0], "stat") == 0) {
+        req.body_case = RMEM__REQUEST__BODY_KSM_INFO;
+        req.ksm_info = &info;
+    } else if (strcmp(argv[0], "on") == 0 || strcmp(argv[0], "off") == 0 ||
+               strcmp(argv[0], "unmerge") == 0) {
+        set.run = argv[0][0] == 'u' ? 2 : strcmp(argv[0], "on") == 0;
+        req.body_case = RMEM__REQUEST__BODY_KSM_SET;
+        req.ksm_set = &set;
+    } else {
+        fprintf(stderr, "rmemctl: ksm: '%s': on, off, unmerge or stat\n", argv[0]);
+        return EXIT_USAGE;
+    }
+    if (admin_rpc(ctl, "ksm", &req, RMEM__RESPONSE__BODY_KSM_INFO, &resp))
+        return EXIT_FAILURE;
+    if (req.body_case == RMEM__REQUEST__BODY_KSM_INFO || ctl->json)
+        ksm_print(ctl, resp->ksm_info);
+    else
+        printf("run %u\n", resp->ksm_info->run);
     return EXIT_SUCCESS;
 }
 

@@ -45,9 +45,18 @@ static int clone_present(struct clone_walk *w, uint64_t index, pte_t *pte)
     struct page *page = pfn_to_page(w->src->mm, pte_pfn(*pte));
     int err;
 
+    /* A KSM page's mappers are its stable node's list: one more. */
+    if (page_test(page, PG_ksm)) {
+        err = ksm_clone_page(w->clone, index, page);
+        if (err)
+            return err;
+    }
     err = pgtable_install(&w->clone->pt, index, pfn_pte(pte_pfn(*pte), PTE_COW));
-    if (err)
+    if (err) {
+        if (page_test(page, PG_ksm))
+            ksm_drop_clone_mapper(w->clone, index, page);
         return err;
+    }
     if (page->refcount == 1)
         start_sharing(w);
     /* Its swap-out was for one user: completion must keep it (vmscan.c). */
@@ -64,21 +73,32 @@ static int clone_swap(struct clone_walk *w, uint64_t index, pte_t *pte)
 {
     struct mm *mm = w->src->mm;
     bool was_own = swap_entry_count(mm, *pte) == 1;
+    bool ksm = ksm_swap_mappers(mm, *pte) > 0;
     int err;
 
+    if (ksm) {
+        err = ksm_clone_swap(w->clone, index, *pte);
+        if (err)
+            return err;
+    }
     err = swap_dup_entry(mm, *pte);
     if (err)
-        return err;
+        goto err_drop_ksm;
     err = pgtable_install(&w->clone->pt, index, *pte);
     if (err) {
         swap_free_entry(mm, *pte);
-        return err;
+        goto err_drop_ksm;
     }
     if (was_own)
         start_sharing(w);
     w->clone->swapped++;
     w->clone->shared++;
     return 0;
+
+err_drop_ksm:
+    if (ksm)
+        ksm_drop_clone_swap(w->clone, index, *pte);
+    return err;
 }
 
 static int clone_pte(void *arg, uint64_t index, pte_t *pte)

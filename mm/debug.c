@@ -17,6 +17,8 @@
  *   swap_check(): slot use counts == swap PTEs of all segments + pages
  *               under writeback; slots owned by none == discarded ones
  *   zswap_check(): entries, sizes and memcg sums == the counters
+ *   ksm_check(): stable nodes == PG_ksm pages, their mappers' PTEs,
+ *               refcounts and slot counts, the KSM counters
  *   each slab cache: slab_cache_check(); their pages == SLAB pages
  *   total pages == free + data + table + slab + allocated-without-a-role
  * It is O(pool pages): for tests and for rmemctl's debug command, not for
@@ -234,6 +236,9 @@ int mm_check(const struct mm *mm)
           (unsigned long long)swapped, (unsigned long long)mm->nr_writeback,
           (unsigned long long)orphans);
     err = zswap_check(mm);
+    if (err)
+        return err;
+    err = ksm_check(mm);
     if (err)
         return err;
     CHECK(total == count[PAGE_FREE] + count[PAGE_DATA] + count[PAGE_TABLE] +

@@ -162,6 +162,31 @@ struct zswap {
     uint8_t wb_page[MM_PAGE_SIZE];      /* a page decompressed for writeback */
 };
 
+/* ksm.c's state: its stable nodes and unstable items are private to it. */
+struct ksm_stable_node;
+struct ksm_rmap_item;
+struct ksm {
+    bool ready;                         /* tables allocated (first MADV_MERGEABLE) */
+    struct slab_cache *node_cache;      /* struct ksm_stable_node */
+    struct slab_cache *item_cache;      /* struct ksm_rmap_item */
+    struct ksm_stable_node **node_of;   /* by pfn: a PG_ksm page's stable node */
+    uint32_t *checksum;                 /* by pfn: at its last scan, 0 = none */
+    struct ksm_stable_node **stable;    /* by content hash: resident KSM pages */
+    struct ksm_stable_node **swapped;   /* by swap entry: KSM pages in swap */
+    struct ksm_rmap_item **unstable;    /* by content hash: this pass's candidates */
+    uint32_t hash_mask;                 /* buckets - 1, a power of two less one */
+    uint32_t scan_seg;                  /* cursor: segment id ... */
+    uint64_t scan_index;                /* ... and index the next step starts at */
+    bool pass_started;                  /* the cursor has left the start */
+    uint64_t nr_nodes, nr_mappers;      /* resident KSM pages, their mappers */
+    uint64_t nr_swap_nodes;             /* KSM pages in swap */
+    uint64_t nr_items;                  /* in the unstable table */
+    uint64_t nr_mergeable;              /* segments with mergeable set */
+    uint64_t meta_bytes;                /* tables, nodes, mapper lists, items */
+    uint64_t pass_unshared, pass_volatile;  /* counting in this pass */
+    struct mm_ksm_info info;            /* published counters */
+};
+
 struct mm {
     struct mm_config cfg;
     struct numa_topology topo;
@@ -183,6 +208,7 @@ struct mm {
     uint64_t events[NR_MM_VM_EVENTS];   /* enum mm_vm_event */
     uint64_t nr_writeback;              /* PG_writeback pages, orphans too */
     struct zswap zswap;                 /* zswap.c */
+    struct ksm ksm;                     /* ksm.c */
     /* fail_alloc.c */
     long fail_alloc_after;              /* allocations until injected failures; 0 = off */
     uint64_t fail_alloc_injected;       /* allocations failed on purpose */
@@ -273,6 +299,7 @@ struct segment {
     bool reserving;                     /* created with a reservation */
     bool dead;                          /* OOM-killed: pages gone, I/O refused */
     bool file;                          /* named: its pages go on the file LRU */
+    bool mergeable;                     /* MADV_MERGEABLE: KSM scans it */
     struct pgtable pt;
     struct clone_family *family;        /* NULL: shares nothing (rmap.c) */
     struct segment *family_next, *family_prev;  /* members of family */
@@ -342,6 +369,39 @@ int  rmap_drop_swap(struct segment *seg, uint64_t index, pte_t entry);
  * each segment's shared count.  *nr_mapped receives the sum of refcounts. */
 int  rmap_check(const struct mm *mm, uint64_t *nr_mapped);
 int  rmap_check_page(const struct mm *mm, pfn_t pfn);
+/* The entry of m at some index is its alone now: shared count and the
+ * reservation kept for breaking the share go down by one. */
+void rmap_make_exclusive(struct segment *m);
+
+/* ---- ksm.c ---- */
+
+/* rmap.c's drop of a KSM page's / KSM slot's mapper (seg, index): the
+ * stable node loses it; with one mapper left the page or slot is that
+ * mapper's own again. */
+int  ksm_drop_page(struct segment *seg, uint64_t index, struct page *page);
+int  ksm_drop_swap(struct segment *seg, uint64_t index, pte_t entry);
+/* Mappers of a swap entry written for a KSM page; 0: not such an entry. */
+unsigned ksm_swap_mappers(const struct mm *mm, pte_t entry);
+bool ksm_swap_maps(const struct mm *mm, pte_t entry, uint32_t seg_id,
+                   uint64_t index);
+/* fn on every mapper's PTE of the PG_ksm page; returns how many. */
+unsigned ksm_rmap_walk(struct mm *mm, struct page *page, rmap_one_fn fn,
+                       void *arg);
+/* Reclaim wrote the PG_ksm page to entry: the node follows it to swap. */
+void ksm_page_swapped(struct mm *mm, struct page *page, pte_t entry);
+/* clone.c: the clone maps the KSM page / KSM slot at index too. */
+int  ksm_clone_page(struct segment *clone, uint64_t index, struct page *page);
+int  ksm_clone_swap(struct segment *clone, uint64_t index, pte_t entry);
+/* Undo those two when the clone's PTE could not be installed. */
+void ksm_drop_clone_mapper(struct segment *clone, uint64_t index,
+                           struct page *page);
+void ksm_drop_clone_swap(struct segment *clone, uint64_t index, pte_t entry);
+/* An ordinary page is freed: its checksum is no one's any more. */
+void ksm_forget_page(struct mm *mm, pfn_t pfn);
+void ksm_segment_gone(struct segment *seg);     /* segment_destroy */
+int  ksm_check_page(const struct mm *mm, pfn_t pfn);
+int  ksm_check(const struct mm *mm);
+void ksm_fini(struct mm *mm);
 
 /* ---- lru.c ---- */
 
@@ -475,6 +535,7 @@ struct memcg {
     uint64_t nr_writeback;              /* of usage: under writeback, off the LRU */
     uint64_t zswap_bytes;               /* pool bytes of its zswap entries */
     uint64_t zswapped;                  /* its pages in zswap */
+    uint64_t ksm_merging;               /* its mappings of resident KSM pages */
     bool dying;                         /* destroyed, waits for its segments */
 };
 

@@ -219,6 +219,9 @@ static void read_stat(const struct memcg *cg, struct out *o)
      * bytes those pages hold uncompressed (both within swap above). */
     out_printf(o, "zswap %" PRIu64 "\n", cg->zswap_bytes);
     out_printf(o, "zswapped %" PRIu64 "\n", cg->zswapped * MM_PAGE_SIZE);
+    /* Linux's /proc/PID/ksm_merging_pages, for the tenant: its mappings
+     * of KSM pages (a page count, as Linux's). */
+    out_printf(o, "ksm_merging_pages %" PRIu64 "\n", cg->ksm_merging);
 }
 
 static unsigned percent(uint64_t used, uint64_t limit)

@@ -344,6 +344,46 @@ int  segment_discard(struct segment *seg, uint64_t first, uint64_t count);
 int  segment_clone(struct segment *src, struct segment **out);
 uint64_t segment_shared_pages(const struct segment *seg);
 
+/* KSM (ksm.c), Linux's kernel same-page merging for the pool: segments
+ * opted in with mm_ksm_madvise(seg, true) (MADV_MERGEABLE) are scanned by
+ * mm_ksm_scan(), which the caller runs from a timer (ksmd's work, without
+ * a thread); pages of one memcg found identical across two scans are
+ * merged into one write-protected KSM page, charged once to the memcg,
+ * that each mapper copies on its next write.  Never across memcgs: a
+ * shared page between tenants would be a timing side channel.
+ * mm_ksm_madvise(seg, false) (MADV_UNMERGEABLE) gives each of the
+ * segment's merged pages back as a private copy, charged; -ENOMEM when
+ * that fails part way (the rest stays merged), as Linux's unmerge.
+ * mm_ksm_unmerge_all() does it for every segment (run = 2).  The counters
+ * are Linux's /sys/kernel/mm/ksm files. */
+#define KSM_MAX_PAGE_SHARING 256        /* mappers of one KSM page, Linux's default */
+
+struct mm_ksm_info {
+    uint64_t pages_shared;              /* KSM pages resident now */
+    uint64_t pages_sharing;             /* further mappers of them: pages saved */
+    uint64_t pages_unshared;            /* unique pages the last full scan checked */
+    uint64_t pages_volatile;            /* pages the last full scan found changed */
+    uint64_t pages_skipped;             /* pages not eligible (clone-shared, under I/O) */
+    uint64_t pages_scanned;             /* present pages looked at, since start */
+    uint64_t full_scans;                /* passes over every mergeable segment */
+    int64_t general_profit;             /* bytes saved minus KSM's metadata */
+    uint64_t max_page_sharing;          /* KSM_MAX_PAGE_SHARING */
+    uint64_t pages_swapped;             /* KSM pages written to swap, slots shared */
+    uint64_t reclaim_unmapped;          /* mappers unmapped by reclaim of KSM pages */
+    uint64_t mergeable_segments;        /* segments opted in */
+};
+
+int  mm_ksm_madvise(struct segment *seg, bool mergeable);
+bool segment_is_mergeable(const struct segment *seg);
+/* One step of ksmd: at most pages present pages looked at, from where the
+ * last step stopped; returns how many.  An allocation failure ends the
+ * step early and leaves the page as it was. */
+uint64_t mm_ksm_scan(struct mm *mm, unsigned pages);
+int  mm_ksm_unmerge_all(struct mm *mm);
+void mm_ksm_info(const struct mm *mm, struct mm_ksm_info *ki);
+/* The memcg's mappings of KSM pages (Linux's ksm_merging_pages). */
+uint64_t memcg_ksm_merging_pages(const struct memcg *cg);
+
 /* Failure injection (fail_alloc.c), Linux's fail_page_alloc/failslab: the
  * n-th page or slab allocation from now fails, and every one after it,
  * until n = -1 turns it off.  _injected: allocations failed so far. */

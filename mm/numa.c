@@ -242,6 +242,7 @@ void mm_destroy(struct mm *mm)
         segment_destroy(idr_find(&mm->segments, id));
     while ((id = idr_next(&mm->memcgs, 0)) != 0)
         memcg_free(idr_find(&mm->memcgs, id));
+    ksm_fini(mm);
     swap_destroy_all(mm);
     slab_fini(mm);
     unmap_arenas(mm, mm->nr_zones);

@@ -21,6 +21,10 @@
  *              sharer's PTE has PTE_COW, (->seg_id, ->index) is one of
  *              them, and the others map it at the same index.  It leaves
  *              DATA only when its last PTE goes, with refcount back at 1.
+ *              With PG_ksm it is a KSM page (ksm.c): identical pages of
+ *              one memcg merged, its mappers at any (segment, index),
+ *              listed by its stable node; (->seg_id, ->index) is one
+ *              of them, and refcount is how many.
  *              Under asynchronous swap-out (PG_writeback, off the LRU)
  *              ->next/->prev hold the swap entry being written, as
  *              Linux's page->private.
@@ -71,7 +75,8 @@ enum page_state {
     X(slab)             \
     X(readahead)        \
     X(file)              \
-    X(writeback)
+    X(writeback)        \
+    X(ksm)
 
 enum pageflag_bits {
 #define PAGE_FLAG_ENUM(f) PG_##f##_bit,
@@ -92,6 +97,7 @@ enum pageflag_bits {
 #define PG_readahead  (1u << PG_readahead_bit)  /* read ahead of a swap-in, not yet touched */
 #define PG_file       (1u << PG_file_bit)   /* on the file LRU lists: a named segment's page */
 #define PG_writeback  (1u << PG_writeback_bit)  /* its swap-out write is in flight */
+#define PG_ksm        (1u << PG_ksm_bit)    /* merged by KSM: a stable node lists its mappers */
 
 struct page {
     uint32_t flags;                     /* PG_* */

@@ -222,13 +222,17 @@ int pgtable_free_tree(struct pgtable *pt)
     return pgtable_clear_range(pt, 0, SEGMENT_MAX_PAGES - 1, NULL, NULL);
 }
 
+/* Entries of table at or after index first (subtrees wholly before it
+ * are not entered). */
 static int visit_table(const struct pgtable *pt, pfn_t table, unsigned level,
-                       uint64_t base, pte_release_fn fn, void *arg)
+                       uint64_t base, uint64_t first, pte_release_fn fn,
+                       void *arg)
 {
     uint64_t span = 1ull << level_shift(level);
     pte_t *entries = table_entries(pt, table);
+    unsigned lo = first > base ? (unsigned)((first - base) / span) : 0;
 
-    for (unsigned i = 0; i < PTRS_PER_TABLE; i++) {
+    for (unsigned i = lo; i < PTRS_PER_TABLE; i++) {
         uint64_t index = base + i * span;
         int err;
 
@@ -237,7 +241,8 @@ static int visit_table(const struct pgtable *pt, pfn_t table, unsigned level,
         if (level == 0)
             err = fn(arg, index, &entries[i]);
         else
-            err = visit_table(pt, pte_pfn(entries[i]), level - 1, index, fn, arg);
+            err = visit_table(pt, pte_pfn(entries[i]), level - 1, index,
+                              first, fn, arg);
         if (err)
             return err;
     }
@@ -246,9 +251,15 @@ static int visit_table(const struct pgtable *pt, pfn_t table, unsigned level,
 
 int pgtable_for_each_pte(const struct pgtable *pt, pte_release_fn fn, void *arg)
 {
-    if (pt->root == PFN_NONE)
+    return pgtable_for_each_pte_from(pt, 0, fn, arg);
+}
+
+int pgtable_for_each_pte_from(const struct pgtable *pt, uint64_t first,
+                              pte_release_fn fn, void *arg)
+{
+    if (pt->root == PFN_NONE || first >= SEGMENT_MAX_PAGES)
         return 0;
-    return visit_table(pt, pt->root, PGTABLE_LEVELS - 1, 0, fn, arg);
+    return visit_table(pt, pt->root, PGTABLE_LEVELS - 1, 0, first, fn, arg);
 }
 
 struct check_walk {
@@ -308,8 +319,10 @@ static int check_table(struct check_walk *w, pfn_t table, unsigned level,
               (unsigned long long)index, (unsigned)pte_pfn(pte));
         data = pfn_to_page(pt->mm, pte_pfn(pte));
         /* A shared page (PTE_COW) maps back to one of its sharers, at the
-         * same index: rmap_check() finds the others. */
-        CHECK(data->state == PAGE_DATA && page_index(data) == index &&
+         * same index - a KSM page to one of its mappers at any index:
+         * rmap_check() finds the others. */
+        CHECK(data->state == PAGE_DATA &&
+              (page_index(data) == index || page_test(data, PG_ksm)) &&
               ((pte & PTE_COW) || data->seg_id == pt->seg_id),
               "pgtable: segment %u index %llu: pfn %u is %s mapping back to "
               "(%u, %llu)", pt->seg_id, (unsigned long long)index,

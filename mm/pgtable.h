@@ -94,6 +94,10 @@ int    pgtable_free_tree(struct pgtable *pt);
  * not make it none (the tree does not change under the walk). */
 int    pgtable_for_each_pte(const struct pgtable *pt, pte_release_fn fn,
                             void *arg);
+/* The same, over the entries at indices >= first only (any non-zero
+ * return stops it: ksm.c stops with a positive one when it has enough). */
+int    pgtable_for_each_pte_from(const struct pgtable *pt, uint64_t first,
+                                 pte_release_fn fn, void *arg);
 int    pgtable_check(const struct pgtable *pt, uint64_t *nr_present);
 int    pgtable_check_counts(const struct pgtable *pt, uint64_t *nr_present,
                             uint64_t *nr_swap);

@@ -157,7 +157,7 @@ static struct segment *other_user(struct segment *seg, uint64_t index,
 }
 
 /* The entry at index is m's alone now. */
-static void make_exclusive(struct segment *m)
+void rmap_make_exclusive(struct segment *m)
 {
     m->shared--;
     if (m->reserving && !m->dead) {
@@ -173,6 +173,8 @@ int rmap_drop_page(struct segment *seg, uint64_t index, struct page *page)
     struct segment *other;
     pte_t *other_pte;
 
+    if (page_test(page, PG_ksm))
+        return ksm_drop_page(seg, index, page);
     other = page->refcount > 1 ?
             other_user(seg, index, pfn_pte(pfn, 0), &other_pte) : NULL;
     if (!other) {
@@ -186,7 +188,7 @@ int rmap_drop_page(struct segment *seg, uint64_t index, struct page *page)
         page_set_rmap(page, other->id, index);
     if (page->refcount == 1) {
         *other_pte &= ~PTE_COW;
-        make_exclusive(other);
+        rmap_make_exclusive(other);
     }
     return 0;
 }
@@ -198,6 +200,8 @@ int rmap_drop_swap(struct segment *seg, uint64_t index, pte_t entry)
     struct segment *other;
     pte_t *other_pte;
 
+    if (ksm_swap_mappers(mm, entry))
+        return ksm_drop_swap(seg, index, entry);
     other = count > 1 ? other_user(seg, index, entry, &other_pte) : NULL;
     if (!other) {
         mm_log(MM_LOG_ERR, "rmap: segment %u index %llu: dropping a share of "
@@ -210,7 +214,7 @@ int rmap_drop_swap(struct segment *seg, uint64_t index, pte_t entry)
     if (swap_entry_owner(mm, entry) == seg->id)
         swap_set_owner(mm, entry, other->id, index);
     if (count == 2)
-        make_exclusive(other);
+        rmap_make_exclusive(other);
     return 0;
 }
 
@@ -244,6 +248,7 @@ static int check_family(const struct mm *mm, const struct clone_family *f)
 struct shared_walk {
     const struct segment *seg;
     uint64_t shared;
+    uint64_t ksm;                       /* of those, KSM pages and slots */
 };
 
 /* PTE_COW iff the page is shared; count entries shared with others. */
@@ -259,8 +264,10 @@ static int count_shared(void *arg, uint64_t index, pte_t *pte)
               "PTE_COW %s on a page with refcount %d", w->seg->id,
               (unsigned long long)index, *pte & PTE_COW ? "set" : "clear",
               pfn_to_page(mm, pte_pfn(*pte))->refcount);
+        w->ksm += page_test(pfn_to_page(mm, pte_pfn(*pte)), PG_ksm);
     } else {
         shared = swap_entry_count(mm, *pte) > 1;
+        w->ksm += ksm_swap_mappers(mm, *pte) > 0;
     }
     w->shared += shared;
     return 0;
@@ -268,7 +275,7 @@ static int count_shared(void *arg, uint64_t index, pte_t *pte)
 
 static int check_segment_shares(const struct segment *seg)
 {
-    struct shared_walk w = { seg, 0 };
+    struct shared_walk w = { seg, 0, 0 };
     int err = pgtable_for_each_pte(&seg->pt, count_shared, &w);
 
     if (err)
@@ -276,9 +283,10 @@ static int check_segment_shares(const struct segment *seg)
     CHECK(w.shared == seg->shared, "rmap: segment %u: %llu shared entries, "
           "shared %llu", seg->id, (unsigned long long)w.shared,
           (unsigned long long)seg->shared);
-    CHECK(seg->shared == 0 || seg->family, "rmap: segment %u shares %llu "
-          "entries outside any family", seg->id,
-          (unsigned long long)seg->shared);
+    /* KSM pages and slots have their mappers listed in a stable node. */
+    CHECK(seg->shared == w.ksm || seg->family, "rmap: segment %u shares %llu "
+          "entries (%llu of them KSM) outside any family", seg->id,
+          (unsigned long long)seg->shared, (unsigned long long)w.ksm);
     return 0;
 }
 
@@ -303,6 +311,8 @@ int rmap_check_page(const struct mm *mm, pfn_t pfn)
     CHECK(page->memcg_id == seg->memcg->id,
           "mm: data page %u: owner memcg %u, segment charges %u", (unsigned)pfn,
           page->memcg_id, seg->memcg->id);
+    if (page_test(page, PG_ksm))
+        return ksm_check_page(mm, pfn);
     users = rmap_walk(seg, index, pfn_pte(pfn, 0), NULL, NULL);
     CHECK(page->refcount >= 1 && users == (unsigned)page->refcount,
           "mm: data page %u: refcount %d, %u PTEs of segment %u's family map it",

@@ -535,6 +535,7 @@ int segment_zap_pte(struct segment *seg, uint64_t index, pte_t *pte)
     page->memcg_id = 0;
     seg->resident--;
     uncharge_page(seg, seg->reserving);
+    ksm_forget_page(seg->mm, pfn);
     return mm_free_pages(seg->mm, pfn, 0);
 }
 
@@ -573,6 +574,7 @@ void segment_destroy(struct segment *seg)
                (unsigned long long)seg->pt.nr_tables);
     memcg_unreserve(seg->memcg, seg->reserved);
     seg->reserved = 0;
+    ksm_segment_gone(seg);
     rmap_family_leave(seg);
     idr_remove(&mm->segments, seg->id);
     memcg_detach_segment(seg->memcg);

@@ -11,7 +11,9 @@
  * page index): the reverse map that lets swap-in readahead and swap_check()
  * go from a slot to the PTE that names it.  A slot written for a page
  * shared by a clone family (rmap.c) has one user per sharer; its owner is
- * one of them, and the others are the family's members at that index.
+ * one of them, and the others are the family's members at that index;
+ * one written for a KSM page (ksm.c) has its users listed by the page's
+ * stable node, at any (segment, index).
  *
  * A swap-in (the fault on a swap entry, swap_do_page) reads the page into
  * a new data page, maps it and frees the slot.  A slot with several users
@@ -587,8 +589,9 @@ int swap_do_page(struct segment *seg, uint64_t index, pte_t *pte)
     int err;
 
     si = entry_info(mm, *pte, &off);
-    if (!si || !rmap_same_family(seg, si->owner[off].seg_id) ||
-        si->owner[off].index != index) {
+    if (!si || (!ksm_swap_maps(mm, *pte, seg->id, index) &&
+                (!rmap_same_family(seg, si->owner[off].seg_id) ||
+                 si->owner[off].index != index))) {
         mm_log(MM_LOG_ERR, "swap: segment %u index %llu: swap entry %llx names "
                "no slot of it", seg->id, (unsigned long long)index,
                (unsigned long long)*pte);
@@ -675,7 +678,11 @@ static int check_owner(const struct mm *mm, const struct swap_info *si,
         if (page_test(page, PG_writeback) && page_swap_entry(page) == entry)
             return 0;
     } else if (pte && *pte == entry) {
-        users = rmap_walk(seg, o->index, *pte, NULL, NULL);
+        /* A KSM slot's users are its stable node's mappers (ksm.c
+         * checks each names it). */
+        users = ksm_swap_mappers(mm, entry);
+        if (!users)
+            users = rmap_walk(seg, o->index, *pte, NULL, NULL);
         CHECK(users == si->map[off], "swap: %s slot %llu: count %u, %u PTEs "
               "of segment %u's family name it", si->path,
               (unsigned long long)off, si->map[off], users, seg->id);

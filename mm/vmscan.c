@@ -17,7 +17,9 @@
  * frees the page.  A page shared by a clone family (rmap.c) is written
  * once, to a slot with one user per sharer, and every sharer's PTE becomes
  * that swap entry (Linux's try_to_unmap over the anon_vma); it was
- * referenced if any sharer's PTE was accessed.
+ * referenced if any sharer's PTE was accessed.  A KSM page (PG_ksm,
+ * ksm.c) is reclaimed the same way, its sharers found through its stable
+ * node instead of the family, which follows it into swap.
  *
  * Three callers: allocations (direct reclaim, segment.c, when a zone is at
  * its min watermark), memcg_reclaim() (a charge refused at, or a limit
@@ -95,7 +97,9 @@ static bool test_clear_referenced(struct mm *mm, struct page *page)
     bool young = false;
     bool referenced = page_test(page, PG_referenced);
 
-    if (pte)
+    if (pte && page_test(page, PG_ksm))
+        ksm_rmap_walk(mm, page, clear_young, &young);
+    else if (pte)
         rmap_walk(seg, page_index(page), *pte, clear_young, &young);
     page_clear(page, PG_referenced);
     return referenced || young;
@@ -127,11 +131,17 @@ static int unmap_and_free(struct mm *mm, struct page *page, struct segment *seg,
     uint64_t index = page_index(page);
     pfn_t pfn = page_to_pfn(mm, page);
 
-    /* The family caps its members below the slot's maximum count. */
+    /* The family caps its members below the slot's maximum count, and
+     * ksm.c its mappers. */
     for (int32_t i = 1; i < page->refcount; i++)
         swap_dup_entry(mm, entry);
     swap_set_owner(mm, entry, seg->id, index);
-    rmap_walk(seg, index, *pte, unmap_one, &w);
+    if (page_test(page, PG_ksm)) {
+        ksm_rmap_walk(mm, page, unmap_one, &w);
+        ksm_page_swapped(mm, page, entry);     /* its node follows it */
+    } else {
+        rmap_walk(seg, index, *pte, unmap_one, &w);
+    }
     memcg_charge_swap(seg->memcg, 1);   /* memory -> swap, memsw as it was */
     page->refcount = 1;                 /* as the buddy allocator handed it out */
     page->flags = 0;
@@ -139,6 +149,7 @@ static int unmap_and_free(struct mm *mm, struct page *page, struct segment *seg,
     page->memcg_id = 0;
     if (page_set_state(mm, page, PAGE_ALLOCATED))
         return -EUCLEAN;        /* logged; the page stays out of circulation */
+    ksm_forget_page(mm, pfn);
     return mm_free_pages(mm, pfn, 0);
 }
 
@@ -170,7 +181,9 @@ static int pageout(struct scan_control *sc, struct mm *mm, struct page *page)
     pte = page_pte(mm, page, &seg);
     if (!pte)
         return -EUCLEAN;
-    if (rmap_walk(seg, index, *pte, NULL, NULL) != (unsigned)page->refcount) {
+    if ((page_test(page, PG_ksm) ? ksm_rmap_walk(mm, page, NULL, NULL) :
+                                   rmap_walk(seg, index, *pte, NULL, NULL)) !=
+        (unsigned)page->refcount) {
         dump_page(mm, pfn, "reclaim: refcount is not the PTEs mapping it");
         return -EUCLEAN;
     }

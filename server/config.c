@@ -65,6 +65,18 @@ static const struct config_option options[] = {
      offsetof(struct config, zswap_max_pool_percent), "20", 0, 100,
      "percent of the pool zswap's compressed pages may take; beyond it the "
      "oldest are written back to the swap file.", AT_START},
+    /* KSM (mm/ksm.c, server/ksm.c) */
+    {"ksm", OPT_BOOL, offsetof(struct config, ksm), "off", 0, 0,
+     "on | off: merge identical pages within each tenant in segments that "
+     "asked for it (MADV_MERGEABLE), as /sys/kernel/mm/ksm/run 1 | 0; "
+     "rmemctl ksm on|off switches it while running.", ON_SIGHUP},
+    {"ksm-pages-to-scan", OPT_UINT, offsetof(struct config, ksm_pages_to_scan),
+     "100", 1, 1000000,
+     "pages KSM looks at per step (/sys/kernel/mm/ksm/pages_to_scan).",
+     ON_SIGHUP},
+    {"ksm-sleep-ms", OPT_UINT, offsetof(struct config, ksm_sleep_ms), "20", 1,
+     3600000, "milliseconds between KSM steps "
+     "(/sys/kernel/mm/ksm/sleep_millisecs).", ON_SIGHUP},
 };
 
 #define NR_OPTIONS (sizeof(options) / sizeof(options[0]))

@@ -74,6 +74,9 @@ struct config {
     struct config_swap swap;
     bool zswap;                         /* --zswap: compressed cache before swap */
     uint64_t zswap_max_pool_percent;
+    bool ksm;                           /* --ksm: KSM runs from start */
+    uint64_t ksm_pages_to_scan;         /* pages per KSM step */
+    uint64_t ksm_sleep_ms;              /* between KSM steps */
     int argc;                           /* the command line, for reloads */
     char **argv;
 };
@@ -111,7 +114,26 @@ struct server_swap {
     bool writing;                       /* batch in flight: no new step */
 };
 
+/* ---- ksm.c: ksmd, a timer running mm's KSM scan ---- */
+
+enum server_ksm_run { KSM_RUN_STOP = 0, KSM_RUN_MERGE = 1, KSM_RUN_UNMERGE = 2 };
+
+struct server_ksm {
+    uv_timer_t timer;                   /* one scan step per tick */
+    bool started;                       /* handle initialised */
+    unsigned run;                       /* enum server_ksm_run */
+    bool cfg_ksm;                       /* --ksm as last applied */
+};
+
 struct server;
+int  server_ksm_init(struct server *srv);   /* after mm; --ksm on starts it */
+void server_ksm_stop(struct server *srv);   /* close the handle */
+/* /sys/kernel/mm/ksm/run: 0, 1 or 2 (unmerge all, then stopped); 0 or
+ * -EINVAL, or the unmerge's -ENOMEM (run is 2 anyway, as Linux's). */
+int  server_ksm_set_run(struct server *srv, unsigned run);
+/* After a reload: a changed --ksm switches, the step sizes apply. */
+void server_ksm_reload(struct server *srv);
+
 int  server_swap_init(struct server *srv);  /* after mm exists; logs failures */
 void server_swap_stop(struct server *srv);  /* close the handles */
 void server_swap_fini(struct server *srv);  /* after mm_destroy: close, remove */
@@ -156,6 +178,7 @@ struct server {
     bool listening;
     bool stopping;                      /* no grace periods, no new conns */
     struct server_swap swap;            /* swap.c */
+    struct server_ksm ksm;              /* ksm.c */
 };
 
 int  server_init(struct server *srv, struct config *cfg, uv_loop_t *loop);
@@ -226,6 +249,7 @@ struct rpc_ctx {
         Rmem__SlabInfoReply slab_info;
         Rmem__SwapInfoReply swap_info;
         Rmem__ReloadReply reload;
+        Rmem__KsmInfoReply ksm_info;
     } reply;
     void *out_payload;                  /* response payload, malloc'd */
     uint32_t out_len;
@@ -266,6 +290,9 @@ int rpc_named_create(struct rpc_ctx *ctx);      /* rpc_named.c */
 int rpc_segment_open(struct rpc_ctx *ctx);
 int rpc_segment_unlink(struct rpc_ctx *ctx);
 int rpc_segment_clone(struct rpc_ctx *ctx);     /* rpc_clone.c */
+int rpc_ksm_madvise(struct rpc_ctx *ctx);       /* rpc_ksm.c */
+int rpc_ksm_set(struct rpc_ctx *ctx);
+int rpc_ksm_info(struct rpc_ctx *ctx);
 
 /* ---- tenant.c: tenants and their memory cgroups ---- */
 

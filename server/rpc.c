@@ -43,6 +43,10 @@ static const struct rpc_handler {
     [RMEM__REQUEST__BODY_SEGMENT_UNLINK] = {rpc_segment_unlink, false, RPC_ANY},
     /* copy-on-write clones of named segments (rpc_clone.c) */
     [RMEM__REQUEST__BODY_SEGMENT_CLONE]  = {rpc_segment_clone, false},
+    /* KSM (rpc_ksm.c): a tenant marks its segments, the admin runs it */
+    [RMEM__REQUEST__BODY_KSM_MADVISE]    = {rpc_ksm_madvise, false},
+    [RMEM__REQUEST__BODY_KSM_SET]        = {rpc_ksm_set, false, RPC_ADMIN},
+    [RMEM__REQUEST__BODY_KSM_INFO]       = {rpc_ksm_info, false, RPC_ADMIN},
 };
 
 #define RPC_TABLE_LEN (sizeof(rpc_table) / sizeof(rpc_table[0]))

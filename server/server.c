@@ -101,6 +101,7 @@ int server_reload(struct server *srv, unsigned *nr_changed)
     if (err)
         return err;
     log_level = srv->cfg->log_level;
+    server_ksm_reload(srv);
     if (def && tenant_set_token(def, srv->cfg->default_token))
         log_error("reload: no memory for the default tenant's new token; it "
                   "keeps the old one");
@@ -158,6 +159,7 @@ int server_init(struct server *srv, struct config *cfg, uv_loop_t *loop)
     err = server_swap_init(srv);
     if (err)
         goto err_destroy_tenant;
+    server_ksm_init(srv);
     uv_tcp_init(loop, &srv->listener);
     srv->listener.data = srv;
     uv_signal_init(loop, &srv->sig_term);
@@ -226,6 +228,7 @@ void server_stop(struct server *srv)
     uv_close((uv_handle_t *)&srv->sig_hup, NULL);
     uv_close((uv_handle_t *)&srv->stop_timer, NULL);
     server_swap_stop(srv);
+    server_ksm_stop(srv);
     /* Sessions of closing connections go with their last close callback
      * (no grace while stopping); idle ones in their grace period go now. */
     for (c = srv->conns; c; c = next) {

@@ -244,7 +244,7 @@ START_TEST(test_stat_format)
         "total_cache", "total_rss", "total_swap", "total_pgpgin", "total_pgpgout",
         "total_pgfault", "total_pgmajfault", "total_inactive_anon",
         "total_active_anon", "total_inactive_file", "total_active_file",
-        "total_unevictable", "zswap", "zswapped",
+        "total_unevictable", "zswap", "zswapped", "ksm_merging_pages",
     };
     struct rmem__conn cn;
     uint64_t seg;

@@ -396,7 +396,7 @@ START_TEST(test_stat_counts)
                  "hierarchical_memsw_limit 9223372036854771712\n");
     for (unsigned i = 0; i < 12; i++)
         p += sprintf(p, "total_%s %llu\n", keys[i], (unsigned long long)vals[i]);
-    p += sprintf(p, "zswap 0\nzswapped 0\n");      /* no swap, no zswap */
+    p += sprintf(p, "zswap 0\nzswapped 0\nksm_merging_pages 0\n");   /* no swap, zswap, KSM */
     ck_assert_str_eq(read_file(cg, "memory.stat"), want);
     mm_destroy(mm);
 }
@@ -438,7 +438,8 @@ START_TEST(test_swap_hooks)
                      "total_pgpgout 4\ntotal_pgfault 0\ntotal_pgmajfault 1\n"
                      "total_inactive_anon 0\ntotal_active_anon 0\n"
                      "total_inactive_file 0\ntotal_active_file 0\n"
-                     "total_unevictable 0\nzswap 0\nzswapped 0\n");
+                     "total_unevictable 0\nzswap 0\nzswapped 0\n"
+                     "ksm_merging_pages 0\n");
     ck_assert_int_eq(memcg_check(cg), 0);
     ck_assert_int_eq(memcg_uncharge(cg, 3), 0);
     mm_destroy(mm);
