@@ -182,6 +182,7 @@ struct mm {
     bool kswapd_awake;                  /* a zone fell below low, not yet high */
     uint64_t events[NR_MM_VM_EVENTS];   /* enum mm_vm_event */
     uint64_t nr_writeback;              /* PG_writeback pages, orphans too */
+    uint64_t nr_swapin;                 /* pages of asynchronous swap-ins */
     struct zswap zswap;                 /* zswap.c */
     /* fail_alloc.c */
     long fail_alloc_after;              /* allocations until injected failures; 0 = off */
@@ -293,6 +294,14 @@ enum page_charge {
 int  segment_get_page(struct segment *seg, uint64_t index,
                       enum alloc_purpose purpose, enum page_charge charge,
                       pfn_t *out);
+/* segment_get_page() in two steps, for a page filled before it is
+ * charged (asynchronous swap-in): the allocation, left ALLOCATED, then
+ * the charge (optional: no reclaim, no OOM) that makes it seg's DATA page
+ * at index.  A failed adopt leaves the page allocated for the caller. */
+int  segment_alloc_page(struct segment *seg, enum alloc_purpose purpose,
+                        pfn_t *out);
+int  segment_adopt_page(struct segment *seg, pfn_t pfn, uint64_t index,
+                        bool optional, enum page_charge charge);
 void segment_unget_page(struct segment *seg, pfn_t pfn, enum page_charge charge);
 
 /* seg stops naming *pte (index): a page or swap entry of its own is
@@ -404,10 +413,17 @@ int  swap_writepage_queue(struct mm *mm, pfn_t pfn, pte_t entry,
 int  swap_do_page(struct segment *seg, uint64_t index, pte_t *pte);
 bool swap_active(const struct mm *mm);
 void swap_destroy_all(struct mm *mm);
+/* Asynchronous swap-in (segment_read_nowait): the reads [first, first +
+ * count) of seg needs from the swap file, queued in req with their
+ * pages and pins (mm.h); returns how many, 0 if none, or a negative
+ * errno with nothing left queued. */
+int  swap_read_prepare(struct segment *seg, uint64_t first, uint32_t count,
+                       struct mm_swapin_req *req);
 /* *nr_slots_used: the sum of the slots' use counts; *nr_orphans: slots of
- * pages discarded under writeback (owner 0). */
+ * pages discarded under writeback (owner 0); *nr_pins: swap-ins reading
+ * slots, the freed ones held by them included. */
 int  swap_check(const struct mm *mm, uint64_t *nr_slots_used,
-                uint64_t *nr_orphans);
+                uint64_t *nr_orphans, uint64_t *nr_pins);
 
 /* Slot helpers for zswap.c: write one page to (type, off), counted as
  * pswpout; the segment a used slot belongs to, -ENOENT for a free one. */
