@@ -65,6 +65,12 @@ static const struct config_option options[] = {
      offsetof(struct config, zswap_max_pool_percent), "20", 0, 100,
      "percent of the pool zswap's compressed pages may take; beyond it the "
      "oldest are written back to the swap file.", AT_START},
+    /* asynchronous swap-in (server/swapin.c) */
+    {"swap-read-delay", OPT_UINT, offsetof(struct config, swap_read_delay_ms),
+     "0", 0, 10000,
+     "testing: milliseconds every swap-in read waits on its worker before "
+     "reading, as a slow swap device would; 0 (the default) for none.",
+     AT_START},
 };
 
 #define NR_OPTIONS (sizeof(options) / sizeof(options[0]))
