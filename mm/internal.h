@@ -34,6 +34,7 @@ struct iovec;
 int  os_swap_check_fd(int fd, uint64_t bytes);
 int  os_swap_write(int fd, const void *page, uint64_t pos);
 int  os_swap_readv(int fd, const struct iovec *iov, unsigned n, uint64_t pos);
+void os_delay_us(uint64_t us);          /* mm_swap_set_read_latency */
 int  os_swap_writev(int fd, const struct iovec *iov, unsigned n, uint64_t pos);
 
 /* ---- idr.c ---- */
@@ -183,6 +184,7 @@ struct mm {
     uint64_t events[NR_MM_VM_EVENTS];   /* enum mm_vm_event */
     uint64_t nr_writeback;              /* PG_writeback pages, orphans too */
     uint64_t nr_swapin;                 /* pages of asynchronous swap-ins */
+    uint32_t swap_read_latency_us;      /* testing: mm_swap_set_read_latency */
     struct zswap zswap;                 /* zswap.c */
     /* fail_alloc.c */
     long fail_alloc_after;              /* allocations until injected failures; 0 = off */

@@ -297,6 +297,7 @@ struct mm_swapin_io {
 };
 struct mm_swapin_req {
     uint32_t seg_id;                    /* mm's: the segment read */
+    uint32_t latency_us;                /* mm's: mm_swap_set_read_latency */
     unsigned nr;
     struct mm_swapin_io io[MM_SWAPIN_BATCH];
 };
@@ -306,6 +307,10 @@ void mm_swapin_run(struct mm_swapin_req *req);
 int  mm_swapin_done(struct mm *mm, struct mm_swapin_req *req);
 void mm_swapin_cancel(struct mm *mm, struct mm_swapin_req *req);
 uint64_t mm_nr_swapin(const struct mm *mm);       /* pages being read */
+/* Testing, as null_blk's completion_nsec: every submission of reads to
+ * the swap file - a synchronous preadv, or a whole request of
+ * mm_swapin_run - takes usec longer (a slow device); 0 is off. */
+void mm_swap_set_read_latency(struct mm *mm, uint32_t usec);
 
 /* Memory cgroup of a tenant: usage and limit in pages, charged when a
  * segment page is first written, uncharged when it is freed. */

@@ -504,6 +504,20 @@ int swap_writepage_queue(struct mm *mm, pfn_t pfn, pte_t entry,
     return 1;
 }
 
+void mm_swap_set_read_latency(struct mm *mm, uint32_t usec)
+{
+    mm->swap_read_latency_us = usec;
+}
+
+/* A synchronous read of the file, as slow as mm_swap_set_read_latency says. */
+static int swap_readv(struct mm *mm, int fd, const struct iovec *iov,
+                      unsigned n, uint64_t pos)
+{
+    if (mm->swap_read_latency_us)
+        os_delay_us(mm->swap_read_latency_us);
+    return os_swap_readv(fd, iov, n, pos);
+}
+
 /* The new page pfn replaces swap entry *pte of (seg, index). */
 static void commit_swapin(struct segment *seg, pte_t *pte, pfn_t pfn,
                           uint32_t extra_flags)
@@ -573,7 +587,7 @@ static unsigned swapin_readahead(struct segment *seg, struct swap_info *si,
     }
     if (got == 0)
         return 0;
-    err = os_swap_readv(si->fd, iov, got, (off + 1) * MM_PAGE_SIZE);
+    err = swap_readv(mm, si->fd, iov, got, (off + 1) * MM_PAGE_SIZE);
     for (unsigned i = 0; i < got; i++)
         page_clear(pfn_to_page(mm, ra[i].pfn), PG_locked);
     if (err) {
@@ -621,7 +635,7 @@ int swap_do_page(struct segment *seg, uint64_t index, pte_t *pte)
     if (err == -ENOENT) {
         iov.iov_base = page_address(mm, pfn);
         iov.iov_len = MM_PAGE_SIZE;
-        err = os_swap_readv(si->fd, &iov, 1, off * MM_PAGE_SIZE);
+        err = swap_readv(mm, si->fd, &iov, 1, off * MM_PAGE_SIZE);
         if (err) {
             mm->events[MM_EV_swap_io_errors]++;
             mm_log(MM_LOG_ERR, "swap: read of slot %llu from %s: %s",
@@ -803,6 +817,7 @@ int swap_read_prepare(struct segment *seg, uint64_t first, uint32_t count,
     struct mm *mm = seg->mm;
 
     req->seg_id = seg->id;
+    req->latency_us = mm->swap_read_latency_us;
     req->nr = 0;
     for (uint64_t index = first; index < first + count &&
                                  req->nr < MM_SWAPIN_BATCH; index++) {
@@ -834,6 +849,9 @@ void mm_swapin_run(struct mm_swapin_req *req)
 {
     struct iovec iov[MM_SWAPIN_BATCH];
 
+    /* One device round trip for the request: its reads are queued at once. */
+    if (req->latency_us && req->nr)
+        os_delay_us(req->latency_us);
     for (unsigned i = 0, n; i < req->nr; i += n) {
         int err;
 

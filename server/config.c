@@ -68,8 +68,8 @@ static const struct config_option options[] = {
     /* asynchronous swap-in (server/swapin.c) */
     {"swap-read-delay", OPT_UINT, offsetof(struct config, swap_read_delay_ms),
      "0", 0, 10000,
-     "testing: milliseconds every swap-in read waits on its worker before "
-     "reading, as a slow swap device would; 0 (the default) for none.",
+     "testing: milliseconds every read of the swap file takes longer, as "
+     "on a slow device (synchronous reads too); 0 (the default) for none.",
      AT_START},
 };
 

@@ -129,7 +129,6 @@ struct server_swapin {
     uint32_t count;
     void *buf;                          /* the reply payload being filled */
     unsigned rounds, max_rounds;
-    uint64_t delay_ms;                  /* --swap-read-delay, when queued */
     struct mm_swapin_req req;           /* mm's, being read */
 };
 

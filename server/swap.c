@@ -168,6 +168,7 @@ int server_swap_init(struct server *srv)
             unlink(cfg->path);
         return err;
     }
+    mm_swap_set_read_latency(srv->mm, (uint32_t)(srv->cfg->swap_read_delay_ms * 1000));
     err = mm_zswap_set(srv->mm, srv->cfg->zswap,
                        (unsigned)srv->cfg->zswap_max_pool_percent);
     if (err)

@@ -29,7 +29,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define SWAPIN_EXTRA_ROUNDS 4
 
@@ -40,20 +39,12 @@ static void swapin_work(uv_work_t *work)
 {
     struct server_swapin *w = work->data;
 
-    if (w->delay_ms) {
-        struct timespec ts = { (time_t)(w->delay_ms / 1000),
-                               (long)(w->delay_ms % 1000) * 1000000L };
-
-        while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-            ;
-    }
     mm_swapin_run(&w->req);
 }
 
 static int swapin_queue(struct server_swapin *w)
 {
     w->work.data = w;
-    w->delay_ms = w->srv->cfg->swap_read_delay_ms;
     return uv_queue_work(w->srv->loop, &w->work, swapin_work, swapin_done);
 }
 
@@ -83,10 +74,7 @@ int server_swapin_wait(struct rpc_ctx *ctx, uint64_t segment, uint64_t first,
     w->count = count;
     w->max_rounds = (count + MM_SWAPIN_BATCH - 1) / MM_SWAPIN_BATCH +
                     SWAPIN_EXTRA_ROUNDS;
-    w->req.seg_id = srv->swapin_req.seg_id;
-    w->req.nr = srv->swapin_req.nr;
-    memcpy(w->req.io, srv->swapin_req.io,
-           srv->swapin_req.nr * sizeof(srv->swapin_req.io[0]));
+    w->req = srv->swapin_req;
     srv->swapin_req.nr = 0;
     err = swapin_queue(w);
     if (err) {
@@ -120,6 +108,10 @@ static int swapin_reread(struct server_swapin *w)
     if (++w->rounds >= w->max_rounds)
         return segment_read(seg, w->first, w->count, w->buf);
     err = segment_read_nowait(seg, w->first, w->count, w->buf, &w->req);
+    log_debug("conn %llu: READ %llu of %u pages: round %u of %u: %s, %u reads",
+              (unsigned long long)w->conn->id, (unsigned long long)w->id,
+              w->count, w->rounds, w->max_rounds,
+              err == -EINPROGRESS ? "waits again" : "done", w->req.nr);
     if (err != -EINPROGRESS)
         return err;
     err = swapin_queue(w);
