@@ -1,7 +1,9 @@
 /* mm.h - what the rest of rmem may call of the memory manager.
  *
  * mm/ is a plain library: no sockets, no event loop, no threads of its own.
- * rmemd calls it from its loop thread only, so nothing here locks.
+ * rmemd calls it from its loop thread only, so nothing here locks; the
+ * two exceptions, mm_swap_io_run and mm_swapin_run, touch only the
+ * contents of pages mm has set aside for them, and the swap files.
  * Vocabulary (mm/types.h): a page is 4 KiB of pool memory, a frame number
  * (pfn) names one, an order-n block is 2^n contiguous pages, a segment is a
  * range of page indices backed by scattered pool pages, a tenant's memory

@@ -14,7 +14,8 @@
  * discarded, so the whole length stays charged until the segment goes.
  *
  * With a swap file on (swap.c), a page may be a swap entry instead: a read
- * swaps it in, a write replaces it by a new page without reading it (the
+ * swaps it in (segment_read_nowait hands the file reads to its caller
+ * instead), a write replaces it by a new page without reading it (the
  * whole page is overwritten), and a new page that finds the memcg at its
  * limit reclaims that memcg (memcg_reclaim -> vmscan.c), one that finds
  * the pool at its min watermark reclaims every memcg.  Only when reclaim

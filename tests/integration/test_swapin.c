@@ -332,6 +332,44 @@ START_TEST(test_close_while_waiting)
 }
 END_TEST
 
+/* A tenant whose memory limit is smaller than what it reads: each round's
+ * pages push the previous round's back out, the rounds run out, and the
+ * READ finishes synchronously - every page intact all the same. */
+START_TEST(test_read_larger_than_limit)
+{
+    static uint64_t pages[256 * PAGE / 8];
+    Rmem__Read rd = RMEM__READ__INIT;
+    Rmem__Request req = RMEM__REQUEST__INIT;
+    Rmem__Response *resp;
+    struct rmem__conn cn;
+    char out[16384];
+    size_t got = 0;
+
+    ck_assert_int_eq(rmemd_start(&srv, (const char *[]){"--pool", "32M", "--swap",
+                                 swap_arg, "--zswap", "off", "--session-grace",
+                                 "0", NULL}), 0);
+    ck_assert_int_eq(ctl("cgroup set default memory.limit_in_bytes 128K", out,
+                         sizeof(out)), 0);
+    wire_open(&cn, "default");
+    rd.segment = wire_segment(&cn, 512);
+    wire_write_stamped(&cn, rd.segment, 4, 512);
+    rd.first = 0;
+    rd.count = 256;
+    req.body_case = RMEM__REQUEST__BODY_READ;
+    req.read = &rd;
+    ck_assert_int_eq(rmem__conn_rpc(&cn, &req, NULL, 0, &resp, pages,
+                                    sizeof(pages), &got), 0);
+    ck_assert_uint_eq(got, sizeof(pages));
+    for (uint32_t i = 0; i < 256; i++)
+        ck_assert_msg(stamp_ok(pages + i * PAGE / 8, 4, i), "page %u lost", i);
+    ck_assert_int_eq(ctl("cgroup get default memory.usage_in_bytes", out,
+                         sizeof(out)), 0);
+    ck_assert_uint_le(strtoull(out, NULL, 10), 128 * 1024);
+    rmem__conn_close(&cn);
+    ck_assert_int_eq(rmemd_stop(&srv), 0);
+}
+END_TEST
+
 Suite *swapin_integration_suite(void)
 {
     Suite *s = suite_create("swapin_integration");
@@ -341,6 +379,7 @@ Suite *swapin_integration_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_other_tenant_served_during_swapin);
     tcase_add_test(tc, test_close_while_waiting);
+    tcase_add_test(tc, test_read_larger_than_limit);
     suite_add_tcase(s, tc);
     return s;
 }
