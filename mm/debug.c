@@ -14,8 +14,11 @@
  *               as many as nr_writeback
  *   lru_check(): the LRU lists hold exactly the DATA pages not under
  *               writeback
+ *   pages locked for an asynchronous swap-in: ALLOCATED, as many as
+ *               nr_swapin
  *   swap_check(): slot use counts == swap PTEs of all segments + pages
- *               under writeback; slots owned by none == discarded ones
+ *               under writeback; slots owned by none == discarded ones;
+ *               slot pins == nr_swapin
  *   zswap_check(): entries, sizes and memcg sums == the counters
  *   ksm_check(): stable nodes == PG_ksm pages, their mappers' PTEs,
  *               refcounts and slot counts, the KSM counters
@@ -170,7 +173,7 @@ int mm_check(const struct mm *mm)
 {
     uint64_t count[NR_PAGE_STATES] = { 0 };
     uint64_t resident, tables, swapped, listed, slots, mapped, total = 0;
-    uint64_t data_wb = 0, orphans = 0, orphan_slots;
+    uint64_t data_wb = 0, orphans = 0, orphan_slots, locked = 0, pins;
     int err;
 
     if (!mm)
@@ -200,7 +203,16 @@ int mm_check(const struct mm *mm)
             else
                 orphans++;
         }
+        if (page_test(page, PG_locked)) {
+            CHECK(page->state == PAGE_ALLOCATED && !page_test(page, PG_writeback),
+                  "mm: page %u locked for a swap-in in state %s", (unsigned)pfn,
+                  page_state_name(page->state));
+            locked++;
+        }
     }
+    CHECK(locked == mm->nr_swapin, "mm: %llu pages locked for swap-in, "
+          "nr_swapin %llu", (unsigned long long)locked,
+          (unsigned long long)mm->nr_swapin);
     CHECK(data_wb + orphans == mm->nr_writeback,
           "mm: %llu pages under writeback (%llu discarded), nr_writeback %llu",
           (unsigned long long)(data_wb + orphans), (unsigned long long)orphans,
@@ -226,9 +238,12 @@ int mm_check(const struct mm *mm)
     CHECK(listed + data_wb == count[PAGE_DATA], "mm: %llu pages on LRU lists "
           "and %llu under writeback, %llu data pages", (unsigned long long)listed,
           (unsigned long long)data_wb, (unsigned long long)count[PAGE_DATA]);
-    err = swap_check(mm, &slots, &orphan_slots);
+    err = swap_check(mm, &slots, &orphan_slots, &pins);
     if (err)
         return err;
+    CHECK(pins == mm->nr_swapin, "mm: swap slots pinned %llu times, %llu "
+          "pages being swapped in", (unsigned long long)pins,
+          (unsigned long long)mm->nr_swapin);
     CHECK(slots == swapped + mm->nr_writeback && orphan_slots == orphans,
           "mm: swap slots used %llu times (%llu by discarded pages), segments "
           "have %llu swap entries, %llu pages under writeback (%llu discarded)",

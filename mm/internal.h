@@ -34,6 +34,7 @@ struct iovec;
 int  os_swap_check_fd(int fd, uint64_t bytes);
 int  os_swap_write(int fd, const void *page, uint64_t pos);
 int  os_swap_readv(int fd, const struct iovec *iov, unsigned n, uint64_t pos);
+void os_delay_us(uint64_t us);          /* mm_swap_set_read_latency */
 int  os_swap_writev(int fd, const struct iovec *iov, unsigned n, uint64_t pos);
 
 /* ---- idr.c ---- */
@@ -207,6 +208,8 @@ struct mm {
     bool kswapd_awake;                  /* a zone fell below low, not yet high */
     uint64_t events[NR_MM_VM_EVENTS];   /* enum mm_vm_event */
     uint64_t nr_writeback;              /* PG_writeback pages, orphans too */
+    uint64_t nr_swapin;                 /* pages of asynchronous swap-ins */
+    uint32_t swap_read_latency_us;      /* testing: mm_swap_set_read_latency */
     struct zswap zswap;                 /* zswap.c */
     struct ksm ksm;                     /* ksm.c */
     /* fail_alloc.c */
@@ -320,6 +323,14 @@ enum page_charge {
 int  segment_get_page(struct segment *seg, uint64_t index,
                       enum alloc_purpose purpose, enum page_charge charge,
                       pfn_t *out);
+/* segment_get_page() in two steps, for a page filled before it is
+ * charged (asynchronous swap-in): the allocation, left ALLOCATED, then
+ * the charge (optional: no reclaim, no OOM) that makes it seg's DATA page
+ * at index.  A failed adopt leaves the page allocated for the caller. */
+int  segment_alloc_page(struct segment *seg, enum alloc_purpose purpose,
+                        pfn_t *out);
+int  segment_adopt_page(struct segment *seg, pfn_t pfn, uint64_t index,
+                        bool optional, enum page_charge charge);
 void segment_unget_page(struct segment *seg, pfn_t pfn, enum page_charge charge);
 
 /* seg stops naming *pte (index): a page or swap entry of its own is
@@ -464,10 +475,17 @@ int  swap_writepage_queue(struct mm *mm, pfn_t pfn, pte_t entry,
 int  swap_do_page(struct segment *seg, uint64_t index, pte_t *pte);
 bool swap_active(const struct mm *mm);
 void swap_destroy_all(struct mm *mm);
+/* Asynchronous swap-in (segment_read_nowait): the reads [first, first +
+ * count) of seg needs from the swap file, queued in req with their
+ * pages and pins (mm.h); returns how many, 0 if none, or a negative
+ * errno with nothing left queued. */
+int  swap_read_prepare(struct segment *seg, uint64_t first, uint32_t count,
+                       struct mm_swapin_req *req);
 /* *nr_slots_used: the sum of the slots' use counts; *nr_orphans: slots of
- * pages discarded under writeback (owner 0). */
+ * pages discarded under writeback (owner 0); *nr_pins: swap-ins reading
+ * slots, the freed ones held by them included. */
 int  swap_check(const struct mm *mm, uint64_t *nr_slots_used,
-                uint64_t *nr_orphans);
+                uint64_t *nr_orphans, uint64_t *nr_pins);
 
 /* Slot helpers for zswap.c: write one page to (type, off), counted as
  * pswpout; the segment a used slot belongs to, -ENOENT for a free one. */

@@ -1,7 +1,9 @@
 /* mm.h - what the rest of rmem may call of the memory manager.
  *
  * mm/ is a plain library: no sockets, no event loop, no threads of its own.
- * rmemd calls it from its loop thread only, so nothing here locks.
+ * rmemd calls it from its loop thread only, so nothing here locks; the
+ * two exceptions, mm_swap_io_run and mm_swapin_run, touch only the
+ * contents of pages mm has set aside for them, and the swap files.
  * Vocabulary (mm/types.h): a page is 4 KiB of pool memory, a frame number
  * (pfn) names one, an order-n block is 2^n contiguous pages, a segment is a
  * range of page indices backed by scattered pool pages, a tenant's memory
@@ -261,6 +263,56 @@ uint64_t mm_background_reclaim_async(struct mm *mm, uint64_t budget,
 void mm_swap_io_run(struct mm_swap_batch *b);
 void mm_swap_batch_done(struct mm *mm, struct mm_swap_batch *b);
 uint64_t mm_nr_writeback(const struct mm *mm);    /* pages in flight */
+
+/* Swap-in off the caller's thread (swapin.c): a read that would wait for
+ * the swap file hands the wait to the caller instead.
+ * segment_read_nowait() reads as segment_read() does when none of the
+ * range is in the swap file (zswap's pages are decompressed inline);
+ * otherwise it changes nothing the reader could see, fills req with the
+ * file reads that range needs - its pages in the file (at most
+ * MM_SWAPIN_BATCH) and, when they continue a stream, the slots after them
+ * (readahead) - and returns -EINPROGRESS.  Each read has a new page,
+ * allocated but not mapped nor charged, and pins its slot: the slot is
+ * neither freed nor reused until the request is done, whatever happens to
+ * the PTEs naming it.  The caller runs mm_swapin_run(req) on any thread
+ * (it touches only the new pages and the files), then mm_swapin_done() on
+ * mm's thread, which maps each page whose PTE still names its slot
+ * (charged then; the others are freed) and unpins the slots, and then
+ * calls segment_read_nowait() again: more of the range may have been
+ * swapped out meanwhile, so that may return -EINPROGRESS again (a caller
+ * that gives up after some rounds calls segment_read()).
+ * mm_swapin_done(): 0, or -EIO (a page the range needs could not be
+ * read; counted in swap_io_errors), -ENOMEM / -EOWNERDEAD (its charge was
+ * refused, or the OOM killer took the segment).  mm_swapin_cancel() undoes
+ * a request not run.  Every request must be done or cancelled before
+ * mm_destroy(). */
+#define MM_SWAPIN_BATCH 32u
+struct mm_swapin_io {
+    int fd;                             /* the swap file */
+    uint64_t pos;                       /* byte offset of the slot */
+    void *page;                         /* MM_PAGE_SIZE bytes to read into */
+    int err;                            /* set by mm_swapin_run: 0 or -errno */
+    bool readahead;                     /* mm's: not in the range read */
+    uint32_t pfn;                       /* mm's: the new page */
+    uint64_t entry;                     /* mm's: the slot's swap entry */
+    uint64_t index;                     /* mm's: the page index it is for */
+};
+struct mm_swapin_req {
+    uint32_t seg_id;                    /* mm's: the segment read */
+    uint32_t latency_us;                /* mm's: mm_swap_set_read_latency */
+    unsigned nr;
+    struct mm_swapin_io io[MM_SWAPIN_BATCH];
+};
+int  segment_read_nowait(struct segment *seg, uint64_t first, uint32_t count,
+                         void *dst, struct mm_swapin_req *req);
+void mm_swapin_run(struct mm_swapin_req *req);
+int  mm_swapin_done(struct mm *mm, struct mm_swapin_req *req);
+void mm_swapin_cancel(struct mm *mm, struct mm_swapin_req *req);
+uint64_t mm_nr_swapin(const struct mm *mm);       /* pages being read */
+/* Testing, as null_blk's completion_nsec: every submission of reads to
+ * the swap file - a synchronous preadv, or a whole request of
+ * mm_swapin_run - takes usec longer (a slow device); 0 is off. */
+void mm_swap_set_read_latency(struct mm *mm, uint32_t usec);
 
 /* Memory cgroup of a tenant: usage and limit in pages, charged when a
  * segment page is first written, uncharged when it is freed. */

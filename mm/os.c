@@ -19,6 +19,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -167,6 +168,14 @@ int os_swap_write(int fd, const void *page, uint64_t pos)
 }
 
 /* n page-sized buffers from pos; a short read continues page by page. */
+void os_delay_us(uint64_t us)
+{
+    struct timespec ts = { (time_t)(us / 1000000), (long)(us % 1000000) * 1000 };
+
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
 int os_swap_readv(int fd, const struct iovec *iov, unsigned n, uint64_t pos)
 {
     ssize_t got;

@@ -14,7 +14,8 @@
  * discarded, so the whole length stays charged until the segment goes.
  *
  * With a swap file on (swap.c), a page may be a swap entry instead: a read
- * swaps it in, a write replaces it by a new page without reading it (the
+ * swaps it in (segment_read_nowait hands the file reads to its caller
+ * instead), a write replaces it by a new page without reading it (the
  * whole page is overwritten), and a new page that finds the memcg at its
  * limit reclaims that memcg (memcg_reclaim -> vmscan.c), one that finds
  * the pool at its min watermark reclaims every memcg.  Only when reclaim
@@ -227,12 +228,36 @@ static int alloc_page(struct segment *seg, enum alloc_purpose purpose,
     }
 }
 
+int segment_alloc_page(struct segment *seg, enum alloc_purpose purpose,
+                       pfn_t *out)
+{
+    return alloc_page(seg, purpose, out);
+}
+
+int segment_adopt_page(struct segment *seg, pfn_t pfn, uint64_t index,
+                       bool optional, enum page_charge charge)
+{
+    struct page *page = pfn_to_page(seg->mm, pfn);
+    bool from_reserve;
+    int err;
+
+    err = charge_page(seg, charge, optional, &from_reserve);
+    if (err)
+        return err;
+    err = page_set_state(seg->mm, page, PAGE_DATA);
+    if (err) {
+        uncharge_new_page(seg, charge, from_reserve);
+        return err;
+    }
+    page_set_rmap(page, seg->id, index);
+    page->memcg_id = seg->memcg->id;
+    return 0;
+}
+
 int segment_get_page(struct segment *seg, uint64_t index,
                      enum alloc_purpose purpose, enum page_charge charge,
                      pfn_t *out)
 {
-    bool optional = purpose == ALLOC_OPTIONAL, from_reserve;
-    struct page *page;
     pfn_t pfn;
     int err;
 
@@ -242,23 +267,13 @@ int segment_get_page(struct segment *seg, uint64_t index,
     err = alloc_page(seg, purpose, &pfn);
     if (err)
         return err;
-    err = charge_page(seg, charge, optional, &from_reserve);
-    if (err)
-        goto err_free_page;
-    page = pfn_to_page(seg->mm, pfn);
-    err = page_set_state(seg->mm, page, PAGE_DATA);
-    if (err)
-        goto err_uncharge;
-    page_set_rmap(page, seg->id, index);
-    page->memcg_id = seg->memcg->id;
+    err = segment_adopt_page(seg, pfn, index, purpose == ALLOC_OPTIONAL, charge);
+    if (err) {
+        mm_free_pages(seg->mm, pfn, 0);
+        return err;
+    }
     *out = pfn;
     return 0;
-
-err_uncharge:
-    uncharge_new_page(seg, charge, from_reserve);
-err_free_page:
-    mm_free_pages(seg->mm, pfn, 0);
-    return err;
 }
 
 /* Undo segment_get_page() for a page never mapped nor listed.  A new
@@ -327,6 +342,31 @@ int segment_read(struct segment *seg, uint64_t first, uint32_t count, void *dst)
             return err;
     }
     return 0;
+}
+
+int segment_read_nowait(struct segment *seg, uint64_t first, uint32_t count,
+                        void *dst, struct mm_swapin_req *req)
+{
+    int err;
+
+    if (!seg || !req || (count && !dst))
+        return -EINVAL;
+    req->nr = 0;
+    if (seg->dead)
+        return -EOWNERDEAD;
+    err = check_range(seg, first, count);
+    if (err)
+        return err;
+    /* Nothing is read, copied or marked until no page waits for the
+     * file: a read run again after its swap-ins counts and ages once. */
+    err = seg->swapped ? swap_read_prepare(seg, first, count, req) : 0;
+    if (err > 0)
+        return -EINPROGRESS;
+    if (err) {
+        memcg_count_event(seg->memcg, MEMCG_PGFAULT, count);
+        return err;
+    }
+    return segment_read(seg, first, count, dst);
 }
 
 static void overwrite_page(struct segment *seg, pte_t *pte, const void *src)

@@ -38,12 +38,14 @@
  * it holds the slot, and freeing a slot frees its zswap entry.  Readahead
  * reads only slots in the file and stops at one zswap holds.
  *
- * Swap-in and direct reclaim do synchronous pread/pwrite (os.c) on
- * rmemd's loop thread, the page under I/O off the LRU and PG_locked.
- * Background reclaim queues its file writes instead
+ * swap_do_page (segment_read) and direct reclaim do synchronous
+ * pread/pwrite (os.c) on the caller's thread, the page under I/O off the
+ * LRU and PG_locked.  Background reclaim queues its file writes instead
  * (swap_writepage_queue, vmscan.c's asynchronous swap-out): the page stays
  * mapped under PG_writeback and its slot's owner names it until the write
- * is done.
+ * is done.  segment_read_nowait queues its file reads (swap_read_prepare,
+ * below): new pages, unmapped and uncharged, and pinned slots, mapped by
+ * mm_swapin_done once read.
  *
  * Identities swap_check() verifies, per swap file:
  *   cluster count == used slots in the cluster; inuse == sum of counts
@@ -81,6 +83,7 @@ struct swap_cluster {
 struct swap_owner {
     uint64_t index;
     uint32_t seg_id;                    /* 0: slot free */
+    uint32_t pinned;                    /* asynchronous swap-ins reading it */
 };
 
 struct swap_info {
@@ -240,6 +243,12 @@ int mm_swap_info(const struct mm *mm, unsigned type, struct mm_swap_info *out)
     return 0;
 }
 
+/* Neither used nor held by a swap-in still reading it. */
+static bool slot_free(const struct swap_info *si, uint64_t off)
+{
+    return si->map[off] == 0 && si->owner[off].pinned == 0;
+}
+
 static void take_slot(struct swap_info *si, uint64_t off)
 {
     si->map[off] = 1;
@@ -260,7 +269,7 @@ static bool alloc_in_cur(struct swap_info *si, uint64_t *off)
 {
     while (si->cur != CLUSTER_NONE) {
         for (; si->cur_next < cluster_end(si, si->cur); si->cur_next++) {
-            if (si->map[si->cur_next] == 0) {
+            if (slot_free(si, si->cur_next)) {
                 *off = si->cur_next++;
                 return true;
             }
@@ -279,7 +288,7 @@ static bool alloc_scan(struct swap_info *si, uint64_t *off)
     for (uint64_t n = 0; n < si->nr_slots; n++) {
         uint64_t s = (si->scan_next + n) % si->nr_slots;
 
-        if (si->map[s] == 0) {
+        if (slot_free(si, s)) {
             *off = s;
             si->scan_next = s + 1;
             return true;
@@ -333,11 +342,20 @@ static struct swap_info *entry_info(const struct mm *mm, pte_t entry,
     return si;
 }
 
+/* A slot with no user and no pin goes back to the allocator. */
+static void release_slot(struct swap_info *si, uint64_t off)
+{
+    uint32_t c = (uint32_t)(off / SWAP_CLUSTER_SLOTS);
+
+    si->inuse--;
+    if (--si->clusters[c].count == 0 && c != si->cur)
+        free_cluster_add(si, c);
+}
+
 void swap_free_entry(struct mm *mm, pte_t entry)
 {
     struct swap_info *si;
     uint64_t off;
-    uint32_t c;
 
     si = entry_info(mm, entry, &off);
     if (!si) {
@@ -348,12 +366,13 @@ void swap_free_entry(struct mm *mm, pte_t entry)
     if (--si->map[off])
         return;
     zswap_invalidate(mm, si->type, off);
-    si->inuse--;
     si->owner[off].seg_id = 0;
     si->owner[off].index = 0;
-    c = (uint32_t)(off / SWAP_CLUSTER_SLOTS);
-    if (--si->clusters[c].count == 0 && c != si->cur)
-        free_cluster_add(si, c);
+    /* Still being read (swap_read_prepare): it is reused only once the
+     * read is done, or the read could see another page's contents. */
+    if (si->owner[off].pinned)
+        return;
+    release_slot(si, off);
 }
 
 unsigned swap_entry_count(const struct mm *mm, pte_t entry)
@@ -489,6 +508,20 @@ int swap_writepage_queue(struct mm *mm, pfn_t pfn, pte_t entry,
     return 1;
 }
 
+void mm_swap_set_read_latency(struct mm *mm, uint32_t usec)
+{
+    mm->swap_read_latency_us = usec;
+}
+
+/* A synchronous read of the file, as slow as mm_swap_set_read_latency says. */
+static int swap_readv(struct mm *mm, int fd, const struct iovec *iov,
+                      unsigned n, uint64_t pos)
+{
+    if (mm->swap_read_latency_us)
+        os_delay_us(mm->swap_read_latency_us);
+    return os_swap_readv(fd, iov, n, pos);
+}
+
 /* The new page pfn replaces swap entry *pte of (seg, index). */
 static void commit_swapin(struct segment *seg, pte_t *pte, pfn_t pfn,
                           uint32_t extra_flags)
@@ -558,7 +591,7 @@ static unsigned swapin_readahead(struct segment *seg, struct swap_info *si,
     }
     if (got == 0)
         return 0;
-    err = os_swap_readv(si->fd, iov, got, (off + 1) * MM_PAGE_SIZE);
+    err = swap_readv(mm, si->fd, iov, got, (off + 1) * MM_PAGE_SIZE);
     for (unsigned i = 0; i < got; i++)
         page_clear(pfn_to_page(mm, ra[i].pfn), PG_locked);
     if (err) {
@@ -607,7 +640,7 @@ int swap_do_page(struct segment *seg, uint64_t index, pte_t *pte)
     if (err == -ENOENT) {
         iov.iov_base = page_address(mm, pfn);
         iov.iov_len = MM_PAGE_SIZE;
-        err = os_swap_readv(si->fd, &iov, 1, off * MM_PAGE_SIZE);
+        err = swap_readv(mm, si->fd, &iov, 1, off * MM_PAGE_SIZE);
         if (err) {
             mm->events[MM_EV_swap_io_errors]++;
             mm_log(MM_LOG_ERR, "swap: read of slot %llu from %s: %s",
@@ -640,6 +673,311 @@ int swap_do_page(struct segment *seg, uint64_t index, pte_t *pte)
         ra = swapin_readahead(seg, si, off);
     si->ra_expect = off + 1 + ra;
     return 0;
+}
+
+/* ---- Asynchronous swap-in (mm.h: segment_read_nowait) ----
+ *
+ * The read is split as the swap-out is: swap_read_prepare() queues the
+ * reads, mm_swapin_run() does them on any thread, mm_swapin_done() maps
+ * the pages.  In between, a queued page is ALLOCATED and PG_locked,
+ * belongs to no segment and is charged to nobody, and its slot is pinned
+ * (Linux's SWAP_HAS_CACHE): whatever happens to the PTEs naming the slot -
+ * discard, destroy, an OOM kill, an overwrite, a clone - the slot keeps
+ * its place until the read is done, so it is never rewritten under the
+ * read nor handed to another page that a stale read would then install.
+ * Completion maps a page only if its PTE still names its slot; it is
+ * charged then, as swap_do_page would have charged it. */
+
+static bool req_has(const struct mm_swapin_req *req, pte_t entry)
+{
+    for (unsigned i = 0; i < req->nr; i++)
+        if (req->io[i].entry == entry)
+            return true;
+    return false;
+}
+
+static void free_swapin_page(struct mm *mm, pfn_t pfn)
+{
+    struct page *page = pfn_to_page(mm, pfn);
+
+    page->flags = 0;
+    mm_free_pages(mm, pfn, 0);
+}
+
+/* The slot named by entry loses a pin; with no user left it is free. */
+static void swap_unpin_entry(struct mm *mm, pte_t entry)
+{
+    unsigned type = pte_swp_type(entry);
+    struct swap_info *si = type < mm->nr_swapfiles ? mm->swap_info[type] : NULL;
+    uint64_t off = pte_swp_offset(entry);
+
+    if (!si || off >= si->nr_slots || si->owner[off].pinned == 0) {
+        mm_log(MM_LOG_ERR, "swap: unpin of swap entry %llx not pinned",
+               (unsigned long long)entry);
+        return;
+    }
+    if (--si->owner[off].pinned == 0 && si->map[off] == 0)
+        release_slot(si, off);
+}
+
+/* A page read ahead of a swap-in: the slot's one user is this segment
+ * and names it, it is in the file, and nobody else is reading it. */
+static bool ra_candidate(const struct segment *seg, const struct swap_info *si,
+                         uint64_t s)
+{
+    const pte_t *pte;
+
+    if (si->map[s] != 1 || si->owner[s].seg_id != seg->id ||
+        si->owner[s].pinned || zswap_has(seg->mm, si->type, s))
+        return false;
+    pte = pgtable_lookup(&seg->pt, si->owner[s].index);
+    return pte && *pte == swp_entry_pte(si->type, s);
+}
+
+/* Queue the read of slot off of si into a new page for (seg, index).
+ * Allocating may reclaim or OOM-kill, so the PTE is looked at again
+ * after: a slot it no longer names is not read (0 either way). */
+static int swapin_queue(struct segment *seg, struct swap_info *si, uint64_t off,
+                        uint64_t index, bool readahead,
+                        struct mm_swapin_req *req)
+{
+    struct mm *mm = seg->mm;
+    pte_t entry = swp_entry_pte(si->type, off);
+    struct mm_swapin_io *io;
+    const pte_t *pte;
+    pfn_t pfn;
+    int err;
+
+    err = segment_alloc_page(seg, readahead ? ALLOC_OPTIONAL : ALLOC_DATA, &pfn);
+    if (err)
+        return err;
+    if (seg->dead) {
+        free_swapin_page(mm, pfn);
+        return -EOWNERDEAD;
+    }
+    pte = pgtable_lookup(&seg->pt, index);
+    if (!pte || *pte != entry) {
+        free_swapin_page(mm, pfn);
+        return 0;
+    }
+    page_set(pfn_to_page(mm, pfn), PG_locked);
+    si->owner[off].pinned++;
+    mm->nr_swapin++;
+    io = &req->io[req->nr++];
+    io->fd = si->fd;
+    io->pos = off * MM_PAGE_SIZE;
+    io->page = page_address(mm, pfn);
+    io->err = 0;
+    io->readahead = readahead;
+    io->pfn = pfn;
+    io->entry = entry;
+    io->index = index;
+    return 0;
+}
+
+/* Slots in file order, so that adjacent ones become one preadv. */
+static void sort_req(struct mm_swapin_req *req)
+{
+    for (unsigned i = 1; i < req->nr; i++) {
+        struct mm_swapin_io io = req->io[i];
+        unsigned j = i;
+
+        for (; j > 0 && (req->io[j - 1].fd > io.fd ||
+                         (req->io[j - 1].fd == io.fd && req->io[j - 1].pos > io.pos));
+             j--)
+            req->io[j] = req->io[j - 1];
+        req->io[j] = io;
+    }
+}
+
+/* After the range's own pages, the readahead window of each one that
+ * continues a stream (off == ra_expect), as swap_do_page does one page at
+ * a time: slots already queued fill the window without ending it. */
+static void queue_readahead(struct segment *seg, struct mm_swapin_req *req)
+{
+    unsigned demand = req->nr;
+
+    for (unsigned k = 0; k < demand; k++) {
+        pte_t entry = req->io[k].entry;
+        struct swap_info *si = seg->mm->swap_info[pte_swp_type(entry)];
+        uint64_t off = pte_swp_offset(entry), s = off + 1;
+
+        if (off == si->ra_expect) {
+            for (; s < si->nr_slots && s <= off + SWAP_RA_PAGES &&
+                   req->nr < MM_SWAPIN_BATCH; s++) {
+                if (req_has(req, swp_entry_pte(si->type, s)))
+                    continue;
+                if (!ra_candidate(seg, si, s) ||
+                    swapin_queue(seg, si, s, si->owner[s].index, true, req))
+                    break;
+            }
+        }
+        si->ra_expect = s;
+    }
+}
+
+int swap_read_prepare(struct segment *seg, uint64_t first, uint32_t count,
+                      struct mm_swapin_req *req)
+{
+    struct mm *mm = seg->mm;
+
+    req->seg_id = seg->id;
+    req->latency_us = mm->swap_read_latency_us;
+    req->nr = 0;
+    for (uint64_t index = first; index < first + count &&
+                                 req->nr < MM_SWAPIN_BATCH; index++) {
+        const pte_t *pte = pgtable_lookup(&seg->pt, index);
+        struct swap_info *si;
+        uint64_t off;
+        int err;
+
+        /* An entry naming no slot is left to swap_do_page to report. */
+        if (!pte || !pte_is_swap(*pte))
+            continue;
+        si = entry_info(mm, *pte, &off);
+        if (!si || zswap_has(mm, si->type, off))
+            continue;
+        err = swapin_queue(seg, si, off, index, false, req);
+        if (err) {
+            mm_swapin_cancel(mm, req);
+            return err;
+        }
+    }
+    if (req->nr)
+        queue_readahead(seg, req);
+    sort_req(req);
+    return (int)req->nr;
+}
+
+/* Any thread: one preadv per run of adjacent slots. */
+void mm_swapin_run(struct mm_swapin_req *req)
+{
+    struct iovec iov[MM_SWAPIN_BATCH];
+
+    /* One device round trip for the request: its reads are queued at once. */
+    if (req->latency_us && req->nr)
+        os_delay_us(req->latency_us);
+    for (unsigned i = 0, n; i < req->nr; i += n) {
+        int err;
+
+        for (n = 1; i + n < req->nr && req->io[i + n].fd == req->io[i].fd &&
+                    req->io[i + n].pos == req->io[i].pos + (uint64_t)n * MM_PAGE_SIZE;
+             n++)
+            ;
+        for (unsigned k = 0; k < n; k++) {
+            iov[k].iov_base = req->io[i + k].page;
+            iov[k].iov_len = MM_PAGE_SIZE;
+        }
+        err = os_swap_readv(req->io[i].fd, iov, n, req->io[i].pos);
+        for (unsigned k = 0; k < n; k++)
+            req->io[i + k].err = err;
+    }
+}
+
+/* Map one page read: 1, or 0 if its PTE no longer names its slot (the
+ * page is freed), or the charge's error (page freed too).  Charged as
+ * swap_do_page charges: its own slot's charge moves to the page (a major
+ * fault), a shared slot's stays for the others (a new page), readahead
+ * takes what the memcg has without reclaiming. */
+static int swapin_install(struct mm *mm, struct segment *seg,
+                          const struct mm_swapin_io *io)
+{
+    enum page_charge charge;
+    unsigned users;
+    pte_t *pte;
+    int err;
+
+    pte = seg && !seg->dead ? pgtable_lookup(&seg->pt, io->index) : NULL;
+    if (!pte || *pte != io->entry)
+        goto out_free;
+    users = swap_entry_count(mm, io->entry);
+    if (io->readahead && (users != 1 || swap_entry_owner(mm, io->entry) != seg->id))
+        goto out_free;
+    charge = io->readahead ? CHARGE_SWAP : users > 1 ? CHARGE_NEW : CHARGE_SWAPIN;
+    err = segment_adopt_page(seg, io->pfn, io->index, io->readahead, charge);
+    if (err) {
+        free_swapin_page(mm, io->pfn);
+        return io->readahead ? 0 : err;
+    }
+    /* The charge may have reclaimed or killed: look again. */
+    pte = seg->dead ? NULL : pgtable_lookup(&seg->pt, io->index);
+    if (!pte || *pte != io->entry) {
+        segment_unget_page(seg, io->pfn, charge);
+        return seg->dead ? -EOWNERDEAD : 0;
+    }
+    if (charge == CHARGE_NEW) {
+        memcg_count_event(seg->memcg, MEMCG_PGMAJFAULT, 1);
+        err = segment_replace_pte(seg, io->index, pte, io->pfn);
+        if (err) {
+            segment_unget_page(seg, io->pfn, charge);
+            return err;
+        }
+    } else {
+        commit_swapin(seg, pte, io->pfn, io->readahead ? PG_readahead : 0);
+    }
+    return 1;
+
+out_free:
+    free_swapin_page(mm, io->pfn);
+    return 0;
+}
+
+int mm_swapin_done(struct mm *mm, struct mm_swapin_req *req)
+{
+    /* Destroyed meanwhile, its id may name another segment now: harmless,
+     * since a pinned slot still holds what was read, whichever PTE names
+     * it. */
+    struct segment *seg = idr_find(&mm->segments, req->seg_id);
+    int ret = 0;
+
+    for (unsigned i = 0; i < req->nr; i++) {
+        const struct mm_swapin_io *io = &req->io[i];
+        struct page *page = pfn_to_page(mm, io->pfn);
+        int err;
+
+        page_clear(page, PG_locked);
+        mm->nr_swapin--;
+        if (io->err) {
+            mm->events[MM_EV_swap_io_errors]++;
+            mm_log(MM_LOG_ERR, "swap: read of %llu bytes at %llu: %s",
+                   (unsigned long long)MM_PAGE_SIZE, (unsigned long long)io->pos,
+                   strerror(-io->err));
+            free_swapin_page(mm, io->pfn);
+            /* Only a page the read still needs fails it. */
+            if (!io->readahead && seg && !seg->dead) {
+                const pte_t *pte = pgtable_lookup(&seg->pt, io->index);
+
+                if (pte && *pte == io->entry)
+                    ret = -EIO;
+            }
+            swap_unpin_entry(mm, io->entry);
+            continue;
+        }
+        mm->events[MM_EV_pswpin]++;
+        if (io->readahead)
+            mm->events[MM_EV_swap_ra]++;
+        err = swapin_install(mm, seg, io);
+        if (err < 0 && !ret)
+            ret = err;
+        swap_unpin_entry(mm, io->entry);
+    }
+    req->nr = 0;
+    return ret;
+}
+
+void mm_swapin_cancel(struct mm *mm, struct mm_swapin_req *req)
+{
+    for (unsigned i = 0; i < req->nr; i++) {
+        free_swapin_page(mm, req->io[i].pfn);
+        mm->nr_swapin--;
+        swap_unpin_entry(mm, req->io[i].entry);
+    }
+    req->nr = 0;
+}
+
+uint64_t mm_nr_swapin(const struct mm *mm)
+{
+    return mm->nr_swapin;
 }
 
 /* A used slot's owner names it by PTE, or maps a page whose swap-out to
@@ -698,7 +1036,7 @@ static int check_owner(const struct mm *mm, const struct swap_info *si,
 }
 
 static int check_info(const struct mm *mm, const struct swap_info *si,
-                      uint64_t *counts, uint64_t *orphans)
+                      uint64_t *counts, uint64_t *orphans, uint64_t *pins)
 {
     uint64_t inuse = 0, nr_free = 0, listed = 0;
 
@@ -706,9 +1044,17 @@ static int check_info(const struct mm *mm, const struct swap_info *si,
         uint32_t used = 0;
 
         for (uint64_t s = cluster_first(c); s < cluster_end(si, c); s++) {
-            if (!si->map[s])
+            if (slot_free(si, s))
                 continue;
             used++;
+            *pins += si->owner[s].pinned;
+            if (!si->map[s]) {
+                /* Freed while a swap-in reads it: held, owned by none. */
+                CHECK(si->owner[s].seg_id == 0, "swap: %s slot %llu: no user, "
+                      "but owned by segment %u", si->path,
+                      (unsigned long long)s, si->owner[s].seg_id);
+                continue;
+            }
             *counts += si->map[s];
             if (check_owner(mm, si, s, orphans))
                 return -EUCLEAN;
@@ -736,11 +1082,13 @@ static int check_info(const struct mm *mm, const struct swap_info *si,
 
 /* *nr_slots_used receives the sum of all slots' use counts: one for every
  * swap PTE of every segment and every page under writeback. */
-int swap_check(const struct mm *mm, uint64_t *nr_slots_used, uint64_t *nr_orphans)
+int swap_check(const struct mm *mm, uint64_t *nr_slots_used, uint64_t *nr_orphans,
+               uint64_t *nr_pins)
 {
-    *nr_slots_used = *nr_orphans = 0;
+    *nr_slots_used = *nr_orphans = *nr_pins = 0;
     for (unsigned t = 0; t < mm->nr_swapfiles; t++) {
-        int err = check_info(mm, mm->swap_info[t], nr_slots_used, nr_orphans);
+        int err = check_info(mm, mm->swap_info[t], nr_slots_used, nr_orphans,
+                             nr_pins);
 
         if (err)
             return err;

@@ -77,6 +77,12 @@ static const struct config_option options[] = {
     {"ksm-sleep-ms", OPT_UINT, offsetof(struct config, ksm_sleep_ms), "20", 1,
      3600000, "milliseconds between KSM steps "
      "(/sys/kernel/mm/ksm/sleep_millisecs).", ON_SIGHUP},
+    /* asynchronous swap-in (server/swapin.c) */
+    {"swap-read-delay", OPT_UINT, offsetof(struct config, swap_read_delay_ms),
+     "0", 0, 10000,
+     "testing: milliseconds every read of the swap file takes longer, as "
+     "on a slow device (synchronous reads too); 0 (the default) for none.",
+     AT_START},
 };
 
 #define NR_OPTIONS (sizeof(options) / sizeof(options[0]))

@@ -37,6 +37,8 @@ static void on_close(uv_handle_t *h)
         c->next->prev = c->prev;
     srv->stats[SERVER_STAT_connections]--;
     log_debug("conn %llu (%s) closed", (unsigned long long)c->id, c->peer);
+    if (c->swapin)
+        server_swapin_conn_closed(c->swapin);   /* it finishes by itself */
     if (c->session)
         session_detach(c->session);
     free(c->rbuf);
@@ -108,6 +110,13 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     }
 }
 
+/* Reading goes on unless the peer lags behind its replies, a READ waits
+ * for swap-in, or the connection is going. */
+static bool conn_may_read(const struct conn *c)
+{
+    return !c->paused && !c->swapin && !c->closing && !c->draining;
+}
+
 static void conn_resume(struct conn *c)
 {
     if (!c->paused || c->closing || c->draining)
@@ -116,17 +125,27 @@ static void conn_resume(struct conn *c)
     log_debug("conn %llu (%s): backlog drained, resuming", (unsigned long long)c->id,
               c->peer);
     conn_process(c);                    /* frames already buffered first */
-    if (!c->paused && !c->closing && !c->draining)
+    if (conn_may_read(c))
+        uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+}
+
+void conn_swapin_done(struct conn *c)
+{
+    conn_process(c);                    /* the frames that waited behind it */
+    if (conn_may_read(c))
         uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
 }
 
 /* Handle every complete frame in the buffer, then keep the remainder at its
- * start, growing the buffer if the next frame is bigger than it. */
+ * start, growing the buffer if the next frame is bigger than it.  A READ
+ * that waits for swap-in (swapin.c) stops this until it is answered, so
+ * that replies keep the order of their requests; reading stops too, the
+ * frames behind it staying in the buffer (or the socket). */
 static void conn_process(struct conn *c)
 {
     size_t pos = 0, need = 0;
 
-    while (!c->closing && !c->draining) {
+    while (!c->closing && !c->draining && !c->swapin) {
         size_t avail = c->rlen - pos;
         uint32_t hlen, plen;
         int err;
@@ -163,6 +182,8 @@ static void conn_process(struct conn *c)
     }
     if (c->closing)
         return;
+    if (c->swapin)
+        uv_read_stop((uv_stream_t *)&c->tcp);
     if (pos) {
         memmove(c->rbuf, c->rbuf + pos, c->rlen - pos);
         c->rlen -= pos;

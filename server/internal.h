@@ -77,6 +77,7 @@ struct config {
     bool ksm;                           /* --ksm: KSM runs from start */
     uint64_t ksm_pages_to_scan;         /* pages per KSM step */
     uint64_t ksm_sleep_ms;              /* between KSM steps */
+    uint64_t swap_read_delay_ms;        /* testing: a slow swap device */
     int argc;                           /* the command line, for reloads */
     char **argv;
 };
@@ -134,9 +135,32 @@ int  server_ksm_set_run(struct server *srv, unsigned run);
 /* After a reload: a changed --ksm switches, the step sizes apply. */
 void server_ksm_reload(struct server *srv);
 
+struct rpc_ctx;
 int  server_swap_init(struct server *srv);  /* after mm exists; logs failures */
 void server_swap_stop(struct server *srv);  /* close the handles */
 void server_swap_fini(struct server *srv);  /* after mm_destroy: close, remove */
+
+/* ---- swapin.c: READs that wait for the swap file on a libuv worker ---- */
+
+struct server_swapin {
+    uv_work_t work;
+    struct server *srv;
+    struct conn *conn;                  /* NULL: closed while waiting */
+    uint64_t id;                        /* the READ request's */
+    uint64_t segment, first;            /* its range, by the session's handle */
+    uint32_t count;
+    void *buf;                          /* the reply payload being filled */
+    unsigned rounds, max_rounds;
+    struct mm_swapin_req req;           /* mm's, being read */
+};
+
+/* segment_read_nowait() gave -EINPROGRESS into srv->swapin_req: park the
+ * READ (buf taken) and answer it when its pages are in: 0, ctx->deferred
+ * set; or a negative errno with mm's request cancelled and buf still the
+ * caller's (it then reads synchronously). */
+int  server_swapin_wait(struct rpc_ctx *ctx, uint64_t segment, uint64_t first,
+                        uint32_t count, void *buf);
+void server_swapin_conn_closed(struct server_swapin *w);
 
 /* ---- server.c: the loop, listener, signals and server-wide counters ---- */
 
@@ -179,6 +203,7 @@ struct server {
     bool stopping;                      /* no grace periods, no new conns */
     struct server_swap swap;            /* swap.c */
     struct server_ksm ksm;              /* ksm.c */
+    struct mm_swapin_req swapin_req;    /* swapin.c: a READ's, until it waits */
 };
 
 int  server_init(struct server *srv, struct config *cfg, uv_loop_t *loop);
@@ -214,6 +239,8 @@ struct conn {
     bool paused;                        /* reading stopped: write backlog */
     bool draining;                      /* answer sent, closing after flush */
     bool closing;                       /* uv_close called */
+    struct server_swapin *swapin;       /* a READ waiting for swap-in: the
+                                           frames after it wait too */
     char peer[64];
 };
 
@@ -225,6 +252,9 @@ int  conn_send(struct conn *c, const Rmem__Response *resp, void *payload,
                uint32_t payload_len);
 void conn_close(struct conn *c);
 void conn_close_after_flush(struct conn *c);
+/* Its waiting READ was answered: handle the frames that waited behind it,
+ * then read on. */
+void conn_swapin_done(struct conn *c);
 /* Log a malformed frame, count it, close the connection. */
 void conn_bad_frame(struct conn *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -255,12 +285,18 @@ struct rpc_ctx {
     uint32_t out_len;
     void *scratch;                      /* mm_kvmalloc'd; freed after the reply */
     bool close;                         /* close the connection after replying */
+    bool deferred;                      /* the handler answers later (swapin.c) */
     char msg[256];
 };
 
 /* Handle one complete frame; malformed frames close the connection. */
 void rpc_handle_frame(struct conn *c, const uint8_t *hdr, uint32_t hdr_len,
                       const uint8_t *payload, uint32_t payload_len);
+/* A context for answering request id on c (rpc_handle_frame's own, or a
+ * deferred answer's), and the answer: status from err (0 or a negative
+ * errno), ctx's body and payload; what names the request in logs. */
+void rpc_ctx_init(struct rpc_ctx *ctx, struct conn *c, uint64_t id);
+void rpc_reply(struct rpc_ctx *ctx, int err, const char *what);
 /* Set the reply message; returns err (a negative errno) for tail calls. */
 int  rpc_fail(struct rpc_ctx *ctx, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -270,6 +306,9 @@ int rpc_segment_create(struct rpc_ctx *ctx);    /* rpc_segment.c */
 int rpc_segment_free(struct rpc_ctx *ctx);
 int rpc_discard(struct rpc_ctx *ctx);
 int rpc_read(struct rpc_ctx *ctx);
+/* READ's answer once its pages are read (or not: err), buf taken. */
+int rpc_read_finish(struct rpc_ctx *ctx, uint64_t segment, uint32_t count,
+                    void *buf, int err);
 int rpc_write(struct rpc_ctx *ctx);
 int rpc_stat(struct rpc_ctx *ctx);              /* rpc_info.c */
 int rpc_info(struct rpc_ctx *ctx);

@@ -76,6 +76,40 @@ static void rpc_reply_unsupported(struct conn *c, const Rmem__Request *req)
                   (unsigned long long)c->id);
 }
 
+void rpc_ctx_init(struct rpc_ctx *ctx, struct conn *c, uint64_t id)
+{
+    memset(ctx, 0, sizeof(*ctx));
+    ctx->srv = c->srv;
+    ctx->conn = c;
+    rmem__response__init(&ctx->resp);
+    ctx->resp.id = id;
+}
+
+void rpc_reply(struct rpc_ctx *ctx, int err, const char *what)
+{
+    struct conn *c = ctx->conn;
+
+    if (err) {
+        ctx->resp.status = -err;
+        ctx->resp.body_case = RMEM__RESPONSE__BODY__NOT_SET;
+        free(ctx->out_payload);
+        ctx->out_payload = NULL;
+        ctx->out_len = 0;
+        if (!ctx->msg[0])
+            snprintf(ctx->msg, sizeof(ctx->msg), "%s", strerror(-err));
+        log_debug("conn %llu: %s request %llu: %s", (unsigned long long)c->id,
+                  what, (unsigned long long)ctx->resp.id, ctx->msg);
+    }
+    ctx->resp.message = ctx->msg;
+    err = conn_send(c, &ctx->resp, ctx->out_payload, ctx->out_len);
+    if (err && err != -ECANCELED)
+        log_warn("conn %llu (%s): cannot send the %s reply: %s",
+                 (unsigned long long)c->id, c->peer, what, strerror(-err));
+    mm_kvfree(c->srv->mm, ctx->scratch);
+    if (ctx->close)
+        conn_close_after_flush(c);
+}
+
 void rpc_handle_frame(struct conn *c, const uint8_t *hdr, uint32_t hdr_len,
                       const uint8_t *payload, uint32_t payload_len)
 {
@@ -114,14 +148,10 @@ void rpc_handle_frame(struct conn *c, const uint8_t *hdr, uint32_t hdr_len,
     h = &rpc_table[req->body_case];
     c->srv->stats[SERVER_STAT_requests]++;
 
-    memset(&ctx, 0, sizeof(ctx));
-    ctx.srv = c->srv;
-    ctx.conn = c;
+    rpc_ctx_init(&ctx, c, req->id);
     ctx.req = req;
     ctx.payload = payload;
     ctx.payload_len = payload_len;
-    rmem__response__init(&ctx.resp);
-    ctx.resp.id = req->id;
 
     if (!c->session && !c->admin && !h->before_hello) {
         err = rpc_fail(&ctx, -EPERM, "hello first: %s before a successful Hello",
@@ -137,26 +167,10 @@ void rpc_handle_frame(struct conn *c, const uint8_t *hdr, uint32_t hdr_len,
     } else {
         err = h->fn(&ctx);
     }
-    if (err) {
-        ctx.resp.status = -err;
-        ctx.resp.body_case = RMEM__RESPONSE__BODY__NOT_SET;
-        free(ctx.out_payload);
-        ctx.out_payload = NULL;
-        ctx.out_len = 0;
-        if (!ctx.msg[0])
-            snprintf(ctx.msg, sizeof(ctx.msg), "%s", strerror(-err));
-        log_debug("conn %llu: %s request %llu: %s", (unsigned long long)c->id,
-                  frame_request_name(req), (unsigned long long)req->id, ctx.msg);
-    }
-    ctx.resp.message = ctx.msg;
-    err = conn_send(c, &ctx.resp, ctx.out_payload, ctx.out_len);
-    if (err && err != -ECANCELED)
-        log_warn("conn %llu (%s): cannot send the %s reply: %s",
-                 (unsigned long long)c->id, c->peer, frame_request_name(req),
-                 strerror(-err));
-    mm_kvfree(c->srv->mm, ctx.scratch);
-    if (ctx.close)
-        conn_close_after_flush(c);
+    /* Answered later, in order: the connection parses nothing more until
+     * then (conn.c). */
+    if (!ctx.deferred)
+        rpc_reply(&ctx, err, frame_request_name(req));
 out_free_req:
     rmem__request__free_unpacked(req, &pba);
 }

@@ -137,14 +137,30 @@ int rpc_read(struct rpc_ctx *ctx)
     buf = malloc((size_t)r->count * RMEM_PAGE_SIZE);
     if (!buf)
         return rpc_fail(ctx, -ENOMEM, "no memory for a %u-page reply", r->count);
-    err = segment_read(seg, r->first, r->count, buf);
+    /* Pages in the swap file are read on a worker (swapin.c); when the
+     * READ cannot be parked, it reads them here. */
+    err = segment_read_nowait(seg, r->first, r->count, buf,
+                              &ctx->srv->swapin_req);
+    if (err == -EINPROGRESS) {
+        if (server_swapin_wait(ctx, r->segment, r->first, r->count, buf) == 0)
+            return 0;
+        err = segment_read(seg, r->first, r->count, buf);
+    }
+    return rpc_read_finish(ctx, r->segment, r->count, buf, err);
+}
+
+int rpc_read_finish(struct rpc_ctx *ctx, uint64_t segment, uint32_t count,
+                    void *buf, int err)
+{
     if (err) {
         free(buf);
+        if (err == -EOWNERDEAD)
+            return segment_dead(ctx, segment);
         return rpc_fail(ctx, err, "read failed: %s", strerror(-err));
     }
     ctx->out_payload = buf;
-    ctx->out_len = r->count * RMEM_PAGE_SIZE;
-    ctx->srv->stats[SERVER_STAT_pages_read] += r->count;
+    ctx->out_len = count * RMEM_PAGE_SIZE;
+    ctx->srv->stats[SERVER_STAT_pages_read] += count;
     return 0;
 }
 

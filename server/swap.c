@@ -23,9 +23,10 @@
  * queues at most MM_SWAP_IO_BATCH pages (left mapped under writeback),
  * a libuv worker writes them (one pwritev per run of adjacent slots), and
  * the completion, back on the loop, frees them; one batch is in flight at
- * a time.  The rule for the rest: direct reclaim (a write that needs a page
- * now), zswap's writeback of its oldest entries and swap-in still do
- * synchronous pwrite/preadv on the loop thread (mm/os.c). */
+ * a time.  Swap-in runs on workers too (swapin.c).  The rule for the rest:
+ * direct reclaim (a write that needs a page now) and zswap's writeback of
+ * its oldest entries still do synchronous pwrite on the loop thread
+ * (mm/os.c), as does a READ's rare synchronous fallback. */
 #include "internal.h"
 
 #include <errno.h>
@@ -168,6 +169,7 @@ int server_swap_init(struct server *srv)
             unlink(cfg->path);
         return err;
     }
+    mm_swap_set_read_latency(srv->mm, (uint32_t)(srv->cfg->swap_read_delay_ms * 1000));
     err = mm_zswap_set(srv->mm, srv->cfg->zswap,
                        (unsigned)srv->cfg->zswap_max_pool_percent);
     if (err)
