@@ -1,8 +1,9 @@
 /* The client handle and the mapping calls of the public API: connect,
  * rmem_mmap / rmem_munmap, rmem_stat, disconnect.
  *
- * A client has two connections in one server session: `ctl` for API calls
- * and `fconn` for the fault thread, so a slow call never delays a fault.
+ * A client has several connections in one server session: `ctl` for API
+ * calls, one per fault thread for demand reads and `econn` for the
+ * evictor, so a slow call or a write-back never delays a fault.
  * Anonymous segments belong to the session; the server frees them if the
  * process dies without unmapping.  A MAP_SHARED mapping holds a handle on
  * a named segment (named.c) instead, and writes its dirty pages back when
@@ -14,6 +15,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -36,27 +38,40 @@ static void *alloc_locked(size_t len)
 
 static void free_client(rmem_client *c)
 {
-    if (c->iobuf)
-        munmap(c->iobuf, FRAME_MAX_PAYLOAD);
+    for (unsigned i = 0; i < RMEM__MAX_FAULT_THREADS; i++) {
+        if (c->fault[i].iobuf)
+            munmap(c->fault[i].iobuf, FRAME_MAX_PAYLOAD);
+        rmem__conn_close(&c->fault[i].conn);
+    }
     if (c->zeros)
         munmap(c->zeros, FRAME_MAX_PAYLOAD);
     if (c->ctlbuf)
         munmap(c->ctlbuf, FRAME_MAX_PAYLOAD);
+    if (c->staging)
+        munmap(c->staging, FRAME_MAX_PAYLOAD);
+    if (c->shadow)
+        munmap(c->shadow, FRAME_MAX_PAYLOAD);
     free(c->evict_wb.iov);
     free(c->evict_wb.pages);
+    free(c->evict_wb.dirty);
     free(c->range_wb.iov);
     free(c->range_wb.pages);
+    free(c->range_wb.dirty);
     if (c->uffd >= 0)
         close(c->uffd);
+    if (c->pagemap >= 0)
+        close(c->pagemap);
+    if (c->self_pidfd >= 0)
+        close(c->self_pidfd);
     if (c->stop_efd >= 0)
         close(c->stop_efd);
     rmem__conn_close(&c->econn);
-    rmem__conn_close(&c->fconn);
     rmem__conn_close(&c->ctl);
     pthread_cond_destroy(&c->evict_cond);
     pthread_cond_destroy(&c->room_cond);
     pthread_mutex_destroy(&c->lock);
     pthread_mutex_destroy(&c->ctl_lock);
+    pthread_mutex_destroy(&c->wb_lock);
     free(c->server);
     free(c->tenant);
     free(c->token);
@@ -68,16 +83,55 @@ static int open_conns(rmem_client *c)
     struct rmem__conn_target t = {c->server, c->tenant, c->token, "librmem", 0};
     int err = rmem__conn_open(&c->ctl, &t);
 
-    if (!err) {
-        t.session = c->ctl.session;
-        err = rmem__conn_open(&c->fconn, &t);
-    }
+    t.session = c->ctl.session;
+    for (unsigned i = 0; !err && i < c->nfault; i++)
+        err = rmem__conn_open(&c->fault[i].conn, &t);
     if (!err)
         err = rmem__conn_open(&c->econn, &t);
-    if (err && (c->ctl.error[0] || c->fconn.error[0]))
+    if (err && (c->ctl.error[0] || c->fault[0].conn.error[0]))
         fprintf(stderr, "librmem: %s refused the connection: %s\n", c->server,
-                c->ctl.error[0] ? c->ctl.error : c->fconn.error);
+                c->ctl.error[0] ? c->ctl.error : c->fault[0].conn.error);
     return err;
+}
+
+/* Asynchronous write protection needs a place to move evicted pages to:
+ * an ordinary mapping registered with the same descriptor (UFFDIO_MOVE's
+ * rule), never touched except where a page was just moved in.  Without
+ * that, or without /proc/self/pagemap, the client stays synchronous - which
+ * it can only be told before anything is registered, so the descriptor is
+ * reopened in synchronous mode. */
+static int setup_dirty_tracking(rmem_client *c)
+{
+    int err;
+
+    c->uffd = rmem__uffd_open(&c->wp_async);
+    if (c->uffd < 0)
+        return c->uffd;
+    if (!c->wp_async)
+        return 0;
+    c->pagemap = rmem__pagemap_open();
+    c->staging = mmap(NULL, FRAME_MAX_PAYLOAD, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    c->shadow = mmap(NULL, FRAME_MAX_PAYLOAD, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    if (c->staging == MAP_FAILED)
+        c->staging = NULL;
+    if (c->shadow == MAP_FAILED)
+        c->shadow = NULL;
+    if (c->staging) {
+        madvise(c->staging, FRAME_MAX_PAYLOAD, MADV_DONTFORK);
+        madvise(c->staging, FRAME_MAX_PAYLOAD, MADV_NOHUGEPAGE);
+    }
+    err = c->pagemap < 0 || !c->staging || !c->shadow ? -ENOMEM :
+          rmem__uffd_register(c->uffd, c->staging, FRAME_MAX_PAYLOAD, false);
+    if (!err)
+        return 0;
+    fprintf(stderr, "librmem: asynchronous write protection unusable (%s); "
+            "using write-protect faults\n", strerror(-err));
+    close(c->uffd);
+    c->wp_async = false;
+    c->uffd = rmem__uffd_open(NULL);
+    return c->uffd < 0 ? c->uffd : 0;
 }
 
 rmem_client *rmem_connect(const rmem_options *o)
@@ -99,9 +153,20 @@ rmem_client *rmem_connect(const rmem_options *o)
         errno = ENOMEM;
         return NULL;
     }
-    c->uffd = c->stop_efd = -1;
-    c->ctl.fd = c->fconn.fd = c->econn.fd = -1;
+    c->uffd = c->stop_efd = c->pagemap = -1;
+    c->ctl.fd = c->econn.fd = -1;
+    c->nfault = o->fault_threads < 1 ? 1 :
+                o->fault_threads > RMEM__MAX_FAULT_THREADS ?
+                RMEM__MAX_FAULT_THREADS : o->fault_threads;
+    for (unsigned i = 0; i < RMEM__MAX_FAULT_THREADS; i++) {
+        c->fault[i].c = c;
+        c->fault[i].conn.fd = -1;
+    }
+    /* Eviction drops scattered runs with one process_madvise where the
+     * kernel takes MADV_DONTNEED for ourselves (6.13), else one madvise each. */
+    c->self_pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
     pthread_mutex_init(&c->lock, NULL);
+    pthread_mutex_init(&c->wb_lock, NULL);
     pthread_cond_init(&c->evict_cond, NULL);
     pthread_cond_init(&c->room_cond, NULL);
     pthread_mutex_init(&c->ctl_lock, NULL);
@@ -109,18 +174,25 @@ rmem_client *rmem_connect(const rmem_options *o)
     c->server = dup_or_null(o->server ? o->server : "127.0.0.1:7070");
     c->tenant = dup_or_null(o->tenant ? o->tenant : "default");
     c->token = dup_or_null(o->token);
-    c->iobuf = alloc_locked(FRAME_MAX_PAYLOAD);
+    for (unsigned i = 0; i < c->nfault; i++) {
+        c->fault[i].iobuf = alloc_locked(FRAME_MAX_PAYLOAD);
+        if (!c->fault[i].iobuf)
+            goto err_free;
+    }
     c->zeros = alloc_locked(FRAME_MAX_PAYLOAD);
     c->ctlbuf = alloc_locked(FRAME_MAX_PAYLOAD);
     c->evict_wb = (struct rmem__wb){&c->econn,
         calloc(FRAME_MAX_IO_PAGES, sizeof(struct iovec)),
-        calloc(FRAME_MAX_IO_PAGES, sizeof(struct rmem__page *))};
+        calloc(FRAME_MAX_IO_PAGES, sizeof(struct rmem__page *)),
+        calloc(FRAME_MAX_IO_PAGES, sizeof(bool))};
     c->range_wb = (struct rmem__wb){&c->ctl,
         calloc(FRAME_MAX_IO_PAGES, sizeof(struct iovec)),
-        calloc(FRAME_MAX_IO_PAGES, sizeof(struct rmem__page *))};
-    if (!c->server || !c->tenant || (o->token && !c->token) || !c->iobuf ||
+        calloc(FRAME_MAX_IO_PAGES, sizeof(struct rmem__page *)),
+        calloc(FRAME_MAX_IO_PAGES, sizeof(bool))};
+    if (!c->server || !c->tenant || (o->token && !c->token) ||
         !c->zeros || !c->ctlbuf || !c->evict_wb.iov || !c->evict_wb.pages ||
-        !c->range_wb.iov || !c->range_wb.pages)
+        !c->evict_wb.dirty || !c->range_wb.iov || !c->range_wb.pages ||
+        !c->range_wb.dirty)
         goto err_free;
 
     rmem__evict_set_limit(c, o->local_limit && o->local_limit < RMEM_PAGE_SIZE ?
@@ -131,11 +203,9 @@ rmem_client *rmem_connect(const rmem_options *o)
     err = open_conns(c);
     if (err)
         goto err_free;
-    c->uffd = rmem__uffd_open();
-    if (c->uffd < 0) {
-        err = c->uffd;
+    err = setup_dirty_tracking(c);
+    if (err)
         goto err_free;
-    }
     c->stop_efd = eventfd(0, EFD_CLOEXEC);
     if (c->stop_efd < 0) {
         err = -errno;
@@ -284,7 +354,7 @@ void *rmem_mmap(rmem_client *c, void *addr, size_t length, int prot, int flags,
         for (uint64_t i = 0; i < vma->npages; i++)
             vma->pages[i].flags = RP_REMOTE;
     }
-    err = rmem__uffd_register(c->uffd, p, length);
+    err = rmem__uffd_register(c->uffd, p, length, true);
     if (err)
         goto err_free_vma;
     pthread_mutex_lock(&c->lock);
@@ -402,6 +472,10 @@ int rmem_stat(rmem_client *c, struct rmem_stat *out)
         return -1;
     }
     pthread_mutex_lock(&c->lock);
+    /* A fault thread wakes the faulting thread before it retakes the lock
+     * to count the fault: let every resolved fault be counted. */
+    while (c->fetching)
+        pthread_cond_wait(&c->room_cond, &c->lock);
     st = c->stat;
     st.rss = c->resident * RMEM_PAGE_SIZE;
     st.locked_vm = c->locked * RMEM_PAGE_SIZE;

@@ -4,8 +4,13 @@
  * Every buffer is allocated once at open: the request header is packed into
  * hbuf, the response header is read into it and unpacked with a bump arena,
  * and a response payload goes straight into the caller's buffer (for a
- * READ, the page buffer UFFDIO_COPY maps from).  A round trip therefore
- * allocates nothing and costs one writev and, for most replies, two reads. */
+ * READ, the page buffer UFFDIO_COPY maps from).  The reply is read with
+ * one read of up to hbuf's size, which picks up the prefix, the header
+ * and usually a one-page payload too (copied out, 4 KiB); only what did
+ * not arrive with it is read straight into the caller's buffer.  That is
+ * safe because the server answers one request at a time: nothing after
+ * this reply can be in the socket.  A round trip therefore allocates
+ * nothing and costs one writev and, for most replies, one read. */
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -133,6 +138,27 @@ static int read_full(int fd, void *buf, size_t len)
     return 0;
 }
 
+/* Reads at least min bytes and at most cap into buf; *got says how many. */
+static int read_some(int fd, void *buf, size_t min, size_t cap, size_t *got)
+{
+    char *p = buf;
+
+    *got = 0;
+    while (*got < min) {
+        ssize_t n = read(fd, p + *got, cap - *got);
+
+        if (n == 0)
+            return -ECONNRESET;
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        *got += (size_t)n;
+    }
+    return 0;
+}
+
 /* Reads and discards n bytes, so a payload too big for the caller's buffer
  * still leaves the stream in step. */
 static int skip_bytes(int fd, void *scratch, size_t cap, size_t n)
@@ -156,7 +182,7 @@ int rmem__conn_call(struct rmem__conn *cn, Rmem__Request *req,
     ProtobufCAllocator alloc = {arena_alloc, arena_free, cn};
     struct iovec *out = cn->iov;
     uint32_t hlen, plen;
-    size_t payload = 0;
+    size_t payload = 0, got, early;
     int64_t n;
     int err;
 
@@ -178,29 +204,39 @@ int rmem__conn_call(struct rmem__conn *cn, Rmem__Request *req,
     if (err)
         goto err_broken;
 
-    err = read_full(cn->fd, cn->hbuf, FRAME_PREFIX_LEN);
+    err = read_some(cn->fd, cn->hbuf, FRAME_PREFIX_LEN,
+                    FRAME_PREFIX_LEN + FRAME_MAX_HEADER, &got);
     if (err)
         goto err_broken;
     err = frame_prefix_decode(cn->hbuf, &hlen, &plen);
-    if (err)
+    if (err || got > FRAME_PREFIX_LEN + (size_t)hlen + plen)
         goto err_protocol;
-    err = read_full(cn->fd, cn->hbuf, hlen);
-    if (err)
-        goto err_broken;
+    if (got < FRAME_PREFIX_LEN + (size_t)hlen) {
+        err = read_full(cn->fd, cn->hbuf + got, FRAME_PREFIX_LEN + hlen - got);
+        if (err)
+            goto err_broken;
+        got = FRAME_PREFIX_LEN + hlen;
+    }
+    early = got - FRAME_PREFIX_LEN - hlen;      /* payload bytes already here */
     cn->arena_used = 0;
-    *resp = rmem__response__unpack(&alloc, hlen, cn->hbuf);
+    *resp = rmem__response__unpack(&alloc, hlen, cn->hbuf + FRAME_PREFIX_LEN);
     if (!*resp || (*resp)->id != req->id)
         goto err_protocol;
     if (plen > rcap) {
-        /* Keep the stream in step, then report the mismatch. */
-        err = skip_bytes(cn->fd, cn->hbuf, FRAME_MAX_HEADER, plen);
+        /* Keep the stream in step, then report the mismatch.  The arena,
+         * not hbuf, holds the unpacked reply, so hbuf may be reused. */
+        err = skip_bytes(cn->fd, cn->hbuf, FRAME_MAX_HEADER, plen - early);
         if (err)
             goto err_broken;
         return -EMSGSIZE;
     }
-    err = read_full(cn->fd, rbuf, plen);
-    if (err)
-        goto err_broken;
+    if (early)
+        memcpy(rbuf, cn->hbuf + FRAME_PREFIX_LEN + hlen, early);
+    if (plen > early) {
+        err = read_full(cn->fd, (char *)rbuf + early, plen - early);
+        if (err)
+            goto err_broken;
+    }
     if (rlen)
         *rlen = plen;
     return 0;

@@ -7,20 +7,36 @@
  * write-back traffic never queues in front of a demand READ.
  *
  * A batch comes off the inactive tail under the lock and is marked
- * RP_WRITEBACK; the slow part runs unlocked.  Dirty victims are
- * write-protected first (one ioctl per contiguous run), so a store racing
- * with the write-back raises a fault - which waits for the write-back -
- * instead of being lost; their bytes go to the server straight from the
- * mapping (one iovec per run, no copy).  Only after the server acknowledged
- * them are the pages dropped with MADV_DONTNEED, one call per run.  Clean
- * victims whose server copy is current, and clean pages never written, are
- * dropped without any transfer. */
+ * RP_WRITEBACK; the slow part runs unlocked.  Two ways to keep a store
+ * that races with the write-back from being lost, one per write-protect
+ * mode (uffd.c):
+ *
+ * - synchronous: dirty victims are write-protected first (one ioctl per
+ *   contiguous run), so a racing store raises a fault, which waits for the
+ *   write-back; their bytes go to the server straight from the mapping
+ *   and only then are the pages dropped.
+ * - asynchronous: a store cannot be held off, so the pages are taken out
+ *   of the mapping instead.  Clean victims are copied aside first; one
+ *   PAGEMAP_SCAN over the batch's span then says which pages were written
+ *   (and protects them again); UFFDIO_MOVE moves each run into a staging
+ *   area, after which any access faults and waits; a clean victim whose
+ *   moved bytes differ from its copy was written between the scan and the
+ *   move.  Dirty pages go to the server from the staging area, which is
+ *   emptied with one MADV_DONTNEED per batch.  No write-protect fault and
+ *   no write-protect ioctl.
+ *
+ * Clean victims whose server copy is current, and clean pages never
+ * written, are dropped without any transfer; scattered runs are dropped
+ * with one process_madvise where the kernel allows it. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -33,48 +49,54 @@ static int cmp_page_addr(const void *a, const void *b)
 }
 
 /* Length of the run of v[i..n) that is contiguous in one mapping and, when
- * `dirty` >= 0, agrees with it on the dirty bit. */
-static size_t run_len(struct rmem__page **v, size_t i, size_t n, int dirty)
+ * `dirty` is given, agrees with dirty[i] throughout. */
+static size_t run_len(struct rmem__page **v, size_t i, size_t n,
+                      const bool *dirty)
 {
     size_t j = i + 1;
 
     while (j < n && v[j]->vma == v[j - 1]->vma && v[j] == v[j - 1] + 1 &&
-           (dirty < 0 || !!(v[j]->flags & RP_DIRTY) == dirty))
+           (!dirty || dirty[j] == dirty[i]))
         j++;
     return j - i;
 }
 
-/* Sends the dirty victims of one mapping, v[i..end), in one WRITE.  The
- * dirty bits cannot change meanwhile: a fault on a page under write-back
- * waits. */
-static int write_back_vma(rmem_client *c, struct rmem__wb *wb, size_t i,
-                          size_t end, uint64_t *sent)
+/* Sends the dirty victims of one mapping, v[i..end), in one WRITE; the
+ * bytes of v[k] are at base + (k - i) pages when base is given (the
+ * staging area), else in the mapping.  In synchronous mode the runs are
+ * write-protected first: a store then faults and waits for us. */
+static int send_dirty(rmem_client *c, struct rmem__wb *wb, size_t i, size_t end,
+                      char *base, uint64_t *sent)
 {
     struct rmem__page **v = wb->pages;
     Rmem__PageRange rbuf[FRAME_MAX_IO_PAGES], *rptr[FRAME_MAX_IO_PAGES];
     Rmem__Write w = RMEM__WRITE__INIT;
     Rmem__Request req = RMEM__REQUEST__INIT;
     Rmem__Response *resp;
-    size_t nr = 0, pages = 0;
+    size_t nr = 0, pages = 0, first = i;
     int err;
 
     while (i < end) {
         size_t len;
 
-        if (!(v[i]->flags & RP_DIRTY)) {
+        if (!wb->dirty[i]) {
             i++;
             continue;
         }
-        len = run_len(v, i, end, 1);
+        len = run_len(v, i, end, wb->dirty);
         rmem__page_range__init(&rbuf[nr]);
         rbuf[nr].first = v[i]->vma->pgoff + rmem__page_index(v[i]);
         rbuf[nr].count = (uint32_t)len;
         rptr[nr] = &rbuf[nr];
-        wb->iov[nr] = (struct iovec){rmem__page_addr(v[i]), len * RMEM_PAGE_SIZE};
-        err = rmem__uffd_writeprotect(c->uffd, wb->iov[nr].iov_base,
-                                      wb->iov[nr].iov_len, true, false);
-        if (err)
-            return err;
+        wb->iov[nr] = (struct iovec){
+            base ? base + (i - first) * RMEM_PAGE_SIZE : rmem__page_addr(v[i]),
+            len * RMEM_PAGE_SIZE};
+        if (!c->wp_async) {
+            err = rmem__uffd_writeprotect(c->uffd, wb->iov[nr].iov_base,
+                                          wb->iov[nr].iov_len, true, false);
+            if (err)
+                return err;
+        }
         nr++;
         pages += len;
         i += len;
@@ -93,9 +115,151 @@ static int write_back_vma(rmem_client *c, struct rmem__wb *wb, size_t i,
     return 0;
 }
 
+/* Drops the runs of v[i..end) from the mapping: one process_madvise for
+ * all of them, or one madvise per run where that is refused.  Cannot fail:
+ * the ranges are ours, mapped and page-aligned. */
+static void drop_runs(rmem_client *c, struct rmem__wb *wb, size_t i, size_t end)
+{
+    struct rmem__page **v = wb->pages;
+    size_t nr = 0, bytes = 0;
+
+    for (size_t k = i; k < end;) {
+        size_t len = run_len(v, k, end, NULL);
+
+        wb->iov[nr++] = (struct iovec){rmem__page_addr(v[k]), len * RMEM_PAGE_SIZE};
+        bytes += len * RMEM_PAGE_SIZE;
+        k += len;
+    }
+    if (nr > 1 && c->self_pidfd >= 0) {
+        long done = syscall(SYS_process_madvise, c->self_pidfd, wb->iov, nr,
+                            MADV_DONTNEED, 0);
+
+        if (done == (long)bytes)
+            return;
+        if (done < 0 && errno == EINVAL)
+            c->self_pidfd = -1;     /* an older kernel: not for DONTNEED */
+    }
+    for (size_t r = 0; r < nr; r++)
+        madvise(wb->iov[r].iov_base, wb->iov[r].iov_len, MADV_DONTNEED);
+}
+
+/* ---- asynchronous write protection ---------------------------------- */
+
+/* PAGEMAP_SCAN callback, under c->lock: the bits the scan just reset
+ * survive as RP_DIRTY, on victims and bystanders alike; a bystander on the
+ * LRU was referenced.  Pages a fault thread is mapping count as well: the
+ * program may store to them before the thread marks them resident. */
+static void mark_written(void *arg, char *start, size_t len)
+{
+    struct rmem__vma *vma = arg;
+    uint64_t first, end;
+
+    if (start < vma->start)
+        start = vma->start;
+    first = (uint64_t)(start - vma->start) / RMEM_PAGE_SIZE;
+    end = first + len / RMEM_PAGE_SIZE;
+    if (end > vma->npages)
+        end = vma->npages;
+    for (uint64_t i = first; i < end; i++) {
+        struct rmem__page *p = &vma->pages[i];
+
+        if (p->flags & (RP_RESIDENT | RP_FETCHING))
+            p->flags |= RP_DIRTY | RP_REFERENCED;
+    }
+}
+
+/* Folds the written bits of v[i..end) (one mapping) into RP_DIRTY and
+ * dirty[]. */
+static int scan_written(rmem_client *c, struct rmem__wb *wb, size_t i, size_t end)
+{
+    struct rmem__page **v = wb->pages;
+    struct rmem__vma *vma = v[i]->vma;
+    char *lo = rmem__page_addr(v[i]);
+    size_t len = (size_t)(rmem__page_addr(v[end - 1]) - lo) + RMEM_PAGE_SIZE;
+    int err;
+
+    pthread_mutex_lock(&c->lock);
+    err = rmem__pagemap_scan_written(c->pagemap, lo, len, mark_written, vma);
+    for (size_t k = i; k < end; k++)
+        wb->dirty[k] = v[k]->flags & RP_DIRTY;
+    pthread_mutex_unlock(&c->lock);
+    return err;
+}
+
+/* Puts the first `pages` moved pages of v[i..) back from the staging area
+ * at base. */
+static void unmove_pages(rmem_client *c, struct rmem__wb *wb, size_t i,
+                         size_t pages, char *base)
+{
+    struct rmem__page **v = wb->pages;
+
+    for (size_t k = i; k < i + pages;) {
+        size_t len = run_len(v, k, i + pages, NULL), done;
+        char *src = base + (k - i) * RMEM_PAGE_SIZE;
+        int err = rmem__uffd_move(c->uffd, rmem__page_addr(v[k]), src,
+                                  len * RMEM_PAGE_SIZE, &done);
+
+        if (err)    /* should not happen; a copy keeps the bytes anyway */
+            err = rmem__uffd_copy(c->uffd, rmem__page_addr(v[k]) + done,
+                                  src + done, len * RMEM_PAGE_SIZE - done, false);
+        if (err)
+            fprintf(stderr, "librmem: cannot put back %zu evicted pages at %p: "
+                    "%s\n", len, (void *)rmem__page_addr(v[k]), strerror(-err));
+        k += len;
+    }
+    madvise(base, pages * RMEM_PAGE_SIZE, MADV_DONTNEED);
+}
+
+/* Writes back (and with `drop` evicts) v[i..end), one writable mapping,
+ * in asynchronous mode; the staging area and shadow are ours (wb_lock).
+ * Slot k - i of both belongs to v[k]. */
+static int write_back_vma_async(rmem_client *c, struct rmem__wb *wb, size_t i,
+                                size_t end, bool drop, uint64_t *sent)
+{
+    struct rmem__page **v = wb->pages;
+    char *staging = c->staging, *shadow = c->shadow;
+    size_t moved = 0;                   /* pages of v[i..] in the staging area */
+    int err;
+
+    /* The flags of isolated pages change only under wb_lock: no race. */
+    for (size_t k = i; drop && k < end; k++)
+        if (!(v[k]->flags & RP_DIRTY))
+            memcpy(shadow + (k - i) * RMEM_PAGE_SIZE, rmem__page_addr(v[k]),
+                   RMEM_PAGE_SIZE);
+    err = scan_written(c, wb, i, end);
+    if (err || !drop)
+        return err ? err : send_dirty(c, wb, i, end, NULL, sent);
+
+    while (i + moved < end) {
+        size_t len = run_len(v, i + moved, end, NULL), done;
+
+        err = rmem__uffd_move(c->uffd, staging + moved * RMEM_PAGE_SIZE,
+                              rmem__page_addr(v[i + moved]), len * RMEM_PAGE_SIZE,
+                              &done);
+        moved += done / RMEM_PAGE_SIZE;
+        if (err)
+            goto err_unmove;
+    }
+    for (size_t k = i; k < end; k++) {
+        size_t off = (k - i) * RMEM_PAGE_SIZE;
+
+        if (!wb->dirty[k] && memcmp(staging + off, shadow + off, RMEM_PAGE_SIZE))
+            wb->dirty[k] = true;    /* written between the scan and the move */
+    }
+    err = send_dirty(c, wb, i, end, staging, sent);
+    if (err)
+        goto err_unmove;
+    madvise(staging, (end - i) * RMEM_PAGE_SIZE, MADV_DONTNEED);
+    return 0;
+
+err_unmove:
+    unmove_pages(c, wb, i, moved, staging);
+    return err;
+}
+
 /* Writes back wb->pages[0..n), sorted here by address, and with `drop`
  * unmaps them; unlocked.  On return pages[0..*done) are written (and gone);
- * the rest could not be written. */
+ * the rest could not be written.  dirty[k] says which pages were sent. */
 static int write_back_pages(rmem_client *c, struct rmem__wb *wb, size_t n,
                             bool drop, size_t *done, uint64_t *sent)
 {
@@ -104,21 +268,24 @@ static int write_back_pages(rmem_client *c, struct rmem__wb *wb, size_t n,
     size_t i = 0;
 
     qsort(v, n, sizeof(*v), cmp_page_addr);
+    for (size_t k = 0; k < n; k++)
+        wb->dirty[k] = v[k]->flags & RP_DIRTY;
     while (i < n) {
         size_t end = i + 1;
+        bool writable = v[i]->vma->prot & PROT_WRITE;
 
         while (end < n && v[end]->vma == v[i]->vma)
             end++;
-        err = write_back_vma(c, wb, i, end, sent);
+        if (c->wp_async && writable) {
+            err = write_back_vma_async(c, wb, i, end, drop, sent);
+        } else {
+            /* Synchronous, or a mapping no store can reach. */
+            err = send_dirty(c, wb, i, end, NULL, sent);
+            if (!err && drop)
+                drop_runs(c, wb, i, end);
+        }
         if (err)
             break;
-        for (size_t k = i; drop && k < end;) {
-            size_t len = run_len(v, k, end, -1);
-
-            /* Cannot fail: the range is ours, mapped and page-aligned. */
-            madvise(rmem__page_addr(v[k]), len * RMEM_PAGE_SIZE, MADV_DONTNEED);
-            k += len;
-        }
         i = end;
     }
     *done = i;
@@ -127,8 +294,7 @@ static int write_back_pages(rmem_client *c, struct rmem__wb *wb, size_t n,
 
 /* Under the lock: written pages are now clean copies of the server's
  * (dropped, or kept write-protected); pages whose write-back failed go back
- * on the LRU, still dirty and write-protected (the next store unprotects
- * them). */
+ * on the LRU, still dirty (the next store unprotects them). */
 static void finish_pages(rmem_client *c, struct rmem__wb *wb, size_t n,
                          size_t done, bool drop, uint64_t sent)
 {
@@ -136,10 +302,12 @@ static void finish_pages(rmem_client *c, struct rmem__wb *wb, size_t n,
         struct rmem__page *p = wb->pages[i];
 
         p->flags &= ~(uint32_t)RP_WRITEBACK;
-        if (i < done && (p->flags & RP_DIRTY))
+        if (i < done && wb->dirty[i])
             p->flags = (p->flags & ~(uint32_t)RP_DIRTY) | RP_REMOTE;
+        else if (i >= done && wb->dirty[i])
+            p->flags |= RP_DIRTY;   /* its written bit was consumed by a scan */
         if (i < done && drop)
-            p->flags &= ~(uint32_t)RP_RESIDENT;
+            p->flags &= ~(uint32_t)(RP_RESIDENT | RP_DIRTY);
         else
             rmem__lru_add(&c->lru, p);
     }
@@ -166,20 +334,30 @@ static int write_back_isolated(rmem_client *c, struct rmem__wb *wb, size_t n,
         wb->pages[i]->flags |= RP_WRITEBACK;
     c->writeback += n;
     pthread_mutex_unlock(&c->lock);
+    if (c->wp_async)
+        pthread_mutex_lock(&c->wb_lock);
     err = write_back_pages(c, wb, n, drop, &done, &sent);
     pthread_mutex_lock(&c->lock);
+    /* Still under wb_lock: a scan between our send and clearing RP_DIRTY
+     * would fold a newer store into the bit we are about to clear. */
     finish_pages(c, wb, n, done, drop, sent);
+    if (c->wp_async)
+        pthread_mutex_unlock(&c->wb_lock);
     if (err)
         fprintf(stderr, "librmem: write-back failed: %s; keeping dirty pages "
                 "resident\n", strerror(-err));
     return err;
 }
 
+/* With asynchronous write protection RP_DIRTY is not the whole truth
+ * until a scan, so msync takes every resident page of the range and lets
+ * the scan sort them; clean ones go back on the LRU. */
 int rmem__writeback_range(rmem_client *c, struct rmem__wb *wb,
                           struct rmem__vma *vma, uint64_t first, uint64_t count,
                           bool drop)
 {
     uint64_t i = first, end = first + count;
+    bool all = drop || c->wp_async;
     int err = 0;
 
     while (i < end && !err) {
@@ -188,7 +366,9 @@ int rmem__writeback_range(rmem_client *c, struct rmem__wb *wb,
         while (i < end && n < wb->conn->max_io_pages) {
             struct rmem__page *p = &vma->pages[i];
 
-            if (p->flags & RP_WRITEBACK) {
+            /* A page being fetched may already hold a store of the
+             * thread its fault woke: wait for it as for a write-back. */
+            if (p->flags & (RP_WRITEBACK | RP_FETCHING)) {
                 if (n)
                     break;          /* send what we have first */
                 pthread_cond_wait(&c->room_cond, &c->lock);
@@ -196,7 +376,7 @@ int rmem__writeback_range(rmem_client *c, struct rmem__wb *wb,
             }
             i++;
             if (!(p->flags & RP_RESIDENT) || (p->flags & RP_LOCKED) ||
-                (!drop && !(p->flags & RP_DIRTY)))
+                (!all && !(p->flags & RP_DIRTY)))
                 continue;
             rmem__lru_del(&c->lru, p);
             wb->pages[n++] = p;
@@ -268,9 +448,11 @@ static void *evict_thread(void *arg)
         /* Nothing more can go: let waiters go over the limit. */
         c->evict_stalled = c->resident > c->wmark_low;
         pthread_cond_broadcast(&c->room_cond);
+        /* evict_stop again: a write-back dropped the lock, and the stop
+         * signal may have come meanwhile, with nobody waiting for it. */
         if (failed)
             wait_retry(c);
-        else if (c->evict_stalled)
+        else if (c->evict_stalled && !c->evict_stop)
             pthread_cond_wait(&c->evict_cond, &c->lock);
     }
     pthread_mutex_unlock(&c->lock);
@@ -344,7 +526,7 @@ void rmem__evict_stop(rmem_client *c)
 
 void rmem__evict_wait_idle(rmem_client *c)
 {
-    while (c->writeback > 0)
+    while (c->writeback > 0 || c->fetching > 0)
         pthread_cond_wait(&c->room_cond, &c->lock);
 }
 

@@ -6,12 +6,21 @@
  *   absent, on the server  -> READ on this thread's connection, the reply
  *                             lands in the copy buffer, one UFFDIO_COPY
  *   resident, write fault  -> the PTE dirty bit: mark dirty, unprotect
+ *                             (synchronous write protection only; in
+ *                             asynchronous mode the kernel resolves these)
  *   resident, other        -> already resolved by an earlier message: wake
  *
  * A page is made resident only after room was made for it (eviction runs
- * here too, never in a thread that must read events for it to finish).
+ * in its own thread, never in one that must read events for it to finish).
  * The thread never touches managed memory except pages it knows resident,
- * and all its buffers are allocated and locked before it starts. */
+ * and all its buffers are allocated and locked before it starts.
+ *
+ * rmem_options.fault_threads threads read the one userfaultfd, each with
+ * its own connection and page buffer.  A remote fault reserves its window
+ * under the client lock (pages RP_FETCHING, counted resident), then drops
+ * the lock for the READ round trip and the UFFDIO_COPY, so the evictor,
+ * range calls and the other fault threads are not held up by the network;
+ * a fault on a page being fetched waits for it. */
 #include <errno.h>
 #include <linux/userfaultfd.h>
 #include <poll.h>
@@ -27,6 +36,9 @@
 #include "internal.h"
 
 #define FAULT_BATCH 64
+
+/* fault_in's answer when the page's state changed while it waited. */
+#define FAULT_RETRY 1
 
 static uint64_t now_ns(void)
 {
@@ -97,70 +109,127 @@ static uint32_t run_of_absent(const struct rmem__vma *vma, uint64_t idx,
     uint32_t remote = vma->pages[idx].flags & RP_REMOTE, n = 1;
 
     while (n < max && idx + n < vma->npages &&
-           (vma->pages[idx + n].flags & (RP_RESIDENT | RP_REMOTE)) == remote)
+           (vma->pages[idx + n].flags & (RP_RESIDENT | RP_REMOTE | RP_FETCHING)) ==
+           remote)
         n++;
     return n;
+}
+
+/* One READ of [first, first+count) into buf; *got bytes arrived. */
+static int read_pages(struct rmem__conn *cn, void *buf, uint64_t segment,
+                      uint64_t first, uint32_t count, size_t *got)
+{
+    Rmem__Read rd = RMEM__READ__INIT;
+    Rmem__Request req = RMEM__REQUEST__INIT;
+    Rmem__Response *resp;
+    int err;
+
+    rd.segment = segment;
+    rd.first = first;
+    rd.count = count;
+    req.body_case = RMEM__REQUEST__BODY_READ;
+    req.read = &rd;
+    err = rmem__conn_rpc(cn, &req, NULL, 0, &resp, buf, FRAME_MAX_PAYLOAD, got);
+    if (err)
+        return err;
+    return *got == (size_t)count * RMEM_PAGE_SIZE ? 0 : -EPROTO;
 }
 
 static int fetch_remote(rmem_client *c, struct rmem__conn *cn, void *buf,
                         struct rmem__vma *vma, uint64_t first, uint32_t count)
 {
-    Rmem__Read rd = RMEM__READ__INIT;
-    Rmem__Request req = RMEM__REQUEST__INIT;
-    Rmem__Response *resp;
-    size_t got;
-    int err;
+    size_t got = 0;
+    int err = read_pages(cn, buf, vma->segment, vma->pgoff + first, count, &got);
 
-    rd.segment = vma->segment;
-    rd.first = vma->pgoff + first;
-    rd.count = count;
-    req.body_case = RMEM__REQUEST__BODY_READ;
-    req.read = &rd;
-    err = rmem__conn_rpc(cn, &req, NULL, 0, &resp, buf, FRAME_MAX_PAYLOAD, &got);
-    if (err)
-        return err;
-    if (got != (size_t)count * RMEM_PAGE_SIZE)
-        return -EPROTO;
     c->stat.bytes_in += got;
-    return 0;
+    return err;
 }
 
 /* Maps pages [idx, idx+count) from src.  A write fault gets its own page
  * writable and dirty at once; every other page is mapped write-protected
  * so that its first store is seen. */
-static int map_pages(rmem_client *c, struct rmem__vma *vma, uint64_t idx,
-                     uint32_t count, const char *src, bool write, bool dirty_all)
+static int copy_pages(rmem_client *c, struct rmem__vma *vma, uint64_t idx,
+                      uint32_t count, const char *src, bool write, bool dirty_all)
 {
     char *dst = vma->start + idx * RMEM_PAGE_SIZE;
     int err;
 
-    if (dirty_all) {
-        err = rmem__uffd_copy(c->uffd, dst, src, count * RMEM_PAGE_SIZE, false);
-    } else {
-        err = rmem__uffd_copy(c->uffd, dst, src, RMEM_PAGE_SIZE, !write);
-        if (!err && count > 1)
-            err = rmem__uffd_copy(c->uffd, dst + RMEM_PAGE_SIZE, src + RMEM_PAGE_SIZE,
-                                  (count - 1) * RMEM_PAGE_SIZE, true);
-    }
-    if (err)
-        return err;
+    if (dirty_all)
+        return rmem__uffd_copy(c->uffd, dst, src, count * RMEM_PAGE_SIZE, false);
+    err = rmem__uffd_copy(c->uffd, dst, src, RMEM_PAGE_SIZE, !write);
+    if (!err && count > 1)
+        err = rmem__uffd_copy(c->uffd, dst + RMEM_PAGE_SIZE, src + RMEM_PAGE_SIZE,
+                              (count - 1) * RMEM_PAGE_SIZE, true);
+    return err;
+}
+
+/* The mapped pages join the LRU (their reservation already counts in
+ * resident when fetched without the lock). */
+static void pages_resident(rmem_client *c, struct rmem__vma *vma, uint64_t idx,
+                           uint32_t count, bool write, bool dirty_all)
+{
     for (uint32_t k = 0; k < count; k++) {
         struct rmem__page *p = &vma->pages[idx + k];
 
-        p->flags |= RP_RESIDENT;
+        p->flags = (p->flags & ~(uint32_t)RP_FETCHING) | RP_RESIDENT;
         if (dirty_all || (k == 0 && write))
             p->flags |= RP_DIRTY;
         rmem__lru_add(&c->lru, p);
     }
+}
+
+static int map_pages(rmem_client *c, struct rmem__vma *vma, uint64_t idx,
+                     uint32_t count, const char *src, bool write, bool dirty_all)
+{
+    int err = copy_pages(c, vma, idx, count, src, write, dirty_all);
+
+    if (err)
+        return err;
+    pages_resident(c, vma, idx, count, write, dirty_all);
     c->resident += count;
     return 0;
+}
+
+/* Reads and maps a window of server pages with the lock dropped: the pages
+ * are RP_FETCHING meanwhile, so nothing else touches them, and the mapping
+ * stays (munmap waits for c->fetching to drain).  Called and returns with
+ * c->lock held. */
+static int fetch_unlocked(rmem_client *c, struct rmem__fault_worker *w,
+                          struct rmem__vma *vma, uint64_t idx, uint32_t count,
+                          bool write)
+{
+    size_t got = 0;
+    int err;
+
+    for (uint32_t k = 0; k < count; k++)
+        vma->pages[idx + k].flags |= RP_FETCHING;
+    c->resident += count;
+    c->fetching += count;
+    pthread_mutex_unlock(&c->lock);
+    err = read_pages(&w->conn, w->iobuf, vma->segment, vma->pgoff + idx, count,
+                     &got);
+    if (!err)
+        err = copy_pages(c, vma, idx, count, w->iobuf, write, false);
+    pthread_mutex_lock(&c->lock);
+    c->fetching -= count;
+    c->stat.bytes_in += got;
+    if (err) {
+        for (uint32_t k = 0; k < count; k++)
+            vma->pages[idx + k].flags &= ~(uint32_t)RP_FETCHING;
+        c->resident -= count;
+    } else {
+        pages_resident(c, vma, idx, count, write, false);
+    }
+    pthread_cond_broadcast(&c->room_cond);
+    return err;
 }
 
 /* Brings an absent page in, with its readahead window.  A stream of
  * first writes to never-written pages gets its window of zero pages
  * mapped writable (they are about to be written); reads of never-written
  * pages get only their own page. */
-static int fault_in(rmem_client *c, struct rmem__page *p, bool write)
+static int fault_in(rmem_client *c, struct rmem__fault_worker *w,
+                    struct rmem__page *p, bool write)
 {
     struct rmem__vma *vma = p->vma;
     uint64_t idx = rmem__page_index(p), t0 = now_ns();
@@ -171,17 +240,19 @@ static int fault_in(rmem_client *c, struct rmem__page *p, bool write)
 
     if (!remote && !write)
         count = 1;
+    count = rmem__evict_wait_room(c, run_of_absent(vma, idx, count));
+    /* Waiting for room dropped the lock: another fault thread or a range
+     * call may have brought the page or its neighbours in meanwhile. */
+    if (p->flags & (RP_RESIDENT | RP_FETCHING | RP_WRITEBACK) ||
+        (p->flags & RP_REMOTE) != (remote ? RP_REMOTE : 0))
+        return FAULT_RETRY;
     count = run_of_absent(vma, idx, count);
-    count = rmem__evict_wait_room(c, count);
     s->window = count;
     s->next = idx + count;
-    if (remote) {
-        err = fetch_remote(c, &c->fconn, c->iobuf, vma, idx, count);
-        if (err)
-            return err;
-    }
-    err = map_pages(c, vma, idx, count, remote ? c->iobuf : c->zeros, write,
-                    !remote && count > 1);
+    if (remote)
+        err = fetch_unlocked(c, w, vma, idx, count, write);
+    else
+        err = map_pages(c, vma, idx, count, c->zeros, write, count > 1);
     if (err)
         return err;
     if (remote) {
@@ -206,7 +277,8 @@ int rmem__prefetch_range(rmem_client *c, struct rmem__vma *vma, uint64_t first,
         uint32_t n;
         int err;
 
-        if ((p->flags & (RP_RESIDENT | RP_REMOTE | RP_WRITEBACK)) != RP_REMOTE) {
+        if ((p->flags & (RP_RESIDENT | RP_REMOTE | RP_WRITEBACK | RP_FETCHING)) !=
+            RP_REMOTE) {
             i++;
             continue;
         }
@@ -253,8 +325,8 @@ static void fault_fail(char *addr, pid_t tid, int err)
 }
 
 /* The page addr is in, or NULL if no mapping holds it any more.  Waits
- * (dropping the lock) while the page is under write-back, so the state it
- * returns is settled. */
+ * (dropping the lock) while the page is under write-back or being fetched
+ * by another fault thread, so the state it returns is settled. */
 static struct rmem__page *settled_page(rmem_client *c, char *addr)
 {
     for (;;) {
@@ -264,34 +336,39 @@ static struct rmem__page *settled_page(rmem_client *c, char *addr)
         if (!vma)
             return NULL;
         p = &vma->pages[(uint64_t)(addr - vma->start) / RMEM_PAGE_SIZE];
-        if (!(p->flags & RP_WRITEBACK))
+        if (!(p->flags & (RP_WRITEBACK | RP_FETCHING)))
             return p;
         pthread_cond_wait(&c->room_cond, &c->lock);
     }
 }
 
-static void handle_fault(rmem_client *c, const struct uffd_msg *m)
+static void handle_fault(struct rmem__fault_worker *w, const struct uffd_msg *m)
 {
+    rmem_client *c = w->c;
     char *addr = (char *)(uintptr_t)(m->arg.pagefault.address &
                                      ~(uint64_t)(RMEM_PAGE_SIZE - 1));
     bool write = m->arg.pagefault.flags & (UFFD_PAGEFAULT_FLAG_WRITE |
                                            UFFD_PAGEFAULT_FLAG_WP);
     struct rmem__page *p;
+    bool was_resident;
     int err;
 
     pthread_mutex_lock(&c->lock);
-    p = settled_page(c, addr);
-    if (!p) {
-        /* Unmapped while the message was queued: nothing waits on it. */
-        pthread_mutex_unlock(&c->lock);
-        return;
-    }
-    if (!(p->flags & RP_RESIDENT))
-        err = fault_in(c, p, write);
-    else if (write)
-        err = fault_wp(c, p);
-    else
-        err = rmem__uffd_wake(c->uffd, addr, RMEM_PAGE_SIZE);
+    do {
+        p = settled_page(c, addr);
+        if (!p) {
+            /* Unmapped while the message was queued: nothing waits on it. */
+            pthread_mutex_unlock(&c->lock);
+            return;
+        }
+        was_resident = p->flags & RP_RESIDENT;
+        err = was_resident ? 0 : fault_in(c, w, p, write);
+    } while (err == FAULT_RETRY);
+    /* Resident already: a write-protect fault, or resolved by an earlier
+     * message (another thread's fault, a readahead window). */
+    if (!err && was_resident)
+        err = write && !c->wp_async ? fault_wp(c, p) :
+              rmem__uffd_wake(c->uffd, addr, RMEM_PAGE_SIZE);
     pthread_mutex_unlock(&c->lock);
     if (err)
         fault_fail(addr, (pid_t)m->arg.pagefault.feat.ptid, err);
@@ -299,7 +376,8 @@ static void handle_fault(rmem_client *c, const struct uffd_msg *m)
 
 static void *fault_thread(void *arg)
 {
-    rmem_client *c = arg;
+    struct rmem__fault_worker *w = arg;
+    rmem_client *c = w->c;
     struct uffd_msg msgs[FAULT_BATCH];
     struct pollfd pfd[2] = {{.fd = c->uffd, .events = POLLIN},
                             {.fd = c->stop_efd, .events = POLLIN}};
@@ -322,29 +400,41 @@ static void *fault_thread(void *arg)
         }
         for (int i = 0; i < n; i++)
             if (msgs[i].event == UFFD_EVENT_PAGEFAULT)
-                handle_fault(c, &msgs[i]);
+                handle_fault(w, &msgs[i]);
     }
     return NULL;
 }
 
 int rmem__fault_start(rmem_client *c)
 {
-    int err = pthread_create(&c->fault_thread, NULL, fault_thread, c);
+    for (unsigned i = 0; i < c->nfault; i++) {
+        struct rmem__fault_worker *w = &c->fault[i];
+        int err = pthread_create(&w->thread, NULL, fault_thread, w);
 
-    if (err)
-        return -err;
-    c->thread_started = true;
+        if (err) {
+            rmem__fault_stop(c);
+            return -err;
+        }
+        w->started = true;
+    }
     return 0;
 }
 
+/* The stop eventfd stays readable once written: every thread sees it. */
 void rmem__fault_stop(rmem_client *c)
 {
     uint64_t one = 1;
+    bool any = false;
 
-    if (!c->thread_started)
+    for (unsigned i = 0; i < c->nfault; i++)
+        any |= c->fault[i].started;
+    if (!any)
         return;
     if (write(c->stop_efd, &one, sizeof(one)) != sizeof(one))
-        fprintf(stderr, "librmem: cannot stop fault thread: %s\n", strerror(errno));
-    pthread_join(c->fault_thread, NULL);
-    c->thread_started = false;
+        fprintf(stderr, "librmem: cannot stop fault threads: %s\n", strerror(errno));
+    for (unsigned i = 0; i < c->nfault; i++) {
+        if (c->fault[i].started)
+            pthread_join(c->fault[i].thread, NULL);
+        c->fault[i].started = false;
+    }
 }

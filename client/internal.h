@@ -62,14 +62,19 @@ int  rmem__conn_rpc(struct rmem__conn *cn, Rmem__Request *req,
                     Rmem__Response **resp, void *rbuf, size_t rcap,
                     size_t *rlen);
 
-/* uffd.c: the userfaultfd ioctls. */
+/* uffd.c: the userfaultfd ioctls, and PAGEMAP_SCAN. */
 struct uffd_msg;
-int  rmem__uffd_open(void);
-int  rmem__uffd_register(int fd, void *addr, size_t len);
+int  rmem__uffd_open(bool *wp_async);
+int  rmem__uffd_register(int fd, void *addr, size_t len, bool wp);
 int  rmem__uffd_unregister(int fd, void *addr, size_t len);
 int  rmem__uffd_copy(int fd, void *dst, const void *src, size_t len, bool wp);
 int  rmem__uffd_writeprotect(int fd, void *addr, size_t len, bool wp, bool wake);
 int  rmem__uffd_wake(int fd, void *addr, size_t len);
+int  rmem__uffd_move(int fd, void *dst, void *src, size_t len, size_t *done);
+int  rmem__pagemap_open(void);
+int  rmem__pagemap_scan_written(int pm, void *addr, size_t len,
+                               void (*fn)(void *arg, char *start, size_t len),
+                               void *arg);
 int  rmem__uffd_read(int fd, struct uffd_msg *msgs, int max);
 
 /* vma.c: mappings and the state of each of their pages.
@@ -82,7 +87,12 @@ int  rmem__uffd_read(int fd, struct uffd_msg *msgs, int max);
  * RP_REMOTE stays set while a copy of the page is on the server, so a clean
  * resident page with RP_REMOTE is dropped without any transfer.  Every page
  * of a MAP_SHARED mapping of a named segment starts RP_REMOTE and keeps it:
- * another client may have written it, so it is always read from there. */
+ * another client may have written it, so it is always read from there.
+ *
+ * With asynchronous write protection (c->wp_async, uffd.c) a store to a
+ * clean page makes it writable without telling us, so "dirty" is RP_DIRTY
+ * or the page's uffd-wp bit cleared; write-back reads and resets the bits
+ * with PAGEMAP_SCAN and folds them into RP_DIRTY (evict.c). */
 enum {
     RP_RESIDENT   = 1 << 0,
     RP_DIRTY      = 1 << 1,
@@ -91,6 +101,9 @@ enum {
     RP_REFERENCED = 1 << 4,       /* written again since it joined its list */
     RP_WRITEBACK  = 1 << 5,       /* being written back: faults on it wait */
     RP_LOCKED     = 1 << 6,       /* rmem_mlock: resident, off the LRU */
+    RP_FETCHING   = 1 << 7,       /* absent, being read and mapped by a fault
+                                   * thread without the lock: counted in
+                                   * resident, off the LRU; faults on it wait */
 };
 
 struct rmem__vma;
@@ -183,26 +196,46 @@ struct rmem__wb {
     struct rmem__conn *conn;
     struct iovec *iov;                /* FRAME_MAX_IO_PAGES entries */
     struct rmem__page **pages;        /* FRAME_MAX_IO_PAGES entries */
+    bool *dirty;                      /* pages[k] goes to the server */
+};
+
+/* fault.c: one fault thread, with its own connection and page buffer. */
+#define RMEM__MAX_FAULT_THREADS 16
+struct rmem__fault_worker {
+    rmem_client *c;
+    struct rmem__conn conn;           /* demand reads */
+    void *iobuf;                      /* FRAME_MAX_PAYLOAD, mlocked */
+    pthread_t thread;
+    bool started;
 };
 
 /* client.c: the client handle.
  *
  * Lock order: ctl_lock, then lock.  `lock` guards the mappings, the page
- * states, the LRU and the counters; the fault thread holds it while it
- * resolves a fault, including the round trip, so a page's state never
- * changes under it; the evictor drops it while a batch is on the wire (its
- * pages are marked RP_WRITEBACK and faults on them wait on room_cond).
- * `ctl_lock` serialises the control connection. */
+ * states, the LRU and the counters.  A fault thread drops it while a READ
+ * is on the wire and its pages are mapped (they are marked RP_FETCHING),
+ * and the evictor while a batch is (RP_WRITEBACK); faults on such pages,
+ * and range calls that need them settled, wait on room_cond.
+ * `ctl_lock` serialises the control connection.  With asynchronous write
+ * protection `wb_lock` lets one batch at a time be written back (taken
+ * without `lock`: order ctl_lock, wb_lock, lock), so that a PAGEMAP_SCAN,
+ * which resets the written bits of every page it covers, never runs while
+ * another batch still has to decide what it owes the server. */
 struct rmem_client {
     pthread_mutex_t lock;             /* vmas, pages, lru, stat, resident */
     pthread_mutex_t ctl_lock;         /* ctl */
+    pthread_mutex_t wb_lock;          /* staging, shadow; the written bits */
     struct rmem__conn ctl;            /* API calls */
-    struct rmem__conn fconn;          /* fault thread: demand reads */
     struct rmem__conn econn;          /* evictor: write-back */
     int uffd;
+    bool wp_async;                    /* UFFD_FEATURE_WP_ASYNC in use */
+    int pagemap;                      /* /proc/self/pagemap, with wp_async */
+    int self_pidfd;                   /* process_madvise on ourselves; -1 none */
+    char *staging;                    /* FRAME_MAX_PAYLOAD: evicted pages moved here */
+    char *shadow;                     /* FRAME_MAX_PAYLOAD: clean victims' bytes */
     int stop_efd;                     /* eventfd that stops the fault thread */
-    pthread_t fault_thread;
-    bool thread_started;
+    struct rmem__fault_worker fault[RMEM__MAX_FAULT_THREADS];
+    unsigned nfault;                  /* fault threads (rmem_options.fault_threads) */
     pthread_t evict_thread;
     bool evict_started;
     pthread_cond_t evict_cond;        /* wakes the evictor */
@@ -213,6 +246,7 @@ struct rmem_client {
     struct rmem__lru lru;
     uint64_t resident;                /* pages, including those under write-back */
     uint64_t writeback;               /* pages under write-back */
+    uint64_t fetching;                /* pages RP_FETCHING */
     uint64_t locked;                  /* pages pinned by rmem_mlock */
     uint64_t limit;                   /* pages; 0 = none */
     uint64_t wmark_high, wmark_low;   /* evictor starts above high, stops at low */
@@ -221,7 +255,6 @@ struct rmem_client {
     struct rmem_stat stat;            /* counters; rss and total_vm derived */
     struct rmem__hist remote_ns;
 
-    void *iobuf;                      /* FRAME_MAX_PAYLOAD, mlocked */
     void *zeros;                      /* FRAME_MAX_PAYLOAD of zeros */
     void *ctlbuf;                     /* FRAME_MAX_PAYLOAD: MADV_WILLNEED reads */
     struct rmem__wb evict_wb;         /* the evictor's */
@@ -253,7 +286,7 @@ uint32_t rmem__evict_wait_room(rmem_client *c, uint32_t count);
 int  rmem__writeback_range(rmem_client *c, struct rmem__wb *wb,
                            struct rmem__vma *vma, uint64_t first, uint64_t count,
                            bool drop);
-/* Waits until no page is under write-back. */
+/* Waits until no page is under write-back or being fetched. */
 void rmem__evict_wait_idle(rmem_client *c);
 /* Drops every page of vma from the LRU and the resident count. */
 void rmem__evict_forget_vma(rmem_client *c, struct rmem__vma *vma);

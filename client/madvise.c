@@ -109,7 +109,7 @@ static int dontneed_range(rmem_client *c, struct rmem__vma *vma, uint64_t first,
     for (uint64_t i = first; i < first + count; i++) {
         struct rmem__page *p = &vma->pages[i];
 
-        while (p->flags & RP_WRITEBACK)
+        while (p->flags & (RP_WRITEBACK | RP_FETCHING))
             pthread_cond_wait(&c->room_cond, &c->lock);
         if (p->flags & RP_LOCKED)
             return -EINVAL;

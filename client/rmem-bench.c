@@ -325,6 +325,7 @@ struct wl_figures {
     uint64_t majflt, minflt;        /* kernel's count for this process */
     uint64_t faults, remote, prefetch_hits, writebacks;    /* the pager's */
     uint64_t p50_ns, p99_ns;        /* the pager's remote-fault time */
+    int64_t sys[SYSCOUNT_KINDS];    /* system calls by kind, -1 unknown */
 };
 
 /* A mapping from a backend, and how to read its pager's counters. */
@@ -334,6 +335,7 @@ struct wl_mem {
     uint64_t *map;
     rmem_client *rc;
     struct mcpager *mc;
+    struct syscount sc;             /* opened before the pager's threads */
 };
 
 static int wl_map(struct bench *b, const struct wl_opts *o, struct wl_mem *m)
@@ -341,6 +343,7 @@ static int wl_map(struct bench *b, const struct wl_opts *o, struct wl_mem *m)
     void *p;
 
     *m = (struct wl_mem){.backend = o->backend, .size = b->size};
+    syscount_open(&m->sc);
     switch (o->backend) {
     case BK_LOCAL:
         p = mmap(NULL, b->size, PROT_READ | PROT_WRITE,
@@ -397,6 +400,7 @@ static int wl_unmap(struct wl_mem *m)
         ret = mcpager_close(m->mc);
         break;
     }
+    syscount_close(&m->sc);
     return ret;
 }
 
@@ -411,6 +415,7 @@ static void wl_sample(struct wl_mem *m, struct wl_figures *f)
     getrusage(RUSAGE_SELF, &ru);
     f->majflt = (uint64_t)ru.ru_majflt;
     f->minflt = (uint64_t)ru.ru_minflt;
+    syscount_read(&m->sc, f->sys);
     if (m->backend == BK_RMEM && rmem_stat(m->rc, &st) == 0) {
         f->faults = st.faults;
         f->remote = st.faults_remote;
@@ -435,11 +440,13 @@ static void wl_print(const struct bench *b, const struct wl_opts *o,
            " touches=%" PRIu64 " majflt=%" PRIu64 " minflt=%" PRIu64
            " faults=%" PRIu64 " remote_faults=%" PRIu64 " prefetch_hits=%" PRIu64
            " writebacks=%" PRIu64 " p50_ns=%" PRIu64 " p99_ns=%" PRIu64
+           " syscalls=%" PRId64 " ioctls=%" PRId64 " madvises=%" PRId64
            " checksum=%016" PRIx64 "\n",
            bench_workload_name(w), backend_names[o->backend], b->size,
            b->ro.local_limit, f->res.seconds, f->res.touches, f->majflt,
            f->minflt, f->faults, f->remote, f->prefetch_hits, f->writebacks,
-           f->p50_ns, f->p99_ns, f->res.checksum);
+           f->p50_ns, f->p99_ns, f->sys[SYSCOUNT_ALL], f->sys[SYSCOUNT_IOCTL],
+           f->sys[SYSCOUNT_MADVISE], f->res.checksum);
     fflush(stdout);
 }
 
@@ -453,8 +460,10 @@ static int wl_run_one(struct bench *b, const struct wl_opts *o,
     uint64_t sum;
     int ret;
 
-    if (wl_map(b, o, &m))
+    if (wl_map(b, o, &m)) {
+        syscount_close(&m.sc);
         return -1;
+    }
     sum = bench_workload_fill(w, m.map, b->pages, b->seed);
     wl_sample(&m, &f0);
     bench_workload_run(w, m.map, b->pages, b->seed, &f1.res);
@@ -464,6 +473,8 @@ static int wl_run_one(struct bench *b, const struct wl_opts *o,
 #define D(x) f1.x -= f0.x;
     D(majflt) D(minflt) D(faults) D(remote) D(prefetch_hits) D(writebacks)
 #undef D
+    for (int k = 0; k < SYSCOUNT_KINDS; k++)
+        f1.sys[k] = f1.sys[k] < 0 || f0.sys[k] < 0 ? -1 : f1.sys[k] - f0.sys[k];
     ret = bench_workload_check(w, m.map, b->pages, sum, &f1.res);
     if (wl_unmap(&m))
         ret = -1;

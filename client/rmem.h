@@ -31,7 +31,7 @@ typedef struct rmem_options {
     const char *token;        /* default RMEM_TOKEN */
     const char *tls_ca, *tls_cert, *tls_key;   /* all NULL: plain TCP */
     size_t local_limit;       /* resident bytes allowed in this process; 0 = none; RMEM_LOCAL_LIMIT */
-    unsigned fault_threads;   /* default 1 */
+    unsigned fault_threads;   /* fault threads, one connection each; default 1, max 16 */
     unsigned prefetch_max;    /* pages; 0 disables readahead */
 } rmem_options;
 

@@ -41,6 +41,17 @@ int  bench_workload_check(enum bench_workload w, const uint64_t *map,
                           struct bench_result *res);
 double bench_now(void);
 
+/* syscount.c: system calls of this process and the threads it starts
+ * after syscount_open, by kind (all, ioctl, madvise); -1 where the kernel
+ * would not count. */
+enum { SYSCOUNT_ALL, SYSCOUNT_IOCTL, SYSCOUNT_MADVISE, SYSCOUNT_KINDS };
+struct syscount {
+    int fd[SYSCOUNT_KINDS];
+};
+void syscount_open(struct syscount *sc);
+void syscount_read(const struct syscount *sc, int64_t out[SYSCOUNT_KINDS]);
+void syscount_close(struct syscount *sc);
+
 /* mcpager.c: a naive pager that keeps pages in memcached.  One
  * userfaultfd handler thread; a missing fault is one GET (or zeros for a
  * page never stored), and once `limit` pages are resident the oldest one

@@ -93,7 +93,7 @@ static int floor_uffd(uint64_t samples, uint64_t *ns)
         goto out_unmap;
     }
     memset(u.src, 0x5a, BENCH_PAGE);
-    u.uffd = rmem__uffd_open();
+    u.uffd = rmem__uffd_open(NULL);
     if (u.uffd < 0) {
         err = u.uffd;
         goto out_free;
@@ -103,7 +103,7 @@ static int floor_uffd(uint64_t samples, uint64_t *ns)
         err = -errno;
         goto out_close_uffd;
     }
-    err = rmem__uffd_register(u.uffd, map, len);
+    err = rmem__uffd_register(u.uffd, map, len, true);
     if (err)
         goto out_close_efd;
     err = -pthread_create(&thr, NULL, uffd_handler, &u);

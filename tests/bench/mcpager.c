@@ -325,7 +325,7 @@ struct mcpager *mcpager_open(const char *server, size_t size, size_t limit)
     }
     m->map = mmap(NULL, m->size, PROT_READ | PROT_WRITE,
                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    m->uffd = rmem__uffd_open();
+    m->uffd = rmem__uffd_open(NULL);
     m->stop_efd = eventfd(0, EFD_CLOEXEC);
     if (m->map == MAP_FAILED || m->uffd < 0 || m->stop_efd < 0) {
         err = m->map == MAP_FAILED || m->stop_efd < 0 ? -errno : m->uffd;
@@ -333,7 +333,7 @@ struct mcpager *mcpager_open(const char *server, size_t size, size_t limit)
         goto err_free;
     }
     madvise(m->map, m->size, MADV_NOHUGEPAGE);
-    err = rmem__uffd_register(m->uffd, m->map, m->size);
+    err = rmem__uffd_register(m->uffd, m->map, m->size, true);
     if (!err)
         err = -pthread_create(&m->thread, NULL, handler, m);
     if (err) {

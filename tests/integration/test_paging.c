@@ -2,11 +2,16 @@
  * limits far below the working set, checking every byte that comes back. */
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,6 +20,7 @@
 
 #define MiB (1024ul * 1024)
 #define PAGE 4096ul
+#define UFFD_USER_MODE_ONLY_FLAG 1
 
 static struct rmemd srv;
 
@@ -127,12 +133,44 @@ START_TEST(test_fill_rewrite_verify_128m_through_16m)
 }
 END_TEST
 
+/* Whether this kernel offers asynchronous write protection with
+ * UFFDIO_MOVE (Linux 6.8), which librmem uses unless RMEM_WP=sync. */
+static int kernel_has_wp_async(void)
+{
+    const uint64_t want = (1u << 15) | (1u << 16);   /* WP_ASYNC, MOVE */
+    struct uffdio_api api = {.api = UFFD_API, .features = want};
+    int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | UFFD_USER_MODE_ONLY_FLAG);
+    int ok;
+
+    if (fd < 0)
+        return 0;
+    ok = ioctl(fd, UFFDIO_API, &api) == 0;
+    close(fd);
+    return ok;
+}
+
+/* Connects with RMEM_WP=sync in the environment, or without it. */
+static rmem_client *connect_wp(size_t limit, int sync)
+{
+    rmem_client *c;
+
+    if (sync)
+        ck_assert_int_eq(setenv("RMEM_WP", "sync", 1), 0);
+    else
+        ck_assert_int_eq(unsetenv("RMEM_WP"), 0);
+    c = connect_limit(limit);
+    unsetenv("RMEM_WP");
+    return c;
+}
+
 /* A page first read maps the zero page write-protected; the store that
- * follows must mark it dirty, or eviction would drop it as clean. */
+ * follows must mark it dirty, or eviction would drop it as clean.  In
+ * both write-protect modes (_i: 0 asynchronous, 1 synchronous). */
 START_TEST(test_read_zero_then_write_survives_eviction)
 {
     const size_t len = 32 * MiB, npages = len / PAGE;
-    rmem_client *c = connect_limit(4 * MiB);
+    int sync = _i || !kernel_has_wp_async();
+    rmem_client *c = connect_wp(4 * MiB, sync);
     volatile char *p = map_anon(c, len);
     struct rmem_stat st;
 
@@ -143,11 +181,147 @@ START_TEST(test_read_zero_then_write_survives_eviction)
     for (size_t i = 0; i < npages; i++)
         ck_assert_int_eq(p[i * PAGE + 100], (char)(i % 251 + 1));
     ck_assert_int_eq(rmem_stat(c, &st), 0);
-    /* Most stores hit a resident zero page (one WP fault each); a page the
-     * evictor dropped in between faults in writable instead. */
     ck_assert_uint_ge(st.faults_zero, npages);
-    ck_assert_uint_gt(st.faults_wp, npages / 2);
+    if (sync) {
+        /* Most stores hit a resident zero page (one WP fault each); a page
+         * the evictor dropped in between faults in writable instead. */
+        ck_assert_uint_gt(st.faults_wp, npages / 2);
+    } else {
+        /* The kernel lets the stores through; write-back found them. */
+        ck_assert_uint_eq(st.faults_wp, 0);
+        ck_assert_uint_ge(st.writebacks, npages - 4 * MiB / PAGE);
+    }
     rmem_disconnect(c);
+}
+END_TEST
+
+/* With asynchronous write protection, reading then writing a resident
+ * page costs the one fault that brought it in, whether it came as zeros
+ * or from the server. */
+START_TEST(test_read_then_write_costs_one_fault)
+{
+    const size_t len = 8 * MiB, npages = len / PAGE;
+    rmem_client *c;
+    volatile char *p;
+    struct rmem_stat st0, st;
+
+    if (!kernel_has_wp_async()) {
+        fprintf(stderr, "paging: no UFFD_FEATURE_WP_ASYNC|MOVE here: "
+                "checking the synchronous count instead\n");
+    }
+    c = connect_wp(0, 0);
+    p = map_anon(c, len);
+    for (size_t i = 0; i < npages; i++) {
+        ck_assert_int_eq(p[i * PAGE + 8], 0);
+        p[i * PAGE + 8] = (char)(i % 13 + 1);
+    }
+    ck_assert_int_eq(rmem_stat(c, &st), 0);
+    if (!kernel_has_wp_async()) {
+        ck_assert_uint_eq(st.faults, 2 * npages);
+        rmem_disconnect(c);
+        return;
+    }
+    ck_assert_uint_eq(st.faults, npages);
+    ck_assert_uint_eq(st.faults_zero, npages);
+    ck_assert_uint_eq(st.faults_wp, 0);
+    /* Out to the server and back: a remote read then a write, one fault. */
+    ck_assert_int_eq(rmem_madvise(c, (void *)p, len, MADV_PAGEOUT), 0);
+    ck_assert_int_eq(rmem_stat(c, &st0), 0);
+    ck_assert_uint_eq(st0.rss, 0);
+    ck_assert_uint_eq(st0.writebacks, npages);
+    ck_assert_int_eq(rmem_madvise(c, (void *)p, len, MADV_RANDOM), 0);
+    for (size_t i = 0; i < npages; i++) {
+        ck_assert_int_eq(p[i * PAGE + 8], (char)(i % 13 + 1));
+        p[i * PAGE + 8] = (char)(i % 13 + 2);
+    }
+    ck_assert_int_eq(rmem_stat(c, &st), 0);
+    ck_assert_uint_eq(st.faults - st0.faults, npages);
+    ck_assert_uint_eq(st.faults_remote - st0.faults_remote, npages);
+    ck_assert_uint_eq(st.faults_wp, 0);
+    /* And the stores were seen: msync sends every page once. */
+    ck_assert_int_eq(rmem_msync(c, (void *)p, len, MS_SYNC), 0);
+    ck_assert_int_eq(rmem_stat(c, &st0), 0);
+    ck_assert_uint_eq(st0.writebacks - st.writebacks, npages);
+    ck_assert_int_eq(rmem_msync(c, (void *)p, len, MS_SYNC), 0);
+    ck_assert_int_eq(rmem_stat(c, &st), 0);
+    ck_assert_uint_eq(st.writebacks, st0.writebacks);
+    ck_assert_int_eq(rmem_madvise(c, (void *)p, len, MADV_PAGEOUT), 0);
+    for (size_t i = 0; i < npages; i++)
+        ck_assert_int_eq(p[i * PAGE + 8], (char)(i % 13 + 2));
+    rmem_disconnect(c);
+}
+END_TEST
+
+/* Stores racing with eviction and with msync from other threads: every
+ * page written is the page read back.  Writers own disjoint pages and
+ * stamp a new generation each time; a third thread keeps calling msync
+ * and MADV_PAGEOUT over the whole mapping.  _i picks the mode. */
+struct racer {
+    char *map;
+    size_t npages, first, stride;
+    uint32_t *gen;
+    uint64_t seed;
+    rmem_client *c;
+    volatile int *stop;
+};
+
+static void *race_writer(void *arg)
+{
+    struct racer *r = arg;
+
+    for (int round = 0; round < 6; round++)
+        for (size_t i = r->first; i < r->npages; i += r->stride) {
+            size_t k = (i + xorshift(&r->seed) % 7) % r->npages;
+
+            if (k % r->stride != r->first)
+                k = i;
+            stamp((uint64_t *)(r->map + k * PAGE), k, ++r->gen[k]);
+        }
+    return NULL;
+}
+
+static void *race_syncer(void *arg)
+{
+    struct racer *r = arg;
+    size_t len = r->npages * PAGE;
+
+    while (!*r->stop) {
+        if (rmem_msync(r->c, r->map, len, MS_SYNC) < 0 ||
+            rmem_madvise(r->c, r->map + len / 2, len / 4, MADV_PAGEOUT) < 0)
+            return (void *)1;
+    }
+    return NULL;
+}
+
+START_TEST(test_stores_race_with_writeback)
+{
+    const size_t len = 32 * MiB, npages = len / PAGE;
+    int sync = _i || !kernel_has_wp_async();
+    rmem_client *c = connect_wp(4 * MiB, sync);
+    char *p = map_anon(c, len);
+    uint32_t *gen = calloc(npages, sizeof(*gen));
+    volatile int stop = 0;
+    struct racer w[2], s = {p, npages, 0, 1, gen, 0, c, &stop};
+    pthread_t tw[2], ts;
+    void *ret;
+
+    for (size_t i = 0; i < npages; i++)
+        stamp((uint64_t *)(p + i * PAGE), i, 0);
+    for (int t = 0; t < 2; t++) {
+        w[t] = (struct racer){p, npages, (size_t)t, 2, gen, 77 + (uint64_t)t, c, &stop};
+        ck_assert_int_eq(pthread_create(&tw[t], NULL, race_writer, &w[t]), 0);
+    }
+    ck_assert_int_eq(pthread_create(&ts, NULL, race_syncer, &s), 0);
+    for (int t = 0; t < 2; t++)
+        ck_assert_int_eq(pthread_join(tw[t], NULL), 0);
+    stop = 1;
+    ck_assert_int_eq(pthread_join(ts, &ret), 0);
+    ck_assert_ptr_null(ret);
+    for (size_t i = 0; i < npages; i++)
+        ck_assert_msg(stamp_ok((uint64_t *)(p + i * PAGE), i, gen[i]),
+                      "page %zu lost generation %u", i, gen[i]);
+    rmem_disconnect(c);
+    free(gen);
 }
 END_TEST
 
@@ -192,6 +366,76 @@ START_TEST(test_sequential_streams_use_readahead)
     ck_assert_uint_lt(st.faults_remote, npages / 8);
     ck_assert_uint_gt(st.prefetched, npages / 2);
     ck_assert_uint_gt(st.prefetch_hits, npages / 2);
+    rmem_disconnect(c);
+}
+END_TEST
+
+/* Several fault threads (rmem_options.fault_threads) serve the faults of
+ * several program threads at once, each fetching without the client lock:
+ * every page comes back intact through eviction, readahead windows
+ * included, and no page is fetched twice at the same time. */
+struct toucher {
+    char *map;
+    size_t npages, first, stride;
+    int pass;
+};
+
+static void *touch_pages(void *arg)
+{
+    struct toucher *t = arg;
+
+    for (size_t i = t->first; i < t->npages; i += t->stride) {
+        if (t->pass == 0)
+            stamp((uint64_t *)(t->map + i * PAGE), i, 5);
+        else if (!stamp_ok((uint64_t *)(t->map + i * PAGE), i, 5))
+            return (void *)(uintptr_t)(i + 1);
+    }
+    return NULL;
+}
+
+START_TEST(test_fault_threads_serve_concurrent_faults)
+{
+    const size_t len = 64 * MiB, npages = len / PAGE;
+    rmem_options o;
+    rmem_client *c;
+    struct rmem_stat st;
+    struct toucher t[4];
+    pthread_t tid[4];
+    char *p;
+
+    rmem_options_init(&o);
+    o.server = srv.addr;
+    o.local_limit = 8 * MiB;
+    o.prefetch_max = 16;
+    o.fault_threads = 3;
+    c = rmem_connect(&o);
+    ck_assert_msg(c != NULL, "rmem_connect: %s", strerror(errno));
+    p = map_anon(c, len);
+    for (int pass = 0; pass < 3; pass++) {
+        for (int k = 0; k < 4; k++) {
+            /* Pass 2 strides by 1 from four offsets: neighbouring faults
+             * from different threads, overlapping readahead windows. */
+            t[k] = (struct toucher){p, npages, (size_t)k, pass == 2 ? 1 : 4,
+                                    pass == 0 ? 0 : 1};
+            if (pass == 2)
+                t[k].first = (size_t)k * 3;
+            ck_assert_int_eq(pthread_create(&tid[k], NULL, touch_pages, &t[k]), 0);
+        }
+        for (int k = 0; k < 4; k++) {
+            void *bad;
+
+            ck_assert_int_eq(pthread_join(tid[k], &bad), 0);
+            ck_assert_msg(bad == NULL, "pass %d: page %zu lost its contents",
+                          pass, (size_t)(uintptr_t)bad - 1);
+        }
+    }
+    ck_assert_int_eq(rmem_stat(c, &st), 0);
+    ck_assert_uint_gt(st.faults_remote, npages / 16);
+    ck_assert_uint_le(st.rss, 8 * MiB);
+    ck_assert_uint_eq(st.faults, st.faults_zero + st.faults_remote + st.faults_wp);
+    ck_assert_int_eq(rmem_munmap(c, p, len), 0);
+    ck_assert_int_eq(rmem_stat(c, &st), 0);
+    ck_assert_uint_eq(st.rss, 0);
     rmem_disconnect(c);
 }
 END_TEST
@@ -369,10 +613,13 @@ Suite *paging_suite(void)
     tcase_add_checked_fixture(tc, start_server, stop_server);
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_fill_rewrite_verify_128m_through_16m);
-    tcase_add_test(tc, test_read_zero_then_write_survives_eviction);
+    tcase_add_loop_test(tc, test_read_zero_then_write_survives_eviction, 0, 2);
+    tcase_add_test(tc, test_read_then_write_costs_one_fault);
+    tcase_add_loop_test(tc, test_stores_race_with_writeback, 0, 2);
     tcase_add_test(tc, test_first_write_is_one_fault);
     tcase_add_test(tc, test_sequential_streams_use_readahead);
     tcase_add_test(tc, test_read_write_syscalls_on_nonresident_pages);
+    tcase_add_test(tc, test_fault_threads_serve_concurrent_faults);
     tcase_add_test(tc, test_two_clients_at_once);
     tcase_add_test(tc, test_killed_client_does_not_stop_server);
     tcase_add_test(tc, test_server_gone_faults_raise_sigbus);
