@@ -20,14 +20,6 @@
 
 #include "internal.h"
 
-#define CHECK(cond, ...)                                \
-    do {                                                \
-        if (!(cond)) {                                  \
-            mm_log(MM_LOG_ERR, __VA_ARGS__);            \
-            return -EUCLEAN;                            \
-        }                                               \
-    } while (0)
-
 static struct page *zone_page(const struct zone *zone, uint64_t offset)
 {
     return pfn_to_page(zone->mm, zone->start_pfn + (pfn_t)offset);

@@ -32,14 +32,6 @@
 
 #include "internal.h"
 
-#define CHECK(cond, ...)                                \
-    do {                                                \
-        if (!(cond)) {                                  \
-            mm_log(MM_LOG_ERR, __VA_ARGS__);            \
-            return -EUCLEAN;                            \
-        }                                               \
-    } while (0)
-
 static void log_stderr(int level, const char *msg)
 {
     static const char *const names[8] = {

@@ -16,6 +16,16 @@
 
 void mm_log(int level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* For the invariant walkers (*_check): log the first broken identity and
+ * fail with -EUCLEAN. */
+#define CHECK(cond, ...)                                \
+    do {                                                \
+        if (!(cond)) {                                  \
+            mm_log(MM_LOG_ERR, __VA_ARGS__);            \
+            return -EUCLEAN;                            \
+        }                                               \
+    } while (0)
 void dump_page(const struct mm *mm, pfn_t pfn, const char *reason);
 
 /* ---- os.c ---- */

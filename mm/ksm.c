@@ -79,14 +79,6 @@
 
 #include "internal.h"
 
-#define CHECK(cond, ...)                                \
-    do {                                                \
-        if (!(cond)) {                                  \
-            mm_log(MM_LOG_ERR, __VA_ARGS__);            \
-            return -EUCLEAN;                            \
-        }                                               \
-    } while (0)
-
 #define KSM_SCAN_BATCH 64u              /* indices collected per table walk */
 #define KSM_MIN_MAPPERS 4u              /* first mapper list */
 /* A swap slot counts its users in 16 bits: no node may outgrow it. */

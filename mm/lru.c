@@ -32,14 +32,6 @@
 
 #include "internal.h"
 
-#define CHECK(cond, ...)                                \
-    do {                                                \
-        if (!(cond)) {                                  \
-            mm_log(MM_LOG_ERR, __VA_ARGS__);            \
-            return -EUCLEAN;                            \
-        }                                               \
-    } while (0)
-
 static const char *const lru_names[NR_LRU_LISTS] = {
     "inactive_anon", "active_anon", "inactive_file", "active_file",
 };

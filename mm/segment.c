@@ -52,14 +52,6 @@
 /* A charge or allocation retried after this many OOM kills fails. */
 #define OOM_RETRIES 4
 
-#define CHECK(cond, ...)                                \
-    do {                                                \
-        if (!(cond)) {                                  \
-            mm_log(MM_LOG_ERR, __VA_ARGS__);            \
-            return -EUCLEAN;                            \
-        }                                               \
-    } while (0)
-
 int segment_create(struct mm *mm, struct memcg *cg, uint64_t npages,
                    struct segment **out)
 {

@@ -59,14 +59,6 @@
 #define asan_is_poisoned(p) ((void)(p), 0)
 #endif
 
-#define CHECK(cond, ...)                                \
-    do {                                                \
-        if (!(cond)) {                                  \
-            mm_log(MM_LOG_ERR, __VA_ARGS__);            \
-            return -EUCLEAN;                            \
-        }                                               \
-    } while (0)
-
 #define SLAB_MIN_OBJECTS 8
 #define SLAB_KEEP_EMPTY 1
 #define OBJ_NONE UINT32_MAX             /* ends a free list */

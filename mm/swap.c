@@ -63,14 +63,6 @@
 
 #include "internal.h"
 
-#define CHECK(cond, ...)                                \
-    do {                                                \
-        if (!(cond)) {                                  \
-            mm_log(MM_LOG_ERR, __VA_ARGS__);            \
-            return -EUCLEAN;                            \
-        }                                               \
-    } while (0)
-
 #define SWAP_CLUSTER_SLOTS 256u
 #define CLUSTER_NONE UINT32_MAX
 #define SWAP_RA_PAGES 8u                /* readahead window */

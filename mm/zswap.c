@@ -53,14 +53,6 @@
 
 #include "internal.h"
 
-#define CHECK(cond, ...)                                \
-    do {                                                \
-        if (!(cond)) {                                  \
-            mm_log(MM_LOG_ERR, __VA_ARGS__);            \
-            return -EUCLEAN;                            \
-        }                                               \
-    } while (0)
-
 #define ZSWAP_ACCEPT_PERCENT 90         /* Linux's accept_threshold_percent */
 #define ZSWAP_WB_BATCH 256u             /* entries one store may write back */
 
