@@ -15,50 +15,10 @@
 #include <unistd.h>
 
 #include "frame.h"
-#include "harness.h"
+#include "wire.h"
 
 static uint8_t wire_in[FRAME_MAX_PAYLOAD];
 static uint8_t page[4096];
-
-static int wire_connect(const struct rmemd *d)
-{
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)d->port)};
-    struct timeval tv = {.tv_sec = 10};
-    int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
-
-    ck_assert_int_ge(fd, 0);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    return fd;
-}
-
-static void send_all(int fd, const void *buf, size_t len)
-{
-    const uint8_t *p = buf;
-
-    while (len) {
-        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-
-        ck_assert_msg(n > 0, "send: %s", strerror(errno));
-        p += n;
-        len -= (size_t)n;
-    }
-}
-
-static void recv_all(int fd, void *buf, size_t len)
-{
-    uint8_t *p = buf;
-
-    while (len) {
-        ssize_t n = recv(fd, p, len, 0);
-
-        ck_assert_msg(n > 0, "recv: the server closed or failed (%s)", strerror(errno));
-        p += n;
-        len -= (size_t)n;
-    }
-}
 
 /* One request, one response (payload into wire_in). */
 static Rmem__Response *call(int fd, Rmem__Request *req, const void *payload,
@@ -74,14 +34,14 @@ static Rmem__Response *call(int fd, Rmem__Request *req, const void *payload,
     req->id = next_id++;
     n = frame_pack_request(req, plen, hdr, sizeof(hdr));
     ck_assert_int_gt(n, 0);
-    send_all(fd, hdr, (size_t)n);
+    wire_send_all(fd, hdr, (size_t)n);
     if (plen)
-        send_all(fd, payload, plen);
-    recv_all(fd, prefix, sizeof(prefix));
+        wire_send_all(fd, payload, plen);
+    ck_assert_int_eq(wire_recv_all(fd, prefix, sizeof(prefix)), 0);
     ck_assert_int_eq(frame_prefix_decode(prefix, &hlen, &rplen), 0);
-    recv_all(fd, hdr, hlen);
+    ck_assert_int_eq(wire_recv_all(fd, hdr, hlen), 0);
     if (rplen)
-        recv_all(fd, wire_in, rplen);
+        ck_assert_int_eq(wire_recv_all(fd, wire_in, rplen), 0);
     resp = rmem__response__unpack(NULL, hlen, hdr);
     ck_assert_ptr_nonnull(resp);
     ck_assert_uint_eq(resp->id, req->id);

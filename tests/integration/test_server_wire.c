@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "frame.h"
-#include "harness.h"
+#include "wire.h"
 
 #define POOL_ARGS "--pool", "64M"
 
@@ -34,50 +34,6 @@ static void start(struct rmemd *d, const char *grace)
     ck_assert_int_eq(rmemd_start(d, args), 0);
 }
 
-static int wire_connect(const struct rmemd *d)
-{
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)d->port)};
-    struct timeval tv = {.tv_sec = 10};
-    int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
-
-    ck_assert_int_ge(fd, 0);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    return fd;
-}
-
-static void send_all(int fd, const void *buf, size_t len)
-{
-    const uint8_t *p = buf;
-
-    while (len) {
-        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-
-        ck_assert_msg(n > 0, "send: %s", strerror(errno));
-        p += n;
-        len -= (size_t)n;
-    }
-}
-
-/* 0, or -1 when the peer closed or reset the connection. */
-static int recv_all(int fd, void *buf, size_t len)
-{
-    uint8_t *p = buf;
-
-    while (len) {
-        ssize_t n = recv(fd, p, len, 0);
-
-        if (n == 0 || (n < 0 && errno == ECONNRESET))
-            return -1;
-        ck_assert_msg(n > 0, "recv: %s", strerror(errno));
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 static void send_req(int fd, const Rmem__Request *req, const void *payload,
                      uint32_t plen)
 {
@@ -85,9 +41,9 @@ static void send_req(int fd, const Rmem__Request *req, const void *payload,
     int64_t n = frame_pack_request(req, plen, hdr, sizeof(hdr));
 
     ck_assert_int_gt(n, 0);
-    send_all(fd, hdr, (size_t)n);
+    wire_send_all(fd, hdr, (size_t)n);
     if (plen)
-        send_all(fd, payload, plen);
+        wire_send_all(fd, payload, plen);
 }
 
 /* The next response (payload into wire_in), or NULL if the server closed. */
@@ -97,12 +53,12 @@ static Rmem__Response *recv_resp(int fd, uint32_t *plen)
     uint32_t hlen, p;
     Rmem__Response *resp;
 
-    if (recv_all(fd, prefix, sizeof(prefix)))
+    if (wire_recv_all(fd, prefix, sizeof(prefix)))
         return NULL;
     ck_assert_int_eq(frame_prefix_decode(prefix, &hlen, &p), 0);
-    ck_assert_int_eq(recv_all(fd, hdr, hlen), 0);
+    ck_assert_int_eq(wire_recv_all(fd, hdr, hlen), 0);
     if (p)
-        ck_assert_int_eq(recv_all(fd, wire_in, p), 0);
+        ck_assert_int_eq(wire_recv_all(fd, wire_in, p), 0);
     resp = rmem__response__unpack(NULL, hlen, hdr);
     ck_assert_ptr_nonnull(resp);
     if (plen)
@@ -539,19 +495,19 @@ static void send_bad_frame(int fd, int kind, uint64_t seg)
     switch (kind) {
     case BAD_HEADER_LEN:
         frame_prefix_encode(buf, FRAME_MAX_HEADER + 1, 0);
-        send_all(fd, buf, FRAME_PREFIX_LEN);
+        wire_send_all(fd, buf, FRAME_PREFIX_LEN);
         break;
     case BAD_PAYLOAD_LEN:
         frame_prefix_encode(buf, 8, FRAME_MAX_PAYLOAD + 1);
-        send_all(fd, buf, FRAME_PREFIX_LEN + 8);
+        wire_send_all(fd, buf, FRAME_PREFIX_LEN + 8);
         break;
     case BAD_EMPTY_HEADER:
         frame_prefix_encode(buf, 0, 0);
-        send_all(fd, buf, FRAME_PREFIX_LEN);
+        wire_send_all(fd, buf, FRAME_PREFIX_LEN);
         break;
     case BAD_PROTOBUF:
         frame_prefix_encode(buf, 8, 0);
-        send_all(fd, buf, FRAME_PREFIX_LEN + 8);
+        wire_send_all(fd, buf, FRAME_PREFIX_LEN + 8);
         break;
     case BAD_WRITE_PAYLOAD:
         pr.first = 0;
@@ -564,13 +520,13 @@ static void send_bad_frame(int fd, int kind, uint64_t seg)
         req.write = &w;
         n = frame_pack_request(&req, 100, buf, 64);     /* 100 != 4096 */
         ck_assert_int_gt(n, 0);
-        send_all(fd, buf, (size_t)n + 100);
+        wire_send_all(fd, buf, (size_t)n + 100);
         break;
     case BAD_NO_BODY:
         req.id = 8;
         n = frame_pack_request(&req, 0, buf, 64);
         ck_assert_int_gt(n, 0);
-        send_all(fd, buf, (size_t)n);
+        wire_send_all(fd, buf, (size_t)n);
         break;
     }
 }
@@ -619,7 +575,7 @@ START_TEST(unknown_request_type_is_eopnotsupp)
     fd = client(&d, NULL);
     frame_prefix_encode(buf, sizeof(hdr), 0);
     memcpy(buf + FRAME_PREFIX_LEN, hdr, sizeof(hdr));
-    send_all(fd, buf, sizeof(buf));
+    wire_send_all(fd, buf, sizeof(buf));
     uint32_t plen;
 
     resp = recv_resp(fd, &plen);
