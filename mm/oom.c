@@ -3,15 +3,19 @@
  * A tenant's charge refused at its limit (memcg OOM): with
  * memory.oom_control's oom_kill_disable set (rmem's default) the write
  * fails with -ENOMEM and the memcg is marked under_oom; with it clear (kill
- * mode, Linux's default) the tenant's largest live segment is killed.
+ * mode, Linux's default) the tenant's largest live anonymous segment is
+ * killed.  Named segments are never victims: they are rmem's files, shared
+ * by whoever opens them and meant to outlive their writers, and Linux's
+ * OOM killer does not throw page cache away either - it kills the owner
+ * of anonymous memory.
  * Killing a segment frees its pages, its swap slots and its reservation
  * and marks it dead: its owner's READ and WRITE then fail with -EOWNERDEAD
  * until the owner frees it.  A segment, not a process, is the unit: it is what the server
  * can take back, and what a client can be told about.
  *
  * The pool exhausted (global OOM): the victim tenant is the one with the
- * highest badness among those in kill mode, and its largest resident
- * segment dies.  Badness is oom_badness()'s rule, documented there. */
+ * highest badness among those in kill mode that have an anonymous segment
+ * to kill, and its largest resident one dies.  Badness is oom_badness()'s rule, documented there. */
 #include <errno.h>
 
 #include "internal.h"
@@ -35,7 +39,7 @@ uint64_t oom_badness(const struct memcg *cg)
     return points * OOM_SCORE_SCALE / limit;
 }
 
-/* Largest live segment of cg: by resident pages only (when what is short
+/* Largest live anonymous segment of cg: by resident pages only (when what is short
  * is pool pages or the memory limit), or resident + swapped + reserved
  * (the memsw limit, which swap and reservations count against).  NULL if
  * killing would free nothing.  A page shared by clones counts in each
@@ -55,7 +59,7 @@ static struct segment *largest_segment(const struct memcg *cg,
         uint64_t size = seg->resident +
                         (resident_only ? 0 : seg->swapped + seg->reserved);
 
-        if (seg->memcg != cg || seg->dead)
+        if (seg->memcg != cg || seg->dead || seg->file)
             continue;
         /* Ties go to the older segment (lower id): first found. */
         if (size > best_size) {
@@ -71,8 +75,9 @@ struct segment *oom_select_segment(const struct memcg *cg)
     return largest_segment(cg, true);
 }
 
-/* Highest badness among memcgs in kill mode that have something to free;
- * ties go to the larger usage + swap, then to the lower id. */
+/* Highest badness among memcgs in kill mode that have a segment whose
+ * death would free something; ties go to the larger usage + swap, then to
+ * the lower id. */
 struct memcg *oom_select_memcg(const struct mm *mm)
 {
     struct memcg *best = NULL;
@@ -83,7 +88,7 @@ struct memcg *oom_select_memcg(const struct mm *mm)
         struct memcg *cg = idr_find(&mm->memcgs, id);
         uint64_t score, points;
 
-        if (cg->oom_kill_disable || cg->usage == 0)
+        if (cg->oom_kill_disable || !largest_segment(cg, true))
             continue;
         score = oom_badness(cg);
         points = cg->usage + cg->swap;

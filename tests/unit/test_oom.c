@@ -57,25 +57,37 @@ START_TEST(test_badness_score)
 }
 END_TEST
 
-/* The victim: highest badness among tenants in kill mode with pages;
- * ties to the larger usage, then the older tenant. */
+/* The victim: highest badness among tenants in kill mode with an
+ * anonymous segment holding pages; ties to the larger usage, then the
+ * older tenant.  The scores come from usage set directly (each tenant
+ * has one real page, so a victim exists). */
 START_TEST(test_select_memcg)
 {
     struct mm *mm = test_mm(8 * MiB);
     struct memcg *a = test_memcg(mm, "a"), *b = test_memcg(mm, "b");
     struct memcg *c = test_memcg(mm, "c");
+    struct segment *named = test_segment(mm, c, 4);
 
+    ck_assert_int_eq(segment_set_file(named), 0);
+    ck_assert_int_eq(write_pages(named, 0, 1), 0);
     ck_assert_ptr_null(oom_select_memcg(mm));      /* all opted out */
     set_file(a, "memory.oom_control", "0");
     set_file(b, "memory.oom_control", "0");
     set_file(c, "memory.oom_control", "0");
-    ck_assert_ptr_null(oom_select_memcg(mm));      /* nobody has pages */
+    ck_assert_ptr_null(oom_select_memcg(mm));      /* nothing anonymous */
+    ck_assert_int_eq(write_pages(test_segment(mm, a, 4), 0, 1), 0);
+    ck_assert_int_eq(write_pages(test_segment(mm, b, 4), 0, 1), 0);
+    ck_assert_ptr_eq(oom_select_memcg(mm), a);     /* tie: the older */
     a->usage = 1000;                               /* 488 of the pool */
     b->usage = 60;
     set_file(b, "memory.limit_in_bytes", "400K");  /* 600 of its limit */
     ck_assert_ptr_eq(oom_select_memcg(mm), b);
-    c->usage = 100;
-    set_file(c, "memory.limit_in_bytes", "400K");  /* 1000 */
+    c->usage = 1000;
+    set_file(c, "memory.limit_in_bytes", "4000K"); /* 1000, but only named */
+    ck_assert_ptr_eq(oom_select_memcg(mm), b);
+    c->usage = 1;
+    ck_assert_int_eq(write_pages(test_segment(mm, c, 4), 0, 1), 0);
+    c->usage = 1000;
     ck_assert_ptr_eq(oom_select_memcg(mm), c);
     set_file(c, "memory.oom_control", "1");        /* opted out again */
     ck_assert_ptr_eq(oom_select_memcg(mm), b);
@@ -85,7 +97,71 @@ START_TEST(test_select_memcg)
     ck_assert_ptr_eq(oom_select_memcg(mm), a);
     b->usage = 1001;
     ck_assert_ptr_eq(oom_select_memcg(mm), b);
-    a->usage = b->usage = c->usage = 0;
+    a->usage = b->usage = 1;
+    c->usage = 2;
+    ck_assert_mm_ok(mm);
+    mm_destroy(mm);
+}
+END_TEST
+
+/* A tenant's named segment is its shared file, not a victim: the kill
+ * takes the smaller anonymous one, at the memory limit and, with the
+ * named segment's reservation filling memsw, at the memsw limit. */
+START_TEST(test_memcg_oom_spares_named)
+{
+    static const struct {
+        const char *memsw;
+        bool reserve;
+    } cases[] = { { "-1", false }, { "96K", true } };
+    struct mm *mm = test_mm(8 * MiB);
+    struct memcg *cg = test_memcg(mm, "t");
+    struct segment *named = test_segment(mm, cg, 16);
+    struct segment *anon = test_segment(mm, cg, 16);
+    struct segment *cur = test_segment(mm, cg, 16);
+    uint64_t i = 0;
+    int err;
+
+    ck_assert_int_eq(segment_set_file(named), 0);
+    set_file(cg, "memory.limit_in_bytes", "96K");
+    set_file(cg, "memory.memsw.limit_in_bytes", cases[_i].memsw);
+    set_file(cg, "memory.oom_control", "0");
+    if (cases[_i].reserve)
+        ck_assert_int_eq(segment_reserve(named), 0);
+    ck_assert_int_eq(write_pages(named, 0, 14), 0);
+    ck_assert_int_eq(write_pages(anon, 0, 6), 0);
+    ck_assert_int_eq(write_pages(cur, 0, 2), 0);
+    ck_assert_mm_ok(mm);
+    test_log_quiet();
+    /* Fills the limit (24 pages, or memsw 16 reserved + 8), then kills. */
+    ck_assert_int_eq(write_pages(cur, 2, 3), 0);
+    test_log_restore();
+    ck_assert(!segment_is_dead(named));
+    ck_assert(segment_is_dead(anon));
+    ck_assert(!segment_is_dead(cur));
+    ck_assert_uint_eq(segment_resident_pages(named), 14);
+    ck_assert_uint_eq(cg->oom_kill, 1);
+    ck_assert_mm_ok(mm);
+    /* Only the named one and the writer's are left: the writer dies. */
+    test_log_quiet();
+    for (i = 5; (err = write_pages(cur, i, 1)) == 0; i++)
+        ck_assert_uint_lt(i, 16);
+    test_log_restore();
+    ck_assert_int_eq(err, -EOWNERDEAD);
+    ck_assert(!segment_is_dead(named));
+    ck_assert(segment_is_dead(cur));
+    ck_assert_uint_eq(cg->oom_kill, 2);
+    ck_assert_mm_ok(mm);
+    /* Nothing anonymous with pages: ENOMEM, the named segment intact. */
+    anon = test_segment(mm, cg, 16);
+    set_file(cg, "memory.limit_in_bytes", "56K");
+    test_log_quiet();
+    ck_assert_int_eq(write_pages(named, 14, 1), -ENOMEM);
+    test_log_restore();
+    ck_assert(!segment_is_dead(named));
+    ck_assert_uint_eq(segment_resident_pages(named), 14);
+    ck_assert(cg->under_oom);
+    ck_assert_uint_eq(cg->oom_kill, 2);
+    ck_assert_mm_ok(mm);
     mm_destroy(mm);
 }
 END_TEST
@@ -271,6 +347,7 @@ Suite *oom_suite(void)
     tcase_add_test(tc, test_select_memcg);
     tcase_add_test(tc, test_memcg_oom_kills_largest);
     tcase_add_test(tc, test_memcg_oom_kills_writer);
+    tcase_add_loop_test(tc, test_memcg_oom_spares_named, 0, 2);
     tcase_add_test(tc, test_memcg_oom_frees_reservation);
     tcase_add_test(tc, test_memcg_oom_nothing_to_kill);
     tcase_add_test(tc, test_global_oom_picks_by_badness);
