@@ -530,6 +530,30 @@ int  zswap_check(const struct mm *mm);
 uint64_t vmscan_try_to_free_pages(struct mm *mm, struct memcg *cg,
                                   uint64_t nr_pages, bool direct);
 
+/* ---- vmpressure.c ---- */
+
+enum vmpressure_level {
+    VMPRESSURE_LOW,
+    VMPRESSURE_MEDIUM,
+    VMPRESSURE_CRITICAL,
+    NR_VMPRESSURE_LEVELS
+};
+
+/* A memcg's reclaim effort: the open window and the last closed one. */
+struct vmpressure {
+    uint64_t scanned, reclaimed;        /* the open window's pages */
+    uint64_t scan_events;               /* pgpgin + pgpgout at the last scan */
+    uint8_t level;                      /* enum vmpressure_level, last window */
+};
+
+/* A reclaim pass scanned and reclaimed this many pages of cg's lists. */
+void vmpressure(struct memcg *cg, uint64_t scanned, uint64_t reclaimed);
+/* A pass targeting cg starts at priority: deep ones count as critical. */
+void vmpressure_prio(struct memcg *cg, int priority);
+enum vmpressure_level vmpressure_calc_level(uint64_t scanned,
+                                            uint64_t reclaimed);
+enum vmpressure_level vmpressure_level(const struct memcg *cg);
+
 /* ---- memcg.c ---- */
 
 /* Events counted per memcg, as memory.stat names them. */
@@ -564,6 +588,7 @@ struct memcg {
     uint64_t zswap_bytes;               /* pool bytes of its zswap entries */
     uint64_t zswapped;                  /* its pages in zswap */
     uint64_t ksm_merging;               /* its mappings of resident KSM pages */
+    struct vmpressure vmpressure;       /* memory.pressure_level (vmpressure.c) */
     bool dying;                         /* destroyed, waits for its segments */
 };
 

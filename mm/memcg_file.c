@@ -7,7 +7,8 @@
  * value` lines, an unlimited limit as 9223372036854771712, PAGE_COUNTER_MAX
  * pages); values are parsed as Linux's memparse (K/M/G/T suffixes, "-1" =
  * unlimited).  memory.pressure_level is readable here (Linux only offers
- * it for eventfd notification); memory.reserved_in_bytes is rmem's own. */
+ * it for eventfd notification; vmpressure.c keeps the level);
+ * memory.reserved_in_bytes is rmem's own. */
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -20,11 +21,6 @@
 
 /* LONG_MAX rounded down to a page: how Linux prints "no limit". */
 #define MEMCG_UNLIMITED_BYTES (INT64_MAX / MM_PAGE_SIZE * MM_PAGE_SIZE)
-
-/* vmpressure's thresholds (Linux mm/vmpressure.c): medium at 60 %,
- * critical at 95 %. */
-#define PRESSURE_MEDIUM_PCT 60
-#define PRESSURE_CRITICAL_PCT 95
 
 struct out {
     char *buf;
@@ -222,37 +218,6 @@ static void read_stat(const struct memcg *cg, struct out *o)
     /* Linux's /proc/PID/ksm_merging_pages, for the tenant: its mappings
      * of KSM pages (a page count, as Linux's). */
     out_printf(o, "ksm_merging_pages %" PRIu64 "\n", cg->ksm_merging);
-}
-
-static unsigned percent(uint64_t used, uint64_t limit)
-{
-    if (limit == MEMCG_UNLIMITED)
-        return 0;
-    if (limit == 0)
-        return used ? 100 : 0;
-    return used >= limit ? 100 : (unsigned)(used * 100 / limit);
-}
-
-/* The rule: the fullest of memory usage / limit, memsw usage (with
- * reservations) / memsw limit, and the pool's used pages / its size;
- * below 60 % low, below 95 % medium, else critical.  A memcg under OOM
- * (its last charge refused) is critical whatever the ratios say. */
-const char *memcg_pressure_level(const struct memcg *cg)
-{
-    struct mm_stat st;
-    unsigned pct = percent(cg->usage, cg->limit);
-    unsigned p;
-
-    p = percent(memcg_memsw_usage(cg), cg->memsw_limit);
-    if (p > pct)
-        pct = p;
-    mm_get_stat(cg->mm, &st);
-    p = percent(st.total_pages - st.free_pages, st.total_pages);
-    if (p > pct)
-        pct = p;
-    if (cg->under_oom || pct >= PRESSURE_CRITICAL_PCT)
-        return "critical";
-    return pct >= PRESSURE_MEDIUM_PCT ? "medium" : "low";
 }
 
 static void read_pressure(const struct memcg *cg, struct out *o)

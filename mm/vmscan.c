@@ -21,6 +21,10 @@
  * ksm.c) is reclaimed the same way, its sharers found through its stable
  * node instead of the family, which follows it into swap.
  *
+ * Each pass tells vmpressure.c what it scanned and reclaimed of every
+ * memcg it worked on, and a pass for one memcg how deep it had to go:
+ * that is memory.pressure_level.
+ *
  * Three callers: allocations (direct reclaim, segment.c, when a zone is at
  * its min watermark), memcg_reclaim() (a charge refused at, or a limit
  * lowered below, a memcg's usage) and mm_background_reclaim(),
@@ -286,6 +290,7 @@ static void shrink_lruvec(struct scan_control *sc, struct mm *mm,
                           struct memcg *cg)
 {
     struct lruvec *lv = &cg->lruvec;
+    uint64_t scanned = sc->nr_scanned, reclaimed = sc->nr_reclaimed;
 
     /* Both pairs alike: every page goes to swap, named or not (Linux's
      * swappiness balance has no cheaper file writeback to weigh here). */
@@ -298,6 +303,7 @@ static void shrink_lruvec(struct scan_control *sc, struct mm *mm,
         shrink_inactive_list(sc, mm, lv, in,
                              scan_size(lv->lists[in].nr, sc->priority));
     }
+    vmpressure(cg, sc->nr_scanned - scanned, sc->nr_reclaimed - reclaimed);
 }
 
 /* Every memcg once, from where the last global pass stopped, so that no
@@ -328,13 +334,19 @@ static void shrink_all_memcgs(struct scan_control *sc, struct mm *mm)
 static void do_try_to_free_pages(struct scan_control *sc, struct mm *mm)
 {
     for (sc->priority = DEF_PRIORITY; sc->priority >= 0; sc->priority--) {
-        if (sc->target)
+        if (sc->target) {
+            vmpressure_prio(sc->target, sc->priority);
             shrink_lruvec(sc, mm, sc->target);
-        else
+        } else {
             shrink_all_memcgs(sc, mm);
+        }
         if (scan_done(sc))
             break;
     }
+    /* Stopped short for want of swap: Linux's pass would have gone on
+     * down to priority 0, finding nothing it may reclaim. */
+    if (sc->target && sc->swap_stop && sc->nr_reclaimed < sc->nr_to_reclaim)
+        vmpressure_prio(sc->target, 0);
 }
 
 uint64_t vmscan_try_to_free_pages(struct mm *mm, struct memcg *cg,
@@ -347,8 +359,14 @@ uint64_t vmscan_try_to_free_pages(struct mm *mm, struct memcg *cg,
         .direct = direct,
     };
 
-    if (!swap_active(mm) || nr_pages == 0)
+    if (nr_pages == 0)
         return 0;
+    if (!swap_active(mm)) {
+        /* Nothing can be reclaimed at all: as deep as a pass goes. */
+        if (cg)
+            vmpressure_prio(cg, 0);
+        return 0;
+    }
     if (direct)
         mm->events[MM_EV_allocstall]++;
     do_try_to_free_pages(&sc, mm);

@@ -2,7 +2,7 @@
  * and count failcnt, max_usage keeps the high-water mark, unlimited reads
  * as the pool size, and a memcg outlives its destroy while segments use it;
  * the cgroup v1 files (read, write, bad values) table by table; memsw with
- * reservations and the swap hooks; pressure levels. */
+ * reservations and the swap hooks. */
 #include <stdio.h>
 
 #include "mm_test.h"
@@ -446,51 +446,6 @@ START_TEST(test_swap_hooks)
 }
 END_TEST
 
-/* pressure_level: the fullest ratio; 60 % medium, 95 % critical. */
-START_TEST(test_pressure_level)
-{
-    static const struct { uint64_t charge; const char *want; } cases[] = {
-        { 0, "low\n" }, { 59, "low\n" }, { 60, "medium\n" }, { 94, "medium\n" },
-        { 95, "critical\n" }, { 100, "critical\n" },
-    };
-    struct mm *mm = test_mm(8 * MiB);
-    struct memcg *cg = test_memcg(mm, "t");
-
-    ck_assert_int_eq(memcg_file_write(cg, "memory.limit_in_bytes", "400K"), 0);
-    ck_assert_int_eq(memcg_try_charge(cg, cases[_i].charge), 0);
-    ck_assert_str_eq(read_file(cg, "memory.pressure_level"), cases[_i].want);
-    ck_assert_int_eq(memcg_uncharge(cg, cases[_i].charge), 0);
-    mm_destroy(mm);
-}
-END_TEST
-
-/* Reserved memsw counts too; a refused charge makes it critical. */
-START_TEST(test_pressure_memsw_and_oom)
-{
-    struct mm *mm = test_mm(8 * MiB);
-    struct memcg *cg = test_memcg(mm, "t");
-    struct segment *seg = test_segment(mm, cg, 70);
-
-    ck_assert_int_eq(memcg_file_write(cg, "memory.limit_in_bytes", "400K"), 0);
-    ck_assert_int_eq(memcg_file_write(cg, "memory.memsw.limit_in_bytes", "400K"), 0);
-    ck_assert_int_eq(segment_reserve(seg), 0);
-    ck_assert_str_eq(read_file(cg, "memory.pressure_level"), "medium\n");
-    segment_destroy(seg);
-    seg = test_segment(mm, cg, 200);
-    ck_assert_str_eq(read_file(cg, "memory.pressure_level"), "low\n");
-    ck_assert_int_eq(write_pages(seg, 0, 100), 0);
-    ck_assert_int_eq(write_pages(seg, 100, 1), -ENOMEM);
-    ck_assert_str_eq(read_file(cg, "memory.oom_control"),
-                     "oom_kill_disable 1\nunder_oom 1\noom_kill 0\n");
-    ck_assert_int_eq(segment_discard(seg, 0, 50), 0);
-    ck_assert_str_eq(read_file(cg, "memory.oom_control"),
-                     "oom_kill_disable 1\nunder_oom 0\noom_kill 0\n");
-    ck_assert_str_eq(read_file(cg, "memory.pressure_level"), "low\n");
-    ck_assert_mm_ok(mm);
-    mm_destroy(mm);
-}
-END_TEST
-
 Suite *memcg_suite(void)
 {
     Suite *s = suite_create("memcg");
@@ -510,8 +465,6 @@ Suite *memcg_suite(void)
     tcase_add_test(tc, test_reservation);
     tcase_add_test(tc, test_stat_counts);
     tcase_add_test(tc, test_swap_hooks);
-    tcase_add_loop_test(tc, test_pressure_level, 0, 6);
-    tcase_add_test(tc, test_pressure_memsw_and_oom);
     suite_add_tcase(s, tc);
     return s;
 }
