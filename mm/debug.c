@@ -24,6 +24,7 @@
  *               refcounts and slot counts, the KSM counters
  *   each slab cache: slab_cache_check(); their pages == SLAB pages
  *   total pages == free + data + table + slab + allocated-without-a-role
+ *               + tails (each page in exactly one state)
  * It is O(pool pages): for tests and for rmemctl's debug command, not for
  * the write path. */
 #include <errno.h>
@@ -249,13 +250,14 @@ int mm_check(const struct mm *mm)
     if (err)
         return err;
     CHECK(total == count[PAGE_FREE] + count[PAGE_DATA] + count[PAGE_TABLE] +
-                   count[PAGE_SLAB] + count[PAGE_ALLOCATED],
-          "mm: total %llu != free %llu + data %llu + table %llu + slab %llu + "
-          "allocated %llu",
+                   count[PAGE_SLAB] + count[PAGE_ALLOCATED] + count[PAGE_TAIL],
+          "mm: total %llu != free heads %llu + data %llu + table %llu + slab %llu + "
+          "allocated %llu + tail %llu",
           (unsigned long long)total, (unsigned long long)count[PAGE_FREE],
           (unsigned long long)count[PAGE_DATA],
           (unsigned long long)count[PAGE_TABLE],
           (unsigned long long)count[PAGE_SLAB],
-          (unsigned long long)count[PAGE_ALLOCATED]);
+          (unsigned long long)count[PAGE_ALLOCATED],
+          (unsigned long long)count[PAGE_TAIL]);
     return 0;
 }

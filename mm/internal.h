@@ -73,7 +73,12 @@ uint32_t idr_next(const struct idr *idr, uint32_t id);
 void pfn_list_add_head(struct mm *mm, pfn_t *head, pfn_t *tail, pfn_t pfn);
 void pfn_list_del(struct mm *mm, pfn_t *head, pfn_t *tail, pfn_t pfn);
 
-int  page_set_state(struct mm *mm, struct page *page, enum page_state to);
+/* page_set_state() (below, inline: the allocator's split and merge run
+ * it on every level) checks against this table; a refused transition
+ * goes to page_state_refused(), which logs it. */
+extern const unsigned page_allowed_from[NR_PAGE_STATES];
+int  page_state_refused(const struct mm *mm, const struct page *page,
+                        enum page_state to);
 bool page_state_allowed(enum page_state from, enum page_state to);
 const char *page_state_name(unsigned state);
 
@@ -97,9 +102,21 @@ enum numa_stat_item {
     NR_NUMA_STAT
 };
 
+/* buddy.c's migrate types: what may share a pageblock (Linux's names). */
+enum migratetype {
+    MIGRATE_UNMOVABLE,                  /* slab and page-table pages */
+    MIGRATE_MOVABLE,                    /* data pages: reclaim can free them */
+    MIGRATE_TYPES
+};
+
+_Static_assert(MIGRATE_TYPES == MM_NR_MIGRATE_TYPES, "mm.h's count");
+
+#define PAGEBLOCK_ORDER 9
+#define PAGEBLOCK_NR_PAGES (1u << PAGEBLOCK_ORDER)
+
 struct free_area {
-    pfn_t head;                         /* first free block of this order */
-    uint64_t nr_free;                   /* blocks on the list */
+    pfn_t head[MIGRATE_TYPES];          /* first free block of this order, per type */
+    uint64_t nr_free[MIGRATE_TYPES];    /* blocks on each list */
 };
 
 struct zone {
@@ -113,6 +130,8 @@ struct zone {
     uint64_t free_pages;                /* sum of nr_free[o] << o */
     uint64_t watermark[NR_WMARK];
     struct free_area free_area[MM_NR_ORDERS];
+    uint8_t *pageblock_type;            /* enum migratetype of each pageblock */
+    uint64_t nr_pageblocks[MIGRATE_TYPES];
     uint64_t nr_state[NR_PAGE_STATES];  /* pages per state, by page_set_state */
     uint64_t numa_stat[NR_NUMA_STAT];
 };
@@ -273,12 +292,40 @@ static inline void *page_address(const struct mm *mm, pfn_t pfn)
     return zone->base + (uint64_t)(pfn - zone->start_pfn) * MM_PAGE_SIZE;
 }
 
+/* The one function that changes page->state (page.c has the rules): a
+ * transition from the wrong predecessor, or out of DATA while the page
+ * is listed or locked, is refused; the zone's per-state counts follow. */
+static inline int page_set_state(struct mm *mm, struct page *page,
+                                 enum page_state to)
+{
+    struct zone *zone = page_zone(mm, page);
+
+    if ((unsigned)to >= NR_PAGE_STATES || page->state >= NR_PAGE_STATES ||
+        !(page_allowed_from[to] & (1u << page->state)) ||
+        (page->state == PAGE_DATA && page_test(page, PG_lru | PG_locked)))
+        return page_state_refused(mm, page, to);
+    zone->nr_state[page->state]--;
+    zone->nr_state[to]++;
+    page->state = (uint8_t)to;
+    return 0;
+}
+
 /* ---- buddy.c ---- */
 
-void buddy_init_zone(struct zone *zone);
-int  buddy_alloc_pages(struct zone *zone, unsigned order, pfn_t *pfn);
+int  buddy_init_zone(struct zone *zone);
+void buddy_fini_zone(struct zone *zone);
+int  buddy_alloc_pages(struct zone *zone, unsigned order, enum migratetype mt,
+                       pfn_t *pfn);
 int  buddy_free_pages(struct zone *zone, pfn_t pfn, unsigned order);
 int  buddy_check(const struct zone *zone);
+static inline enum migratetype pageblock_type(const struct zone *zone,
+                                              pfn_t pfn)
+{
+    return (enum migratetype)
+        zone->pageblock_type[(pfn - zone->start_pfn) >> PAGEBLOCK_ORDER];
+}
+/* Free blocks of this order, every type (what /proc/buddyinfo shows). */
+uint64_t buddy_nr_free(const struct zone *zone, unsigned order);
 
 /* ---- slab.c ---- */
 

@@ -40,11 +40,18 @@ struct mm_config {
     uint64_t bind_mask;                 /* MM_NUMA_BIND: bit n = node n */
 };
 
-/* One zone's figures, as /proc/buddyinfo and /proc/zoneinfo show them. */
+/* Migrate types, as /proc/pagetypeinfo names them: 0 Unmovable (slab and
+ * page-table pages), 1 Movable (data pages).  mm_migratetype_name(). */
+#define MM_NR_MIGRATE_TYPES 2
+
+/* One zone's figures, as /proc/buddyinfo, /proc/pagetypeinfo and
+ * /proc/zoneinfo show them. */
 struct mm_zone_info {
     int node;
     const char *name;                   /* "Normal" */
-    uint64_t nr_free[MM_NR_ORDERS];     /* free blocks per order */
+    uint64_t nr_free[MM_NR_ORDERS];     /* free blocks per order, all types */
+    uint64_t nr_free_type[MM_NR_MIGRATE_TYPES][MM_NR_ORDERS];
+    uint64_t nr_pageblocks[MM_NR_MIGRATE_TYPES];  /* of 512 pages */
     uint64_t managed_pages;
     uint64_t free_pages;
     uint64_t min_pages, low_pages, high_pages;
@@ -89,6 +96,7 @@ int  mm_create(const struct mm_config *cfg, struct mm **out);
 void mm_destroy(struct mm *mm);        /* frees every segment still alive */
 void mm_get_stat(const struct mm *mm, struct mm_stat *st);
 int  mm_zone_info(const struct mm *mm, unsigned zone, struct mm_zone_info *zi);
+const char *mm_migratetype_name(unsigned type);     /* NULL past the last */
 /* Walks every invariant (buddy lists, page states, counters); 0 or -EUCLEAN
  * with the first broken one logged.  Tests call it after each operation. */
 int  mm_check(const struct mm *mm);

@@ -130,9 +130,11 @@ static void set_watermarks(struct mm *mm)
 
 static void unmap_arenas(struct mm *mm, unsigned nr)
 {
-    for (unsigned i = 0; i < nr; i++)
+    for (unsigned i = 0; i < nr; i++) {
+        buddy_fini_zone(&mm->zones[i]);
         os_arena_unmap(mm->zones[i].base,
                        mm->zones[i].managed_pages * MM_PAGE_SIZE);
+    }
 }
 
 static int init_zones(struct mm *mm, const uint64_t *node_pages)
@@ -157,7 +159,11 @@ static int init_zones(struct mm *mm, const uint64_t *node_pages)
                            mm->topo.bind_memory, (void **)&zone->base);
         if (err)
             goto err_unmap_arenas;
-        buddy_init_zone(zone);
+        err = buddy_init_zone(zone);
+        if (err) {
+            os_arena_unmap(zone->base, node_pages[i] * MM_PAGE_SIZE);
+            goto err_unmap_arenas;
+        }
         start += (pfn_t)node_pages[i];
         z++;
     }
@@ -286,8 +292,13 @@ int mm_zone_info(const struct mm *mm, unsigned zone_idx, struct mm_zone_info *zi
     memset(zi, 0, sizeof(*zi));
     zi->node = zone->node;
     zi->name = zone->name;
-    for (unsigned o = 0; o < MM_NR_ORDERS; o++)
-        zi->nr_free[o] = zone->free_area[o].nr_free;
+    for (unsigned o = 0; o < MM_NR_ORDERS; o++) {
+        zi->nr_free[o] = buddy_nr_free(zone, o);
+        for (unsigned t = 0; t < MIGRATE_TYPES; t++)
+            zi->nr_free_type[t][o] = zone->free_area[o].nr_free[t];
+    }
+    for (unsigned t = 0; t < MIGRATE_TYPES; t++)
+        zi->nr_pageblocks[t] = zone->nr_pageblocks[t];
     zi->managed_pages = zone->managed_pages;
     zi->free_pages = zone->free_pages;
     zi->min_pages = zone->watermark[WMARK_MIN];
@@ -347,6 +358,22 @@ static void count_numa(struct mm *mm, struct zone *pref, struct zone *zone)
         zone->numa_stat[NUMA_other_node]++;
 }
 
+const char *mm_migratetype_name(unsigned type)
+{
+    static const char *const names[MIGRATE_TYPES] = { "Unmovable", "Movable" };
+
+    return type < MIGRATE_TYPES ? names[type] : NULL;
+}
+
+/* Metadata stays put for as long as what it describes; data pages can be
+ * swapped out, so they may share pageblocks among themselves only. */
+static const enum migratetype purpose_type[] = {
+    [ALLOC_DATA] = MIGRATE_MOVABLE,
+    [ALLOC_TABLE] = MIGRATE_UNMOVABLE,
+    [ALLOC_SLAB] = MIGRATE_UNMOVABLE,
+    [ALLOC_OPTIONAL] = MIGRATE_MOVABLE,
+};
+
 /* Zones are tried from the preferred one round the ring: with the one or
  * two nodes of a memory server that is also the distance order. */
 int mm_alloc_pages(struct mm *mm, unsigned order, enum alloc_purpose purpose,
@@ -374,7 +401,7 @@ int mm_alloc_pages(struct mm *mm, unsigned order, enum alloc_purpose purpose,
             if (marks[pass] >= 0 &&
                 !zone_watermark_ok(zone, order, zone->watermark[marks[pass]]))
                 continue;
-            err = buddy_alloc_pages(zone, order, pfn);
+            err = buddy_alloc_pages(zone, order, purpose_type[purpose], pfn);
             if (err == -ENOMEM)
                 continue;
             if (err)

@@ -1,9 +1,10 @@
 /* page.c - the page descriptor's state machine.
  *
- * Every change of page->state goes through page_set_state(), which checks
- * the predecessor against one table of legal transitions and keeps the
- * zone's per-state page counts, so that mm_check() can compare counters
- * with a walk of the memmap.  A wrong predecessor means a bug elsewhere
+ * Every change of page->state goes through page_set_state() (inline in
+ * internal.h), which checks the predecessor against one table of legal
+ * transitions, page_allowed_from, and keeps the zone's per-state page
+ * counts, so that mm_check() can compare counters with a walk of the
+ * memmap.  A wrong predecessor means a bug elsewhere
  * (a double free, a table page freed as data): it is refused and logged,
  * never acted on, and never aborts the server. */
 #include <errno.h>
@@ -12,13 +13,14 @@
 
 #define BIT(s) (1u << PAGE_##s)
 
-/* allowed_from[to]: the states a page may come from. */
-static const unsigned allowed_from[NR_PAGE_STATES] = {
-    [PAGE_FREE] = BIT(ALLOCATED),
+/* page_allowed_from[to]: the states a page may come from. */
+const unsigned page_allowed_from[NR_PAGE_STATES] = {
+    [PAGE_FREE] = BIT(ALLOCATED) | BIT(TAIL),
     [PAGE_ALLOCATED] = BIT(FREE) | BIT(DATA) | BIT(TABLE) | BIT(SLAB),
     [PAGE_DATA] = BIT(ALLOCATED),
     [PAGE_TABLE] = BIT(ALLOCATED),
-    [PAGE_SLAB] = BIT(ALLOCATED),
+    [PAGE_SLAB] = BIT(ALLOCATED) | BIT(TAIL),
+    [PAGE_TAIL] = BIT(FREE) | BIT(SLAB),
 };
 
 static const char *const state_names[NR_PAGE_STATES] = {
@@ -36,13 +38,12 @@ bool page_state_allowed(enum page_state from, enum page_state to)
 {
     if ((unsigned)from >= NR_PAGE_STATES || (unsigned)to >= NR_PAGE_STATES)
         return false;
-    return (allowed_from[to] & (1u << from)) != 0;
+    return (page_allowed_from[to] & (1u << from)) != 0;
 }
 
-int page_set_state(struct mm *mm, struct page *page, enum page_state to)
+int page_state_refused(const struct mm *mm, const struct page *page,
+                       enum page_state to)
 {
-    struct zone *zone = page_zone(mm, page);
-
     if (!page_state_allowed(page->state, to)) {
         mm_log(MM_LOG_ERR, "mm: page %u: transition %s -> %s refused",
                (unsigned)page_to_pfn(mm, page), page_state_name(page->state),
@@ -50,16 +51,10 @@ int page_set_state(struct mm *mm, struct page *page, enum page_state to)
         return -EINVAL;
     }
     /* A listed or locked page is still reachable by reclaim or I/O. */
-    if (page->state == PAGE_DATA && page_test(page, PG_lru | PG_locked)) {
-        mm_log(MM_LOG_ERR, "mm: page %u: leaves DATA while %s",
-               (unsigned)page_to_pfn(mm, page),
-               page_test(page, PG_lru) ? "on an LRU list" : "locked for I/O");
-        return -EBUSY;
-    }
-    zone->nr_state[page->state]--;
-    zone->nr_state[to]++;
-    page->state = (uint8_t)to;
-    return 0;
+    mm_log(MM_LOG_ERR, "mm: page %u: leaves DATA while %s",
+           (unsigned)page_to_pfn(mm, page),
+           page_test(page, PG_lru) ? "on an LRU list" : "locked for I/O");
+    return -EBUSY;
 }
 
 void pfn_list_add_head(struct mm *mm, pfn_t *head, pfn_t *tail, pfn_t pfn)

@@ -6,15 +6,23 @@
  * changes ->state, and it refuses a transition from the wrong predecessor.
  *
  *   FREE  --buddy alloc-->  ALLOCATED  --segment write-->  DATA
- *     ^                       |   ^  <--discard / destroy--'
- *     '-----buddy free--------'   |--> TABLE (page-table page) --'
- *                                 '--> SLAB (slab of a cache) ---'
+ *   ^  |                      |   ^  <--discard / destroy--'
+ *   |  '-----buddy free-------'   |--> TABLE (page-table page) --'
+ *   |                             '--> SLAB (slab of a cache) ---'
+ *   '--merge / split-->  TAIL  <--slab's own pages--> SLAB
+ *
+ * The state of a buddy block lives on its first page, its head (buddy.c):
+ * FREE and ALLOCATED are heads' states; the other pages of a block are
+ * TAIL and clean (every field 0) while it is free or allocated, and only
+ * a slab gives them a role (SLAB) for as long as it holds the block.
  *
  * Which fields mean what depends on the state:
- *   FREE       part of a free buddy block; the block's head has PG_buddy,
- *              ->order and ->next/->prev on its zone's free list.
- *   ALLOCATED  handed out by the buddy allocator, no role yet; the head of
- *              an order-n allocation keeps ->order = n.
+ *   FREE       the head of a free buddy block: PG_buddy, ->order and
+ *              ->next/->prev on its zone's free list of its pageblock's
+ *              migrate type.
+ *   TAIL       any other page of a buddy block, free or allocated.
+ *   ALLOCATED  the head of a block handed out by the buddy allocator, no
+ *              role yet; it keeps ->order = n for an order-n block.
  *   DATA       holds page index ->index of segment ->seg_id, charged to
  *              memcg ->memcg_id; ->refcount PTEs name it.  With refcount
  *              > 1 it is shared by a clone family (rmap.c): every
@@ -51,7 +59,8 @@
     X(ALLOCATED)        \
     X(DATA)             \
     X(TABLE)            \
-    X(SLAB)
+    X(SLAB)             \
+    X(TAIL)
 
 enum page_state {
 #define PAGE_STATE_ENUM(s) PAGE_##s,
@@ -102,7 +111,7 @@ enum pageflag_bits {
 struct page {
     uint32_t flags;                     /* PG_* */
     uint8_t state;                      /* enum page_state, via page_set_state() */
-    uint8_t order;                      /* FREE head / ALLOCATED head: block order */
+    uint8_t order;                      /* a block's head: the block's order */
     uint8_t zone;                       /* index in mm->zones */
     uint8_t index_hi;                   /* bits 32..35 of the reverse-map index */
     int32_t refcount;                   /* users of an allocated block's head;

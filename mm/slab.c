@@ -146,7 +146,7 @@ static int slab_new(struct slab_cache *c)
     for (uint32_t i = 0; i < nr_pages; i++) {
         struct page *page = pfn_to_page(mm, pfn + i);
 
-        page_set_state(mm, page, PAGE_SLAB);
+        page_set_state(mm, page, PAGE_SLAB);   /* the head, and its tails */
         page->seg_id = c->id;
         page->index_lo = pfn;           /* tails name the first page */
     }
@@ -178,7 +178,8 @@ static void slab_release(struct slab_cache *c, pfn_t pfn)
         page->seg_id = 0;
         page->index_lo = 0;
         page->nr_used = 0;
-        page_set_state(mm, page, PAGE_ALLOCATED);
+        /* The buddy allocator takes its tails back clean and TAIL. */
+        page_set_state(mm, page, i ? PAGE_TAIL : PAGE_ALLOCATED);
     }
     mm_free_pages(mm, pfn, c->order);
 }

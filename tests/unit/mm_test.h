@@ -89,7 +89,7 @@ static inline uint64_t test_drain_zone(struct zone *zone, uint64_t keep,
     pfn_t pfn;
 
     while (zone->free_pages > keep) {
-        ck_assert_int_eq(buddy_alloc_pages(zone, 0, &pfn), 0);
+        ck_assert_int_eq(buddy_alloc_pages(zone, 0, MIGRATE_MOVABLE, &pfn), 0);
         if (pfns)
             pfns[n] = pfn;
         n++;

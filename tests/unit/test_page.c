@@ -26,26 +26,37 @@ START_TEST(test_transition_table)
         { PAGE_FREE, PAGE_DATA, false },
         { PAGE_FREE, PAGE_TABLE, false },
         { PAGE_FREE, PAGE_SLAB, false },
+        { PAGE_FREE, PAGE_TAIL, true },         /* merged into its buddy */
         { PAGE_ALLOCATED, PAGE_FREE, true },
         { PAGE_ALLOCATED, PAGE_ALLOCATED, false },
         { PAGE_ALLOCATED, PAGE_DATA, true },
         { PAGE_ALLOCATED, PAGE_TABLE, true },
         { PAGE_ALLOCATED, PAGE_SLAB, true },
+        { PAGE_ALLOCATED, PAGE_TAIL, false },
         { PAGE_DATA, PAGE_FREE, false },
         { PAGE_DATA, PAGE_ALLOCATED, true },
         { PAGE_DATA, PAGE_DATA, false },
         { PAGE_DATA, PAGE_TABLE, false },
         { PAGE_DATA, PAGE_SLAB, false },
+        { PAGE_DATA, PAGE_TAIL, false },
         { PAGE_TABLE, PAGE_FREE, false },
         { PAGE_TABLE, PAGE_ALLOCATED, true },
         { PAGE_TABLE, PAGE_DATA, false },
         { PAGE_TABLE, PAGE_TABLE, false },
         { PAGE_TABLE, PAGE_SLAB, false },
+        { PAGE_TABLE, PAGE_TAIL, false },
         { PAGE_SLAB, PAGE_FREE, false },
         { PAGE_SLAB, PAGE_ALLOCATED, true },
         { PAGE_SLAB, PAGE_DATA, false },
         { PAGE_SLAB, PAGE_TABLE, false },
         { PAGE_SLAB, PAGE_SLAB, false },
+        { PAGE_SLAB, PAGE_TAIL, true },         /* a slab's tail given back */
+        { PAGE_TAIL, PAGE_FREE, true },         /* split off a bigger block */
+        { PAGE_TAIL, PAGE_ALLOCATED, false },
+        { PAGE_TAIL, PAGE_DATA, false },
+        { PAGE_TAIL, PAGE_TABLE, false },
+        { PAGE_TAIL, PAGE_SLAB, true },         /* a page of a new slab */
+        { PAGE_TAIL, PAGE_TAIL, false },
     };
 
     ck_assert_uint_eq(sizeof(cases) / sizeof(cases[0]),
@@ -113,21 +124,30 @@ START_TEST(test_wrong_predecessor_refused)
 }
 END_TEST
 
+/* States are the heads': an order-2 block split off a max-order one is
+ * one ALLOCATED head and three tails, beside one free head per order
+ * split off; freeing merges it all back into one free head. */
 START_TEST(test_state_counters_follow_transitions)
 {
     struct mm *mm = test_mm(4 * MiB);
     struct zone *zone = &mm->zones[0];
     pfn_t pfn;
 
+    ck_assert_uint_eq(zone->nr_state[PAGE_FREE], 1);
+    ck_assert_uint_eq(zone->nr_state[PAGE_TAIL], 1023);
     ck_assert_int_eq(mm_alloc_pages(mm, 2, ALLOC_DATA, &pfn), 0);
-    ck_assert_uint_eq(zone->nr_state[PAGE_ALLOCATED], 4);
-    ck_assert_uint_eq(zone->nr_state[PAGE_FREE], 1020);
+    ck_assert_mm_ok(mm);
+    ck_assert_uint_eq(zone->nr_state[PAGE_ALLOCATED], 1);
+    ck_assert_uint_eq(zone->nr_state[PAGE_FREE], MM_MAX_ORDER - 2);
+    ck_assert_uint_eq(zone->nr_state[PAGE_TAIL], 1024 - 1 - (MM_MAX_ORDER - 2));
     ck_assert_int_eq(page_set_state(mm, pfn_to_page(mm, pfn), PAGE_TABLE), 0);
     ck_assert_uint_eq(zone->nr_state[PAGE_TABLE], 1);
-    ck_assert_uint_eq(zone->nr_state[PAGE_ALLOCATED], 3);
+    ck_assert_uint_eq(zone->nr_state[PAGE_ALLOCATED], 0);
     ck_assert_int_eq(page_set_state(mm, pfn_to_page(mm, pfn), PAGE_ALLOCATED), 0);
+    ck_assert_mm_ok(mm);
     ck_assert_int_eq(mm_free_pages(mm, pfn, 2), 0);
-    ck_assert_uint_eq(zone->nr_state[PAGE_FREE], 1024);
+    ck_assert_uint_eq(zone->nr_state[PAGE_FREE], 1);
+    ck_assert_uint_eq(zone->nr_state[PAGE_TAIL], 1023);
     ck_assert_uint_eq(zone->nr_state[PAGE_ALLOCATED], 0);
     ck_assert_mm_ok(mm);
     mm_destroy(mm);
