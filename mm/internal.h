@@ -243,6 +243,7 @@ struct mm {
     struct ksm ksm;                     /* ksm.c */
     /* fail_alloc.c */
     long fail_alloc_after;              /* allocations until injected failures; 0 = off */
+    bool fail_alloc_once;               /* the one it counts down to fails, no more */
     uint64_t fail_alloc_injected;       /* allocations failed on purpose */
 };
 
@@ -675,7 +676,8 @@ void memcg_account_zswap(struct memcg *cg, int sign, uint64_t bytes);
 
 /* ---- fail_alloc.c ---- */
 
-/* True when this page or slab allocation is to fail (mm_fail_alloc_after). */
+/* True when this page or slab allocation is to fail (mm_fail_alloc_after,
+ * mm_fail_alloc_nth). */
 bool should_fail_alloc(struct mm *mm);
 
 /* ---- oom.c ---- */

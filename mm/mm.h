@@ -445,9 +445,11 @@ void mm_ksm_info(const struct mm *mm, struct mm_ksm_info *ki);
 uint64_t memcg_ksm_merging_pages(const struct memcg *cg);
 
 /* Failure injection (fail_alloc.c), Linux's fail_page_alloc/failslab: the
- * n-th page or slab allocation from now fails, and every one after it,
- * until n = -1 turns it off.  _injected: allocations failed so far. */
+ * n-th page or slab allocation from now fails, and every one after it
+ * (_after), or that one alone (_nth), until n = -1 turns it off.
+ * _injected: allocations failed so far. */
 void mm_fail_alloc_after(struct mm *mm, long n);
+void mm_fail_alloc_nth(struct mm *mm, long n);
 uint64_t mm_fail_alloc_injected(const struct mm *mm);
 
 #endif

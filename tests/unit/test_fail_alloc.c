@@ -1,14 +1,18 @@
-/* test_fail_alloc.c - failure injection (mm_fail_alloc_after) swept over
- * each allocation of an operation: for n = 1, 2, ... until the operation
- * succeeds, a fresh pool is set up, the n-th page or slab allocation from
- * then on fails, and the operation must return a clean -ENOMEM, leave
- * mm_check() happy and every segment's contents as they were (or as
- * written, for the pages a multi-page write finished), and, once
- * everything is destroyed, leave no page and no slab object behind.
- * Operations: segment creation, segment_clone (of an origin, and of a
- * clone), segment_write (a new page needing table pages, a CoW break, a
- * CoW break next to a new page needing a table) and swap-in (segment_read
- * of swapped pages, alone and shared with a clone, swap file on a tmp
+/* test_fail_alloc.c - failure injection swept over each allocation of an
+ * operation, in both modes: for n = 1, 2, ... until no allocation fails
+ * any more, a fresh pool is set up and the n-th page or slab allocation
+ * from then on fails - and every one after it (mm_fail_alloc_after, a
+ * pool run dry), or that one alone (mm_fail_alloc_nth, a passing
+ * shortage that reclaim and retries may get past).  The operation must
+ * return 0 or a clean -ENOMEM, leave mm_check() happy and every segment's
+ * contents as they were (or as written, for the pages a multi-page write
+ * finished), and, once everything is destroyed, leave no page, slab
+ * object or swap slot behind.  Operations: segment creation,
+ * segment_clone (of an origin, and of a clone), segment_write (a new page
+ * needing table pages, a CoW break, a CoW break next to a new page
+ * needing a table, a new page the pool must reclaim for) and swap-in
+ * (segment_read of swapped pages, and segment_read_nowait's rounds of
+ * requests, each alone and shared with a clone, swap file on a tmp
  * file). */
 #include "swap_test.h"
 
@@ -22,6 +26,7 @@ struct env {
     unsigned nseg;
     int fd;
     uint64_t objs;                      /* slab objects before the memcg */
+    uint64_t filled;                    /* setup_pool_full's pages */
 };
 
 static uint64_t slab_objects(const struct mm *mm)
@@ -298,6 +303,63 @@ static void verify_read_run(struct env *e, int err)
             read_expect(e->seg[s], i, 5);
 }
 
+/* The run read the asynchronous way: requests prepared (allocating),
+ * run and done, round after round, as rmemd's workers do. */
+static int op_read_nowait(struct env *e)
+{
+    struct segment *seg = e->seg[e->nseg - 1];
+    char *buf = malloc(16 * MM_PAGE_SIZE);
+    struct mm_swapin_req req;
+    int err, rounds = 0;
+
+    ck_assert_ptr_nonnull(buf);
+    while ((err = segment_read_nowait(seg, 0, 16, buf, &req)) == -EINPROGRESS) {
+        ck_assert_mm_ok(e->mm);
+        mm_swapin_run(&req);
+        err = mm_swapin_done(e->mm, &req);
+        ck_assert_mm_ok(e->mm);
+        if (err)
+            break;
+        ck_assert_int_lt(++rounds, 16);
+    }
+    for (uint64_t i = 0; !err && i < 16; i++)
+        ck_assert(test_stamp_ok(buf + i * MM_PAGE_SIZE, i, 5));
+    free(buf);
+    return err;
+}
+
+/* 32 pages swapped out: a read of the first 16 is a stream, and its
+ * request reads the slots after them ahead (readahead pages, whose
+ * allocation may fail without failing the read). */
+static void setup_swapped_stream(struct env *e)
+{
+    struct segment *seg = env_segment(e);
+
+    for (uint64_t i = 0; i < 32; i++)
+        test_write_stamped(seg, i, 5);
+    swap_out_all(e);
+}
+
+/* A pool with less free than min, and cold pages to swap: a new page's
+ * allocation that fails is retried after direct reclaim. */
+static void setup_pool_full(struct env *e)
+{
+    struct segment *seg = env_segment(e);
+    uint64_t i = 0;
+
+    for (const struct zone *z = &e->mm->zones[0];
+         z->free_pages > z->watermark[WMARK_MIN] + 64; i++)
+        test_write_stamped(seg, i, 6);
+    e->filled = i;
+}
+
+static void verify_pool_full(struct env *e, int err)
+{
+    read_expect(e->seg[0], far_index, err ? 0 : 2);
+    for (uint64_t i = 0; i < e->filled; i++)
+        read_expect(e->seg[0], i, 6);
+}
+
 /* The same run, then cloned: every slot has two users. */
 static void setup_swapped_shared(struct env *e)
 {
@@ -311,34 +373,48 @@ static void setup_swapped_shared(struct env *e)
 static const struct sweep_case {
     const char *name;
     bool swap;
+    bool recovers;                      /* one failure alone can be got past */
     void (*setup)(struct env *e);
     int (*op)(struct env *e);
     void (*verify)(struct env *e, int err);
 } cases[] = {
-    { "segment_create", false, setup_nothing, op_create, verify_create },
-    { "segment_clone", true, setup_clone, op_clone, verify_clone },
-    { "segment_clone of a clone", true, setup_clone_of_clone, op_clone,
+    { "segment_create", false, false, setup_nothing, op_create, verify_create },
+    { "segment_clone", true, false, setup_clone, op_clone, verify_clone },
+    { "segment_clone of a clone", true, false, setup_clone_of_clone, op_clone,
       verify_clone },
-    { "segment_write, new page and tables", false, setup_one_segment,
+    { "segment_write, new page and tables", false, false, setup_one_segment,
       op_write_far, verify_write_far },
-    { "segment_write, CoW break", false, setup_family, op_write_cow,
+    { "segment_write, CoW break", false, false, setup_family, op_write_cow,
       verify_write_cow },
-    { "segment_write, CoW break and a new table", false, setup_family,
+    { "segment_write, CoW break and a new table", false, false, setup_family,
       op_write_cow_and_table, verify_write_cow_and_table },
-    { "swap-in", true, setup_swapped_run, op_read_run, verify_read_run },
-    { "swap-in of shared slots", true, setup_swapped_shared, op_read_run,
+    { "segment_write, pool reclaimed for the page", true, true, setup_pool_full,
+      op_write_far, verify_pool_full },
+    { "swap-in", true, true, setup_swapped_run, op_read_run, verify_read_run },
+    { "swap-in of shared slots", true, true, setup_swapped_shared, op_read_run,
       verify_read_run },
+    { "asynchronous swap-in", true, false, setup_swapped_run, op_read_nowait,
+      verify_read_run },
+    { "asynchronous swap-in with readahead", true, true, setup_swapped_stream,
+      op_read_nowait, verify_read_run },
+    { "asynchronous swap-in of shared slots", true, false, setup_swapped_shared,
+      op_read_nowait, verify_read_run },
 };
 
+#define NR_CASES (sizeof(cases) / sizeof(cases[0]))
+
+/* Loop index: case _i / 2, sticky failures for even _i, one-shot for odd. */
 START_TEST(test_fail_alloc_sweep)
 {
-    const struct sweep_case *c = &cases[_i];
-    unsigned failed = 0;
+    const struct sweep_case *c = &cases[_i / 2];
+    bool once = _i % 2;
+    unsigned failed = 0, recovered = 0;
     long n;
 
     for (n = 1; n <= SWEEP_MAX; n++) {
         struct env e;
         uint64_t injected;
+        bool hit;
         int err;
 
         env_setup(&e, c->swap);
@@ -346,45 +422,71 @@ START_TEST(test_fail_alloc_sweep)
         ck_assert_mm_ok(e.mm);
         injected = mm_fail_alloc_injected(e.mm);
         test_log_quiet();
-        mm_fail_alloc_after(e.mm, n);
+        if (once)
+            mm_fail_alloc_nth(e.mm, n);
+        else
+            mm_fail_alloc_after(e.mm, n);
         err = c->op(&e);
         mm_fail_alloc_after(e.mm, -1);
         test_log_restore();
+        hit = mm_fail_alloc_injected(e.mm) > injected;
         ck_assert_msg(err == 0 || err == -ENOMEM, "%s, allocation %ld "
-                      "failing: %d", c->name, n, err);
+                      "failing%s: %d", c->name, n, once ? " alone" : "", err);
+        ck_assert_msg(hit || err == 0, "%s failed with no failure injected",
+                      c->name);
+        if (once)
+            ck_assert_uint_eq(mm_fail_alloc_injected(e.mm), injected + hit);
         ck_assert_mm_ok(e.mm);
-        if (err) {
-            ck_assert_uint_gt(mm_fail_alloc_injected(e.mm), injected);
-            failed++;
-        }
+        failed += err != 0;
+        recovered += hit && err == 0;
         c->verify(&e, err);
         ck_assert_mm_ok(e.mm);
         env_teardown(&e);
-        if (!err)
+        if (!hit)
             break;
     }
-    ck_assert_msg(n <= SWEEP_MAX, "%s never succeeded", c->name);
-    /* The operation allocated, and its first allocation failing failed it. */
-    ck_assert_uint_ge(failed, 1);
+    ck_assert_msg(n <= SWEEP_MAX, "%s never ran without a failure", c->name);
+    /* The operation allocated: n = 1 hit something. */
+    ck_assert_int_gt(n, 1);
+    /* Failing every allocation from the first one on fails it... */
+    if (!once)
+        ck_assert_uint_ge(failed, 1);
+    /* ...and where there is a retry, one failure alone is got past. */
+    if (once && c->recovers)
+        ck_assert_uint_ge(recovered, 1);
 }
 END_TEST
 
-/* The knob itself: exactly the n-th allocation on fails, -1 turns it off. */
+/* The knob itself: the n-th allocation on fails (sticky), or the n-th
+ * alone (one-shot); -1 turns it off. */
 START_TEST(test_fail_alloc_counts)
 {
+    bool once = _i;
     struct mm *mm = test_mm(8 * MiB);
-    pfn_t pfn[3];
+    pfn_t pfn[4];
+    void *obj;
 
-    mm_fail_alloc_after(mm, 3);
+    if (once)
+        mm_fail_alloc_nth(mm, 3);
+    else
+        mm_fail_alloc_after(mm, 3);
     ck_assert_int_eq(mm_alloc_pages(mm, 0, ALLOC_DATA, &pfn[0]), 0);
     ck_assert_int_eq(mm_alloc_pages(mm, 0, ALLOC_DATA, &pfn[1]), 0);
     ck_assert_int_eq(mm_alloc_pages(mm, 0, ALLOC_DATA, &pfn[2]), -ENOMEM);
-    ck_assert_ptr_null(mm_kmalloc(mm, 64));
-    ck_assert_uint_eq(mm_fail_alloc_injected(mm), 2);
+    obj = mm_kmalloc(mm, 64);
+    ck_assert(once ? obj != NULL : obj == NULL);
+    ck_assert_int_eq(mm_alloc_pages(mm, 0, ALLOC_TABLE, &pfn[3]),
+                     once ? 0 : -ENOMEM);
+    ck_assert_uint_eq(mm_fail_alloc_injected(mm), once ? 1 : 3);
     mm_fail_alloc_after(mm, -1);
     ck_assert_int_eq(mm_alloc_pages(mm, 0, ALLOC_DATA, &pfn[2]), 0);
-    for (unsigned i = 0; i < 3; i++)
+    if (!once)
+        ck_assert_int_eq(mm_alloc_pages(mm, 0, ALLOC_TABLE, &pfn[3]), 0);
+    for (unsigned i = 0; i < 4; i++) {
         ck_assert_int_eq(mm_free_pages(mm, pfn[i], 0), 0);
+        ck_assert_mm_ok(mm);
+    }
+    mm_kfree(mm, obj);
     ck_assert_mm_ok(mm);
     mm_destroy(mm);
 }
@@ -396,9 +498,8 @@ Suite *fail_alloc_suite(void)
     TCase *tc = tcase_create("sweep");
 
     tcase_set_timeout(tc, TEST_TIMEOUT);
-    tcase_add_test(tc, test_fail_alloc_counts);
-    tcase_add_loop_test(tc, test_fail_alloc_sweep, 0,
-                        sizeof(cases) / sizeof(cases[0]));
+    tcase_add_loop_test(tc, test_fail_alloc_counts, 0, 2);
+    tcase_add_loop_test(tc, test_fail_alloc_sweep, 0, 2 * NR_CASES);
     suite_add_tcase(s, tc);
     return s;
 }
