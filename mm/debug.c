@@ -2,6 +2,7 @@
  *
  * mm_check() verifies, in this order, and logs the first identity broken:
  *   each zone: buddy_check() (free lists, free blocks, per-state counts)
+ *   the id tables of segments, memcgs and slab caches: idr_check()
  *   each segment: segment_check() (PTE -> page reverse map, resident count)
  *   rmap_check(): clone families, each segment's shared entries, each
  *               DATA page (page -> PTEs, refcount == PTEs naming it)
@@ -181,6 +182,13 @@ int mm_check(const struct mm *mm)
     }
     CHECK(total == mm->nr_pages, "mm: zones manage %llu pages, memmap has %llu",
           (unsigned long long)total, (unsigned long long)mm->nr_pages);
+    err = idr_check(&mm->segments);
+    if (!err)
+        err = idr_check(&mm->memcgs);
+    if (!err)
+        err = idr_check(&mm->slab_caches);
+    if (err)
+        return err;
     err = check_segments(mm, &resident, &tables, &swapped);
     if (err)
         return err;

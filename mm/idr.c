@@ -3,7 +3,11 @@
  * Page descriptors name their segment and owner memcg by a 32-bit id
  * instead of a pointer, which halves the reverse map.  The table is a flat
  * array that doubles when full; ids are reused lowest-first so it stays as
- * small as the number of live objects.  Id 0 is reserved for "none". */
+ * small as the number of live objects.  Id 0 is reserved for "none".
+ *
+ * Identities idr_check() verifies: count == slots in use; slot 0 is
+ * never used; every id below hint is in use (the lowest free one is at
+ * or above it, which is what makes reuse lowest-first). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,4 +81,18 @@ void idr_destroy(struct idr *idr)
 {
     free(idr->slots);
     memset(idr, 0, sizeof(*idr));
+}
+
+int idr_check(const struct idr *idr)
+{
+    uint32_t used = 0;
+
+    CHECK(idr->cap == 0 || !idr->slots[0], "idr: id 0 is in use");
+    for (uint32_t i = 1; i < idr->cap; i++) {
+        CHECK(idr->slots[i] || i >= idr->hint,
+              "idr: id %u is free below the hint %u", i, idr->hint);
+        used += idr->slots[i] != NULL;
+    }
+    CHECK(used == idr->count, "idr: %u ids in use, count %u", used, idr->count);
+    return 0;
 }

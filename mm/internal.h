@@ -64,6 +64,7 @@ void  idr_remove(struct idr *idr, uint32_t id);
 void  idr_destroy(struct idr *idr);
 /* Next id in use at or after *id, 0 when there is none. */
 uint32_t idr_next(const struct idr *idr, uint32_t id);
+int   idr_check(const struct idr *idr);
 
 /* ---- page.c ---- */
 

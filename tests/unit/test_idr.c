@@ -1,9 +1,12 @@
 /* test_idr.c - the id table that lets a 32-bit page descriptor name its
  * segment and memcg: ids from 1, lowest free reused first, growth past the
- * first allocation, iteration in id order, and bad arguments refused. */
+ * first allocation, iteration in id order, bad arguments refused, and
+ * idr_check() after each change, and catching a broken table. */
 #include <stdlib.h>
 
 #include "mm_test.h"
+
+#define ck_assert_idr_ok(idr) ck_assert_int_eq(idr_check(idr), 0)
 
 static int objs[200];
 
@@ -17,6 +20,7 @@ START_TEST(test_ids_start_at_one_and_find_their_pointer)
     for (unsigned i = 0; i < 200; i++) {         /* grows 16, 32, ... 256 */
         ck_assert_int_eq(idr_alloc(&idr, &objs[i], &id), 0);
         ck_assert_uint_eq(id, i + 1);
+        ck_assert_idr_ok(&idr);
     }
     ck_assert_uint_eq(idr.count, 200);
     for (unsigned i = 0; i < 200; i++)
@@ -25,6 +29,7 @@ START_TEST(test_ids_start_at_one_and_find_their_pointer)
     ck_assert_ptr_null(idr_find(&idr, 201));
     ck_assert_ptr_null(idr_find(&idr, UINT32_MAX));
     idr_destroy(&idr);
+    ck_assert_idr_ok(&idr);
     ck_assert_uint_eq(idr.cap, 0);
     ck_assert_ptr_null(idr_find(&idr, 1));
 }
@@ -38,19 +43,25 @@ START_TEST(test_lowest_free_id_is_reused_first)
     for (unsigned i = 0; i < 10; i++)
         ck_assert_int_eq(idr_alloc(&idr, &objs[i], &id), 0);
     idr_remove(&idr, 7);
+    ck_assert_idr_ok(&idr);
     idr_remove(&idr, 3);
+    ck_assert_idr_ok(&idr);
     idr_remove(&idr, 3);                        /* twice: a no-op */
     idr_remove(&idr, 0);                        /* never handed out */
     idr_remove(&idr, 1000);                     /* beyond the table */
+    ck_assert_idr_ok(&idr);
     ck_assert_uint_eq(idr.count, 8);
     ck_assert_ptr_null(idr_find(&idr, 3));
     ck_assert_int_eq(idr_alloc(&idr, &objs[100], &id), 0);
     ck_assert_uint_eq(id, 3);
+    ck_assert_idr_ok(&idr);
     ck_assert_int_eq(idr_alloc(&idr, &objs[101], &id), 0);
     ck_assert_uint_eq(id, 7);
+    ck_assert_idr_ok(&idr);
     ck_assert_int_eq(idr_alloc(&idr, &objs[102], &id), 0);
     ck_assert_uint_eq(id, 11);
     ck_assert_uint_eq(idr.count, 11);
+    ck_assert_idr_ok(&idr);
     idr_destroy(&idr);
 }
 END_TEST
@@ -71,6 +82,7 @@ START_TEST(test_next_walks_ids_in_use_in_order)
             kept |= keep[k] == i;
         if (!kept)
             idr_remove(&idr, i);
+        ck_assert_idr_ok(&idr);
     }
     for (id = idr_next(&idr, 0); id; id = idr_next(&idr, id + 1))
         ck_assert_uint_eq(id, keep[n++]);
@@ -89,6 +101,41 @@ START_TEST(test_null_pointer_is_refused)
     ck_assert_int_eq(idr_alloc(&idr, NULL, &id), -EINVAL);
     ck_assert_uint_eq(id, 99);
     ck_assert_uint_eq(idr.count, 0);
+    ck_assert_idr_ok(&idr);
+    idr_destroy(&idr);
+}
+END_TEST
+
+/* idr_check() notices each broken identity, and passes once it is undone. */
+START_TEST(test_check_detects)
+{
+    struct idr idr = {0};
+    uint32_t id;
+
+    for (unsigned i = 0; i < 5; i++)
+        ck_assert_int_eq(idr_alloc(&idr, &objs[i], &id), 0);
+    idr_remove(&idr, 2);
+    ck_assert_idr_ok(&idr);
+    test_log_quiet();
+    switch (_i) {
+    case 0:
+        idr.count++;
+        break;
+    case 1:
+        idr.slots[0] = &objs[0];
+        break;
+    case 2:
+        idr.hint = 3;                   /* id 2 is free below it */
+        break;
+    }
+    ck_assert_int_eq(idr_check(&idr), -EUCLEAN);
+    ck_assert_int_eq(test_log_count, 1);
+    test_log_restore();
+    if (_i == 0)
+        idr.count--;
+    idr.slots[0] = NULL;
+    idr.hint = 2;
+    ck_assert_idr_ok(&idr);
     idr_destroy(&idr);
 }
 END_TEST
@@ -102,6 +149,7 @@ Suite *idr_suite(void)
     tcase_add_test(tc, test_lowest_free_id_is_reused_first);
     tcase_add_test(tc, test_next_walks_ids_in_use_in_order);
     tcase_add_test(tc, test_null_pointer_is_refused);
+    tcase_add_loop_test(tc, test_check_detects, 0, 3);
     suite_add_tcase(s, tc);
     return s;
 }

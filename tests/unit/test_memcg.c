@@ -1,10 +1,8 @@
 /* test_memcg.c - the per-tenant memory cgroup: limits refuse with -ENOMEM
  * and count failcnt, max_usage keeps the high-water mark, unlimited reads
  * as the pool size, and a memcg outlives its destroy while segments use it;
- * the cgroup v1 files (read, write, bad values) table by table; memsw with
- * reservations and the swap hooks. */
-#include <stdio.h>
-
+ * cgroup v1's order of limits; memsw with reservations and the swap hooks.
+ * The files themselves are test_memcg_file.c's. */
 #include "mm_test.h"
 
 static int write_pages(struct segment *seg, uint64_t first, uint64_t n)
@@ -207,88 +205,6 @@ static const char *read_file(const struct memcg *cg, const char *key)
 
 #define UNLIMITED "9223372036854771712\n"
 
-/* A fresh memcg reads as a fresh Linux cgroup v1 (save oom_kill_disable,
- * which defaults to 1 here: ENOMEM rather than the killer). */
-START_TEST(test_files_fresh)
-{
-    static const struct { const char *key, *want; } cases[] = {
-        { "memory.usage_in_bytes", "0\n" },
-        { "memory.max_usage_in_bytes", "0\n" },
-        { "memory.limit_in_bytes", UNLIMITED },
-        { "memory.failcnt", "0\n" },
-        { "memory.memsw.usage_in_bytes", "0\n" },
-        { "memory.memsw.max_usage_in_bytes", "0\n" },
-        { "memory.memsw.limit_in_bytes", UNLIMITED },
-        { "memory.memsw.failcnt", "0\n" },
-        { "memory.pressure_level", "low\n" },
-        { "memory.oom_control", "oom_kill_disable 1\nunder_oom 0\noom_kill 0\n" },
-        { "memory.reserved_in_bytes", "0\n" },
-    };
-    struct mm *mm = test_mm(8 * MiB);
-    struct memcg *cg = test_memcg(mm, "t");
-    unsigned n = 0;
-
-    ck_assert_str_eq(read_file(cg, cases[_i].key), cases[_i].want);
-    while (memcg_file_name(n))
-        ck_assert(memcg_file_exists(memcg_file_name(n++)));
-    ck_assert_uint_eq(n, 12);           /* the cases + memory.stat */
-    mm_destroy(mm);
-}
-END_TEST
-
-/* Each write: the error it gets and what a file reads afterwards. */
-START_TEST(test_files_write)
-{
-    static const struct {
-        const char *key, *value;
-        int err;
-        const char *read_key, *want;
-    } cases[] = {
-        { "memory.limit_in_bytes", "1M", 0, "memory.limit_in_bytes", "1048576\n" },
-        { "memory.limit_in_bytes", "4097", 0, "memory.limit_in_bytes", "4096\n" },
-        { "memory.limit_in_bytes", "2g\n", 0, "memory.limit_in_bytes", "2147483648\n" },
-        { "memory.limit_in_bytes", "-1", 0, "memory.limit_in_bytes", UNLIMITED },
-        { "memory.limit_in_bytes", "0", 0, "memory.limit_in_bytes", "0\n" },
-        { "memory.limit_in_bytes", "9999999T", 0, "memory.limit_in_bytes", UNLIMITED },
-        { "memory.limit_in_bytes", "", -EINVAL, "memory.limit_in_bytes", UNLIMITED },
-        { "memory.limit_in_bytes", "12Q", -EINVAL, "memory.limit_in_bytes", UNLIMITED },
-        { "memory.limit_in_bytes", "-2", -EINVAL, "memory.limit_in_bytes", UNLIMITED },
-        { "memory.limit_in_bytes", "1 M", -EINVAL, "memory.limit_in_bytes", UNLIMITED },
-        { "memory.limit_in_bytes", "99999999999999999999", -EINVAL,
-          "memory.limit_in_bytes", UNLIMITED },
-        { "memory.memsw.limit_in_bytes", "32M", -EINVAL,     /* below limit */
-          "memory.memsw.limit_in_bytes", UNLIMITED },
-        { "memory.memsw.limit_in_bytes", "-1", 0, "memory.memsw.limit_in_bytes", UNLIMITED },
-        { "memory.oom_control", "0", 0, "memory.oom_control",
-          "oom_kill_disable 0\nunder_oom 0\noom_kill 0\n" },
-        { "memory.oom_control", "2", -EINVAL, "memory.oom_control",
-          "oom_kill_disable 1\nunder_oom 0\noom_kill 0\n" },
-        { "memory.failcnt", "0", 0, "memory.failcnt", "0\n" },
-        { "memory.failcnt", "5", -EINVAL, "memory.failcnt", "0\n" },
-        { "memory.max_usage_in_bytes", "0", 0, "memory.max_usage_in_bytes", "0\n" },
-        { "memory.memsw.max_usage_in_bytes", "0", 0,
-          "memory.memsw.max_usage_in_bytes", "0\n" },
-        { "memory.memsw.failcnt", "0", 0, "memory.memsw.failcnt", "0\n" },
-        { "memory.usage_in_bytes", "0", -EINVAL, "memory.usage_in_bytes", "0\n" },
-        { "memory.stat", "0", -EINVAL, "memory.usage_in_bytes", "0\n" },
-        { "memory.pressure_level", "low", -EINVAL, "memory.pressure_level", "low\n" },
-        { "memory.nonsense", "0", -EINVAL, "memory.failcnt", "0\n" },
-        { "memory.memsw", "0", -EINVAL, "memory.failcnt", "0\n" },
-    };
-    struct mm *mm = test_mm(8 * MiB);
-    struct memcg *cg = test_memcg(mm, "t");
-    char buf[64];
-
-    ck_assert_int_eq(memcg_file_write(cg, cases[_i].key, cases[_i].value),
-                     cases[_i].err);
-    ck_assert_str_eq(read_file(cg, cases[_i].read_key), cases[_i].want);
-    ck_assert_int_eq(memcg_file_read(cg, "memory.bogus", buf, sizeof(buf)), -EINVAL);
-    ck_assert_int_eq(memcg_file_read(cg, "memory.stat", buf, 16), -ENOSPC);
-    ck_assert_mm_ok(mm);
-    mm_destroy(mm);
-}
-END_TEST
-
 /* cgroup v1's order of limits: memory first, then memsw at or above it;
  * neither may drop below what is charged while nothing can be reclaimed. */
 START_TEST(test_limits_ebusy_and_order)
@@ -368,40 +284,6 @@ START_TEST(test_reservation)
 }
 END_TEST
 
-/* memory.stat: Linux's key order, bytes and event counts, total_ twins. */
-START_TEST(test_stat_counts)
-{
-    static const char *const keys[] = {
-        "cache", "rss", "swap", "pgpgin", "pgpgout", "pgfault", "pgmajfault",
-        "inactive_anon", "active_anon", "inactive_file", "active_file",
-        "unevictable",
-    };
-    struct mm *mm = test_mm(8 * MiB);
-    struct memcg *cg = test_memcg(mm, "t");
-    struct segment *seg = test_segment(mm, cg, 64);
-    static char buf[MM_PAGE_SIZE * 4];
-    char want[4096], *p = want;
-    /* LRU (lru.c): pages 0-2 written, rewritten, read: active; page 3
-     * written and read once: inactive, referenced; page 4 inactive. */
-    const uint64_t vals[] = { 0, 5 * MM_PAGE_SIZE, 0, 7, 2, 4, 0,
-                              2 * MM_PAGE_SIZE, 3 * MM_PAGE_SIZE, 0, 0, 0 };
-
-    ck_assert_int_eq(write_pages(seg, 0, 7), 0);
-    ck_assert_int_eq(write_pages(seg, 0, 3), 0);            /* overwrites */
-    ck_assert_int_eq(segment_read(seg, 0, 4, buf), 0);
-    ck_assert_int_eq(segment_discard(seg, 5, 2), 0);
-    for (unsigned i = 0; i < 12; i++)
-        p += sprintf(p, "%s %llu\n", keys[i], (unsigned long long)vals[i]);
-    p += sprintf(p, "hierarchical_memory_limit 9223372036854771712\n"
-                 "hierarchical_memsw_limit 9223372036854771712\n");
-    for (unsigned i = 0; i < 12; i++)
-        p += sprintf(p, "total_%s %llu\n", keys[i], (unsigned long long)vals[i]);
-    p += sprintf(p, "zswap 0\nzswapped 0\nksm_merging_pages 0\n");   /* no swap, zswap, KSM */
-    ck_assert_str_eq(read_file(cg, "memory.stat"), want);
-    mm_destroy(mm);
-}
-END_TEST
-
 /* The swap hooks move charges between memory and swap; memsw holds. */
 START_TEST(test_swap_hooks)
 {
@@ -459,11 +341,8 @@ Suite *memcg_suite(void)
     tcase_add_test(tc, test_create_rejects);
     tcase_add_test(tc, test_destroy_with_live_segment_is_deferred);
     tcase_add_test(tc, test_tenants_charged_separately);
-    tcase_add_loop_test(tc, test_files_fresh, 0, 11);
-    tcase_add_loop_test(tc, test_files_write, 0, 25);
     tcase_add_test(tc, test_limits_ebusy_and_order);
     tcase_add_test(tc, test_reservation);
-    tcase_add_test(tc, test_stat_counts);
     tcase_add_test(tc, test_swap_hooks);
     suite_add_tcase(s, tc);
     return s;

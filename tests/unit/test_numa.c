@@ -131,6 +131,7 @@ START_TEST(test_create_on_this_machine)
         total += zi.managed_pages;
     }
     ck_assert_uint_eq(total, st.total_pages);
+    ck_assert_mm_ok(mm);
     mm_destroy(mm);
 }
 END_TEST
@@ -160,13 +161,17 @@ START_TEST(test_data_stops_at_min_tables_use_reserve)
     pfn_t pfn;
 
     ck_assert_uint_eq(min, 64);         /* sqrt(16 * 4096 KiB) = 256 KiB */
-    while (mm_alloc_pages(mm, 0, ALLOC_DATA, &pfn) == 0)
+    while (mm_alloc_pages(mm, 0, ALLOC_DATA, &pfn) == 0) {
         n++;
+        ck_assert_mm_ok(mm);
+    }
     ck_assert_uint_eq(zone->free_pages, min);
     ck_assert_uint_eq(n, zone->managed_pages - min);
     ck_assert_mm_ok(mm);
-    while (mm_alloc_pages(mm, 0, ALLOC_TABLE, &pfn) == 0)
+    while (mm_alloc_pages(mm, 0, ALLOC_TABLE, &pfn) == 0) {
         n++;
+        ck_assert_mm_ok(mm);
+    }
     ck_assert_uint_eq(zone->free_pages, 0);
     ck_assert_uint_eq(n, zone->managed_pages);
     ck_assert_mm_ok(mm);
@@ -188,6 +193,7 @@ START_TEST(test_fallback_counts_numa_miss)
     for (uint64_t i = 0; i < hits; i++) {
         ck_assert_int_eq(mm_alloc_pages(mm, 0, ALLOC_DATA, &pfn), 0);
         ck_assert_uint_eq(pfn_to_page(mm, pfn)->zone, 0);
+        ck_assert_mm_ok(mm);
     }
     ck_assert_int_eq(mm_alloc_pages(mm, 0, ALLOC_DATA, &pfn), 0);
     ck_assert_uint_eq(pfn_to_page(mm, pfn)->zone, 1);
@@ -216,6 +222,7 @@ START_TEST(test_interleave_round_robin)
     for (unsigned i = 0; i < 30; i++) {
         ck_assert_int_eq(mm_alloc_pages(mm, 0, ALLOC_DATA, &pfn), 0);
         ck_assert_uint_eq(pfn_to_page(mm, pfn)->zone, i % 3);
+        ck_assert_mm_ok(mm);
     }
     ck_assert_mm_ok(mm);
     for (unsigned z = 0; z < 3; z++) {
@@ -261,7 +268,9 @@ START_TEST(test_pool_not_committed_until_used)
      * those are committed, at most a transparent huge page (512 pages)
      * each, and nothing else. */
     cg = test_memcg(mm, "t");
+    ck_assert_mm_ok(mm);
     seg = test_segment(mm, cg, 1024);
+    ck_assert_mm_ok(mm);
     mm_get_stat(mm, &st);
     ck_assert_uint_eq(st.slab_pages, 2);
     total = 0;
@@ -271,6 +280,7 @@ START_TEST(test_pool_not_committed_until_used)
     ck_assert_uint_le(total, 2 * 512);
     test_fill(buf, sizeof(buf), 1);
     ck_assert_int_eq(segment_write(seg, 0, 1, buf), 0);
+    ck_assert_mm_ok(mm);
     total = 0;
     for (unsigned z = 0; z < mm->nr_zones; z++)
         total += resident_pages(mm->zones[z].base,

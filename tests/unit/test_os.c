@@ -87,6 +87,7 @@ START_TEST(test_swap_page_round_trip)
     }
     ck_assert_int_eq(os_swap_readv(fd, iov, 4, 5 * MM_PAGE_SIZE), 0);
     ck_assert_mem_eq(back, page, sizeof(page));
+    ck_assert_int_eq(os_swap_check_fd(fd, 16 * MM_PAGE_SIZE), 0);  /* as it was */
     close(fd);
 }
 END_TEST

@@ -99,12 +99,15 @@ START_TEST(test_wrong_predecessor_refused)
 
     test_log_quiet();
     ck_assert_int_eq(segment_write(seg, 3, 1, buf), 0);
+    ck_assert_mm_ok(mm);
     pte = pgtable_lookup(&seg->pt, 3);
     ck_assert_ptr_nonnull(pte);
     data_page = pfn_to_page(mm, pte_pfn(*pte));
     table_page = pfn_to_page(mm, seg->pt.root);
     ck_assert_int_eq(mm_alloc_pages(mm, 0, ALLOC_DATA, &pfn), 0);
+    ck_assert_mm_ok(mm);
     ck_assert_int_eq(mm_free_pages(mm, pfn, 0), 0);
+    ck_assert_mm_ok(mm);
     free_page = pfn_to_page(mm, pfn);
     ck_assert_int_eq(free_page->state, PAGE_FREE);
 
@@ -143,6 +146,10 @@ START_TEST(test_state_counters_follow_transitions)
     ck_assert_int_eq(page_set_state(mm, pfn_to_page(mm, pfn), PAGE_TABLE), 0);
     ck_assert_uint_eq(zone->nr_state[PAGE_TABLE], 1);
     ck_assert_uint_eq(zone->nr_state[PAGE_ALLOCATED], 0);
+    /* A table page no segment has: the walker says so. */
+    test_log_quiet();
+    ck_assert_int_eq(mm_check(mm), -EUCLEAN);
+    test_log_restore();
     ck_assert_int_eq(page_set_state(mm, pfn_to_page(mm, pfn), PAGE_ALLOCATED), 0);
     ck_assert_mm_ok(mm);
     ck_assert_int_eq(mm_free_pages(mm, pfn, 2), 0);
