@@ -10,16 +10,19 @@
  *   table pages == sum of segments' table pages
  *   each memcg: usage == DATA pages it owns (a shared page counts once),
  *               reserved == the reservations its segments hold,
- *               swap == swap slots its segments own (a shared slot once)
+ *               swap == swap slots its segments own (a shared slot
+ *               once) but those of its pages in the swap cache
  *   pages under writeback (PG_writeback): DATA or discarded (ALLOCATED),
  *               as many as nr_writeback
  *   lru_check(): the LRU lists hold exactly the DATA pages not under
  *               writeback
  *   pages locked for an asynchronous swap-in: ALLOCATED, as many as
  *               nr_swapin
+ *   swapcache_check(): PG_swapcache pages, clean, each with a slot of
+ *               its own that it owns
  *   swap_check(): slot use counts == swap PTEs of all segments + pages
- *               under writeback; slots owned by none == discarded ones;
- *               slot pins == nr_swapin
+ *               under writeback + pages in the swap cache; slots owned
+ *               by none == discarded ones; slot pins == nr_swapin
  *   zswap_check(): entries, sizes and memcg sums == the counters
  *   ksm_check(): stable nodes == PG_ksm pages, their mappers' PTEs,
  *               refcounts and slot counts, the KSM counters
@@ -117,7 +120,7 @@ static int check_memcgs(const struct mm *mm)
          id = idr_next(&mm->memcgs, id + 1)) {
         const struct memcg *cg = idr_find(&mm->memcgs, id);
         uint64_t resident = 0, reserved = 0, swapped = 0, nr_segments = 0;
-        uint64_t owned = 0, slots;
+        uint64_t owned = 0, slots, cached;
         int err = memcg_check(cg);
 
         if (err)
@@ -147,14 +150,17 @@ static int check_memcgs(const struct mm *mm)
         CHECK(cg->reserved == reserved,
               "memcg %s: reserved %llu pages, its segments hold %llu", cg->name,
               (unsigned long long)cg->reserved, (unsigned long long)reserved);
-        /* A page under writeback owns its slot before it is charged. */
+        /* A page under writeback owns its slot before it is charged;
+         * a page in the swap cache has its slot uncharged. */
         slots = swap_memcg_slots(mm, cg);
-        CHECK(cg->swap + cg->nr_writeback == slots &&
-              swapped + cg->nr_writeback >= slots,
-              "memcg %s: swap %llu pages + %llu under writeback, its segments "
-              "own %llu slots and name %llu", cg->name,
+        cached = memcg_swapcache_pages(cg);
+        CHECK(cg->swap + cg->nr_writeback + cached == slots &&
+              swapped + cg->nr_writeback + cached >= slots,
+              "memcg %s: swap %llu pages + %llu under writeback + %llu in the "
+              "swap cache, its segments own %llu slots and name %llu", cg->name,
               (unsigned long long)cg->swap, (unsigned long long)cg->nr_writeback,
-              (unsigned long long)slots, (unsigned long long)swapped);
+              (unsigned long long)cached, (unsigned long long)slots,
+              (unsigned long long)swapped);
         CHECK(cg->nr_segments == nr_segments,
               "memcg %s: nr_segments %llu, %llu segments charge it", cg->name,
               (unsigned long long)cg->nr_segments,
@@ -245,12 +251,17 @@ int mm_check(const struct mm *mm)
     CHECK(pins == mm->nr_swapin, "mm: swap slots pinned %llu times, %llu "
           "pages being swapped in", (unsigned long long)pins,
           (unsigned long long)mm->nr_swapin);
-    CHECK(slots == swapped + mm->nr_writeback && orphan_slots == orphans,
+    err = swapcache_check(mm);
+    if (err)
+        return err;
+    CHECK(slots == swapped + mm->nr_writeback + mm->nr_swapcache &&
+          orphan_slots == orphans,
           "mm: swap slots used %llu times (%llu by discarded pages), segments "
-          "have %llu swap entries, %llu pages under writeback (%llu discarded)",
+          "have %llu swap entries, %llu pages under writeback (%llu discarded), "
+          "%llu in the swap cache",
           (unsigned long long)slots, (unsigned long long)orphan_slots,
           (unsigned long long)swapped, (unsigned long long)mm->nr_writeback,
-          (unsigned long long)orphans);
+          (unsigned long long)orphans, (unsigned long long)mm->nr_swapcache);
     err = zswap_check(mm);
     if (err)
         return err;

@@ -239,6 +239,8 @@ struct mm {
     uint64_t events[NR_MM_VM_EVENTS];   /* enum mm_vm_event */
     uint64_t nr_writeback;              /* PG_writeback pages, orphans too */
     uint64_t nr_swapin;                 /* pages of asynchronous swap-ins */
+    pte_t *swapcache;                   /* by pfn: a PG_swapcache page's entry */
+    uint64_t nr_swapcache;              /* PG_swapcache pages (swap_state.c) */
     uint32_t swap_read_latency_us;      /* testing: mm_swap_set_read_latency */
     struct zswap zswap;                 /* zswap.c */
     struct ksm ksm;                     /* ksm.c */
@@ -296,7 +298,8 @@ static inline void *page_address(const struct mm *mm, pfn_t pfn)
 
 /* The one function that changes page->state (page.c has the rules): a
  * transition from the wrong predecessor, or out of DATA while the page
- * is listed or locked, is refused; the zone's per-state counts follow. */
+ * is listed, locked or holding a swap-cache slot, is refused; the zone's
+ * per-state counts follow. */
 static inline int page_set_state(struct mm *mm, struct page *page,
                                  enum page_state to)
 {
@@ -304,7 +307,8 @@ static inline int page_set_state(struct mm *mm, struct page *page,
 
     if ((unsigned)to >= NR_PAGE_STATES || page->state >= NR_PAGE_STATES ||
         !(page_allowed_from[to] & (1u << page->state)) ||
-        (page->state == PAGE_DATA && page_test(page, PG_lru | PG_locked)))
+        (page->state == PAGE_DATA &&
+         page_test(page, PG_lru | PG_locked | PG_swapcache)))
         return page_state_refused(mm, page, to);
     zone->nr_state[page->state]--;
     zone->nr_state[to]++;
@@ -520,6 +524,8 @@ void swap_set_owner(struct mm *mm, pte_t entry, uint32_t seg_id, uint64_t index)
  * the family whose (segment, index) the slot's reverse map names. */
 unsigned swap_entry_count(const struct mm *mm, pte_t entry);
 uint32_t swap_entry_owner(const struct mm *mm, pte_t entry);
+uint64_t swap_entry_index(const struct mm *mm, pte_t entry);
+bool swap_half_full(const struct mm *mm);       /* Linux's vm_swap_full() */
 /* One more user (Linux's swap_duplicate); -EINVAL if none or full. */
 int  swap_dup_entry(struct mm *mm, pte_t entry);
 /* Slots whose owner segment charges cg (each charged once, to cg). */
@@ -552,6 +558,21 @@ int  swap_write_slot(struct mm *mm, unsigned type, uint64_t off,
                      const void *page);
 int  swap_slot_owner(const struct mm *mm, unsigned type, uint64_t off,
                      uint32_t *seg_id);
+
+/* ---- swap_state.c ---- */
+
+int  swapcache_init(struct mm *mm);    /* mm_swapon: the entries by pfn */
+void swapcache_fini(struct mm *mm);
+/* A page swapped in from entry may keep its slot. */
+bool swapcache_may_keep(const struct mm *mm, pte_t entry);
+/* The page keeps entry's slot, clean; take: it leaves the cache, the
+ * slot stays (reclaim's); free: it leaves the cache, the slot goes. */
+void swapcache_add(struct mm *mm, struct page *page, pte_t entry);
+pte_t swapcache_take(struct mm *mm, struct page *page);
+void swapcache_free(struct mm *mm, struct page *page);
+pte_t swapcache_entry(const struct mm *mm, const struct page *page); /* 0: none */
+uint64_t memcg_swapcache_pages(const struct memcg *cg);
+int  swapcache_check(const struct mm *mm);
 
 /* ---- zswap.c ---- */
 

@@ -669,6 +669,10 @@ static int stable_node_create(struct mm *mm, const struct ksm_rmap_item *item,
             goto err_free_node;
         seg->reserved++;
     }
+    /* Its mappers share it by the node from now on: its slot, one
+     * user's, would not follow them. */
+    if (page_test(pfn_to_page(mm, item->pfn), PG_swapcache))
+        swapcache_free(mm, pfn_to_page(mm, item->pfn));
     node->hash = item->hash;
     node->memcg_id = item->memcg_id;
     node->pfn = item->pfn;

@@ -80,6 +80,8 @@ struct mm_stat {
     unsigned zones;
     uint64_t slab_pages;                /* pages holding slabs */
     uint64_t slab_reclaimable_pages;    /* of those, empty slabs kept for reuse */
+    uint64_t swapcache_pages;           /* data pages still in the swap slot they
+                                           were read from (meminfo's SwapCached) */
 };
 
 /* Logging: mm/ reports through one hook, by default a line on stderr.

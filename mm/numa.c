@@ -278,6 +278,7 @@ void mm_get_stat(const struct mm *mm, struct mm_stat *st)
         st->slab_reclaimable_pages += reclaimable;
     }
     st->segments = mm->segments.count;
+    st->swapcache_pages = mm->nr_swapcache;
     st->numa_nodes = mm->topo.nr_nodes;
     st->zones = mm->nr_zones;
 }

@@ -50,10 +50,13 @@ int page_state_refused(const struct mm *mm, const struct page *page,
                page_state_name(to));
         return -EINVAL;
     }
-    /* A listed or locked page is still reachable by reclaim or I/O. */
+    /* A listed or locked page is still reachable by reclaim or I/O; a
+     * cached one would leak its slot. */
     mm_log(MM_LOG_ERR, "mm: page %u: leaves DATA while %s",
            (unsigned)page_to_pfn(mm, page),
-           page_test(page, PG_lru) ? "on an LRU list" : "locked for I/O");
+           page_test(page, PG_lru) ? "on an LRU list" :
+           page_test(page, PG_locked) ? "locked for I/O" :
+           "in the swap cache");
     return -EBUSY;
 }
 

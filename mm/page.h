@@ -35,7 +35,9 @@
  *              of them, and refcount is how many.
  *              Under asynchronous swap-out (PG_writeback, off the LRU)
  *              ->next/->prev hold the swap entry being written, as
- *              Linux's page->private.
+ *              Linux's page->private.  With PG_swapcache it still has
+ *              the slot it was swapped in from (swap_state.c), whose
+ *              entry mm->swapcache keeps by pfn.
  *   ALLOCATED  with PG_writeback: a page discarded while its swap-out
  *              write was in flight; it and its slot are freed when the
  *              write completes (vmscan.c).
@@ -70,8 +72,9 @@ enum page_state {
 };
 
 /* Page flags, as Linux names them.  PG_lru/active/referenced are kept by
- * the LRU code (lru.c), PG_locked marks a page under swap I/O; a DATA page
- * with either set cannot change state (page.c). */
+ * the LRU code (lru.c), PG_locked marks a page under swap I/O,
+ * PG_swapcache one holding its swap slot (swap_state.c); a DATA page with
+ * any of PG_lru, PG_locked or PG_swapcache cannot change state (page.c). */
 #define PAGE_FLAGS(X)   \
     X(buddy)            \
     X(locked)           \
@@ -85,7 +88,8 @@ enum page_state {
     X(readahead)        \
     X(file)              \
     X(writeback)        \
-    X(ksm)
+    X(ksm)              \
+    X(swapcache)
 
 enum pageflag_bits {
 #define PAGE_FLAG_ENUM(f) PG_##f##_bit,
@@ -107,6 +111,7 @@ enum pageflag_bits {
 #define PG_file       (1u << PG_file_bit)   /* on the file LRU lists: a named segment's page */
 #define PG_writeback  (1u << PG_writeback_bit)  /* its swap-out write is in flight */
 #define PG_ksm        (1u << PG_ksm_bit)    /* merged by KSM: a stable node lists its mappers */
+#define PG_swapcache  (1u << PG_swapcache_bit)  /* keeps the slot it was swapped in from */
 
 struct page {
     uint32_t flags;                     /* PG_* */

@@ -176,8 +176,12 @@ int rmap_drop_page(struct segment *seg, uint64_t index, struct page *page)
     }
     page->refcount--;
     seg->shared--;
-    if (page->seg_id == seg->id)
+    if (page->seg_id == seg->id) {
         page_set_rmap(page, other->id, index);
+        /* A swap-cache slot's owner is its page's reverse map. */
+        if (page_test(page, PG_swapcache))
+            swap_set_owner(mm, swapcache_entry(mm, page), other->id, index);
+    }
     if (page->refcount == 1) {
         *other_pte &= ~PTE_COW;
         rmap_make_exclusive(other);

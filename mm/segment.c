@@ -15,7 +15,8 @@
  *
  * With a swap file on (swap.c), a page may be a swap entry instead: a read
  * swaps it in (segment_read_nowait hands the file reads to its caller
- * instead), a write replaces it by a new page without reading it (the
+ * instead; the page may keep its slot, swap_state.c, until it is written
+ * or discarded), a write replaces it by a new page without reading it (the
  * whole page is overwritten), and a new page that finds the memcg at its
  * limit reclaims that memcg (memcg_reclaim -> vmscan.c), one that finds
  * the pool at its min watermark reclaims every memcg.  Only when reclaim
@@ -365,6 +366,9 @@ static void overwrite_page(struct segment *seg, pte_t *pte, const void *src)
 {
     struct page *page = pfn_to_page(seg->mm, pte_pfn(*pte));
 
+    /* The copy in its slot is stale from now on. */
+    if (page_test(page, PG_swapcache))
+        swapcache_free(seg->mm, page);
     memcpy(page_address(seg->mm, pte_pfn(*pte)), src, MM_PAGE_SIZE);
     *pte |= PTE_DIRTY | PTE_ACCESSED;
     page_set(page, PG_dirty | PG_uptodate);
@@ -558,6 +562,8 @@ int segment_zap_pte(struct segment *seg, uint64_t index, pte_t *pte)
     }
     if (page_test(page, PG_writeback))
         return orphan_writeback_page(seg, page);
+    if (page_test(page, PG_swapcache))
+        swapcache_free(seg->mm, page);  /* uncharged to swap already */
     lru_del_page(seg->mm, page);
     err = page_set_state(seg->mm, page, PAGE_ALLOCATED);
     if (err)

@@ -16,7 +16,8 @@
  * stable node, at any (segment, index).
  *
  * A swap-in (the fault on a swap entry, swap_do_page) reads the page into
- * a new data page, maps it and frees the slot.  A slot with several users
+ * a new data page, maps it and keeps the slot in the swap cache while the
+ * page stays unwritten (swap_state.c) or frees it.  A slot with several users
  * is read into a private page of the faulting segment, charged as a new
  * page (a major fault still), and the slot stays for the others with one
  * user less - Linux keeps such a page in the swap cache for all of them;
@@ -51,11 +52,12 @@
  *   cluster count == used slots in the cluster; inuse == sum of counts
  *   free list == exactly the clusters with count 0 that are not current
  *   each used slot's owner is a live segment whose PTE names this slot,
- *   or maps the page being written to it, or is 0 (an orphan: its page
- *   was discarded during the write); a slot named by PTEs has a count ==
+ *   or maps the page being written to it or cached in it, or is 0 (an
+ *   orphan: its page was discarded during the write); a slot named by
+ *   PTEs has a count ==
  *   the PTEs of the owner's family naming it
  *   (and the caller checks sum of slot counts == sum of segments' swapped
- *   + pages under writeback) */
+ *   + pages under writeback + pages in the swap cache) */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -182,6 +184,9 @@ int mm_swapon(struct mm *mm, int fd, const char *path, uint64_t bytes)
     err = zswap_swapon(mm, si->type, si->nr_slots);
     if (err)
         goto err_free_clusters;
+    err = swapcache_init(mm);
+    if (err)
+        goto err_zswap_swapoff;
     si->free_head = si->free_tail = CLUSTER_NONE;
     for (uint32_t c = 0; c < si->nr_clusters; c++)
         free_cluster_add(si, c);
@@ -191,6 +196,8 @@ int mm_swapon(struct mm *mm, int fd, const char *path, uint64_t bytes)
     mm->nr_swapfiles++;
     return 0;
 
+err_zswap_swapoff:
+    zswap_swapoff(mm, si->type);
 err_free_clusters:
     mm_kvfree(mm, si->clusters);
 err_free_owner:
@@ -218,6 +225,7 @@ void swap_destroy_all(struct mm *mm)
         mm->swap_info[t] = NULL;
     }
     mm->nr_swapfiles = 0;
+    swapcache_fini(mm);
 }
 
 int mm_swap_info(const struct mm *mm, unsigned type, struct mm_swap_info *out)
@@ -383,6 +391,26 @@ uint32_t swap_entry_owner(const struct mm *mm, pte_t entry)
     return si ? si->owner[off].seg_id : 0;
 }
 
+uint64_t swap_entry_index(const struct mm *mm, pte_t entry)
+{
+    uint64_t off;
+    const struct swap_info *si = entry_info(mm, entry, &off);
+
+    return si ? si->owner[off].index : 0;
+}
+
+/* Linux's vm_swap_full(): under half of all slots free. */
+bool swap_half_full(const struct mm *mm)
+{
+    uint64_t used = 0, total = 0;
+
+    for (unsigned t = 0; t < mm->nr_swapfiles; t++) {
+        used += mm->swap_info[t]->inuse;
+        total += mm->swap_info[t]->nr_slots;
+    }
+    return used * 2 > total;
+}
+
 int swap_dup_entry(struct mm *mm, pte_t entry)
 {
     uint64_t off;
@@ -514,22 +542,29 @@ static int swap_readv(struct mm *mm, int fd, const struct iovec *iov,
     return os_swap_readv(fd, iov, n, pos);
 }
 
-/* The new page pfn replaces swap entry *pte of (seg, index). */
+/* The new page pfn replaces swap entry *pte of (seg, index), and keeps
+ * the slot in the swap cache if it may (swap_state.c): clean, its
+ * contents still in the slot.  Otherwise the slot is freed, and the page,
+ * with no copy anywhere else, is dirty.  Its memsw charge moved from swap
+ * to memory in segment_get_page() either way. */
 static void commit_swapin(struct segment *seg, pte_t *pte, pfn_t pfn,
                           uint32_t extra_flags)
 {
     struct mm *mm = seg->mm;
     struct page *page = pfn_to_page(mm, pfn);
+    pte_t entry = *pte;
+    bool cache = swapcache_may_keep(mm, entry);
 
-    /* Its memsw charge moved from swap to memory in segment_get_page(). */
-    swap_free_entry(mm, *pte);
+    if (!cache)
+        swap_free_entry(mm, entry);
     seg->swapped--;
-    /* The slot is gone: the page has no copy anywhere else, so it is dirty. */
-    *pte = pfn_pte(pfn, PTE_DIRTY | PTE_ACCESSED);
+    *pte = pfn_pte(pfn, cache ? PTE_ACCESSED : PTE_DIRTY | PTE_ACCESSED);
     seg->resident++;
     page_set(page, PG_dirty | PG_uptodate);
     lru_add_page(mm, page);
     page_set(page, extra_flags);
+    if (cache)
+        swapcache_add(mm, page, entry);
 }
 
 struct ra_candidate {
@@ -1006,6 +1041,9 @@ static int check_owner(const struct mm *mm, const struct swap_info *si,
         const struct page *page = pfn_to_page(mm, pte_pfn(*pte));
 
         if (page_test(page, PG_writeback) && page_swap_entry(page) == entry)
+            return 0;
+        /* The swap cache's: swapcache_check() knows the rest. */
+        if (swapcache_entry(mm, page) == entry)
             return 0;
     } else if (pte && *pte == entry) {
         /* A KSM slot's users are its stable node's mappers (ksm.c

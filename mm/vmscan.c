@@ -14,8 +14,10 @@
  * out).  Paging out (pageout) takes a slot, writes the page, replaces its
  * PTE, found through the page's reverse map, by the swap entry, moves the
  * charge from the memcg's usage to its swap count (memcg_charge_swap) and
- * frees the page.  A page shared by a clone family (rmap.c) is written
- * once, to a slot with one user per sharer, and every sharer's PTE becomes
+ * frees the page; a page in the swap cache (swap_state.c) is not written
+ * at all, its PTEs point at its slot again.  A page shared by a clone
+ * family (rmap.c) is written once, to a slot with one user per sharer,
+ * and every sharer's PTE becomes
  * that swap entry (Linux's try_to_unmap over the anon_vma); it was
  * referenced if any sharer's PTE was accessed.  A KSM page (PG_ksm,
  * ksm.c) is reclaimed the same way, its sharers found through its stable
@@ -191,6 +193,11 @@ static int pageout(struct scan_control *sc, struct mm *mm, struct page *page)
         dump_page(mm, pfn, "reclaim: refcount is not the PTEs mapping it");
         return -EUCLEAN;
     }
+    /* Unwritten since it came from its slot: the slot has it already. */
+    if (page_test(page, PG_swapcache)) {
+        lru_del_page(mm, page);
+        return unmap_and_free(mm, page, seg, pte, swapcache_take(mm, page));
+    }
     err = swap_alloc_slot(mm, &entry);
     if (err)
         return err;
@@ -215,6 +222,14 @@ static int pageout(struct scan_control *sc, struct mm *mm, struct page *page)
     return unmap_and_free(mm, page, seg, pte, entry);
 }
 
+/* A page reclaim found in use stays resident: with swap over half full
+ * its swap-cache slot is worth more free (Linux's activate_locked). */
+static void keep_page(struct mm *mm, struct page *page)
+{
+    if (page_test(page, PG_swapcache) && swap_half_full(mm))
+        swapcache_free(mm, page);
+}
+
 /* in: the inactive list of the pair (anon or file) to work on; in + 1 is
  * its active list. */
 static void shrink_active_list(struct mm *mm, struct lruvec *lv,
@@ -228,6 +243,7 @@ static void shrink_active_list(struct mm *mm, struct lruvec *lv,
             break;
         page = pfn_to_page(mm, pfn);
         if (test_clear_referenced(mm, page)) {
+            keep_page(mm, page);
             lru_move_page(mm, page, in + 1);
             continue;
         }
@@ -251,6 +267,7 @@ static void shrink_inactive_list(struct scan_control *sc, struct mm *mm,
         sc->nr_scanned++;
         mm->events[sc->direct ? MM_EV_pgscan_direct : MM_EV_pgscan_kswapd]++;
         if (test_clear_referenced(mm, page)) {
+            keep_page(mm, page);
             lru_move_page(mm, page, in);
             mm->events[MM_EV_pgrotated]++;
             continue;

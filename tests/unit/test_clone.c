@@ -238,7 +238,9 @@ START_TEST(test_clone_swapped_pages_read_back)
     ck_assert_uint_eq(swap_entry_count(f.mm, test_pte(f.seg, 1)), 1);
     for (unsigned i = 0; i < NR_WRITTEN; i++)
         read_ok(f.seg, written[i], 1);
-    ck_assert_uint_eq(swap_used(f.mm), 0);
+    /* Its own slots now: they stay, as its pages' swap cache, uncharged. */
+    ck_assert_uint_eq(swap_used(f.mm), NR_WRITTEN);
+    ck_assert_uint_eq(f.mm->nr_swapcache, NR_WRITTEN);
     ck_assert_uint_eq(f.cg->swap, 0);
     ck_assert_uint_eq(f.cg->usage, 2 * NR_WRITTEN);
     segment_destroy(c);
@@ -352,7 +354,9 @@ START_TEST(test_reclaim_shared_page_once)
     ck_assert_mm_ok(f.mm);
     ck_assert_uint_eq(swap_entry_count(f.mm, e), 1);
     read_ok(b, 5, 1);
-    ck_assert_uint_eq(swap_used(f.mm), 0);
+    ck_assert_uint_eq(swap_used(f.mm), 1);          /* b's swap cache */
+    ck_assert_uint_eq(f.mm->nr_swapcache, 1);
+    ck_assert_uint_eq(f.cg->swap, 0);
     ck_assert_uint_eq(f.cg->usage, 2);
     segment_destroy(a);
     segment_destroy(b);

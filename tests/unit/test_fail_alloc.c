@@ -11,9 +11,10 @@
  * segment_clone (of an origin, and of a clone), segment_write (a new page
  * needing table pages, a CoW break, a CoW break next to a new page
  * needing a table, a new page the pool must reclaim for) and swap-in
- * (segment_read of swapped pages, and segment_read_nowait's rounds of
- * requests, each alone and shared with a clone, swap file on a tmp
- * file). */
+ * (segment_read of swapped pages, also of slots the swap cache kept, and
+ * segment_read_nowait's rounds of requests, each alone and shared with a
+ * clone, swap file on a tmp file), and a clone of pages in the swap
+ * cache. */
 #include "swap_test.h"
 
 #define SWEEP_MAX 400                   /* no operation here needs more */
@@ -340,6 +341,28 @@ static void setup_swapped_stream(struct env *e)
     swap_out_all(e);
 }
 
+/* The run swapped out, read back (its pages keep their slots in the swap
+ * cache) and reclaimed again, without a write: the PTEs name the very
+ * slots the cache kept. */
+static void setup_recached_run(struct env *e)
+{
+    setup_swapped_run(e);
+    for (uint64_t i = 0; i < 16; i++)
+        read_expect(e->seg[0], i, 5);
+    ck_assert_uint_eq(e->mm->nr_swapcache, 16);
+    swap_out_all(e);
+    ck_assert_uint_eq(e->mm->nr_swapcache, 0);
+}
+
+/* An origin whose pages are all in the swap cache. */
+static void setup_cached_origin(struct env *e)
+{
+    setup_origin(e);
+    swap_out_all(e);
+    check_origin(e->seg[0]);
+    ck_assert_uint_eq(e->mm->nr_swapcache, NR_ORIGIN);
+}
+
 /* A pool with less free than min, and cold pages to swap: a new page's
  * allocation that fails is retried after direct reclaim. */
 static void setup_pool_full(struct env *e)
@@ -393,6 +416,10 @@ static const struct sweep_case {
     { "swap-in", true, true, setup_swapped_run, op_read_run, verify_read_run },
     { "swap-in of shared slots", true, true, setup_swapped_shared, op_read_run,
       verify_read_run },
+    { "swap-in of slots the swap cache kept", true, true, setup_recached_run,
+      op_read_run, verify_read_run },
+    { "segment_clone of pages in the swap cache", true, false,
+      setup_cached_origin, op_clone, verify_clone },
     { "asynchronous swap-in", true, false, setup_swapped_run, op_read_nowait,
       verify_read_run },
     { "asynchronous swap-in with readahead", true, true, setup_swapped_stream,

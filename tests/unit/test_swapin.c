@@ -115,7 +115,10 @@ START_TEST(test_read_in_flight_then_intact)
     ck_assert_uint_eq(mm_nr_swapin(f.mm), 0);
     ck_assert_uint_eq(f.seg->swapped, N - demand - ra);
     ck_assert_uint_eq(f.cg->usage, demand + ra);
-    ck_assert_uint_eq(swap_used(f.mm), N - demand - ra);
+    /* Every page read keeps its slot in the swap cache, uncharged. */
+    ck_assert_uint_eq(swap_used(f.mm), N);
+    ck_assert_uint_eq(f.mm->nr_swapcache, demand + ra);
+    ck_assert_uint_eq(f.cg->swap, N - demand - ra);
     /* The counters mean what they meant: pages read from the file, of
      * those read ahead, and the tenant's reads served from swap. */
     ck_assert_uint_eq(test_event(f.mm, MM_EV_pswpin), demand + ra);
@@ -255,10 +258,14 @@ START_TEST(test_shared_slots_read_by_both)
     ck_assert_uint_eq(f.cg->events[MEMCG_PGMAJFAULT], N);
     ck_assert_uint_eq(f.seg->swapped, N);
     ck_assert_uint_eq(swap_entry_count(f.mm, test_pte(f.seg, 0)), 1);
+    ck_assert_uint_eq(f.mm->nr_swapcache, 0);        /* private copies */
     memset(buf, 0, sizeof(buf));
     read_all(f.mm, f.seg, 0, N, buf);
     check_stamps(buf, 0, N, 5);
-    ck_assert_uint_eq(swap_used(f.mm), 0);
+    /* The origin's own slots now: kept as its swap cache. */
+    ck_assert_uint_eq(swap_used(f.mm), N);
+    ck_assert_uint_eq(f.mm->nr_swapcache, N);
+    ck_assert_uint_eq(f.cg->swap, 0);
     segment_destroy(c);
     swap_teardown(&f);
 }
