@@ -4,11 +4,17 @@
  * rmemd over its loopback TCP connection.  A pager that fetches each page
  * over TCP cannot serve a fault faster than the two added together; the
  * ratio of rmem's remote-fault p50 to that sum is how much the fault path
- * itself adds.  Both are timed sample by sample and reported as medians
- * (p50) and p99 of many, since single system calls here vary a lot. */
+ * itself adds.  Both wait as librmem's fault thread does, with the
+ * busy polling rmem_options.busy_poll asks for (busypoll.c), so the floor
+ * is that of the same mechanism.  Both are timed sample by sample and
+ * reported as medians (p50) and p99 of many, since single system calls
+ * here vary a lot. */
 #include <errno.h>
 #include <linux/userfaultfd.h>
 #include <poll.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,24 +54,40 @@ struct uffd_floor {
     int uffd, stop_efd;
     void *src;
     int err;                       /* first handler failure, -errno */
+    uint64_t spin_ns;              /* busy poll, as librmem's */
+    _Atomic bool stop;
 };
+
+/* The handler waits as librmem's fault thread does: spinning for up to
+ * spin_ns after the last fault (busypoll.c), then in poll(2). */
+static int handler_wait(struct uffd_floor *u, struct uffd_msg *msg)
+{
+    struct pollfd pfd[2] = {{u->uffd, POLLIN, 0}, {u->stop_efd, POLLIN, 0}};
+    uint64_t end = now_ns() + u->spin_ns;
+    int n;
+
+    while (u->spin_ns && now_ns() < end) {
+        if ((n = rmem__uffd_read(u->uffd, msg, 1)) != 0)
+            return n;
+        if (atomic_load(&u->stop))
+            return -ECANCELED;
+        sched_yield();
+    }
+    if (poll(pfd, 2, -1) < 0)
+        return errno == EINTR ? 0 : -errno;
+    if (pfd[1].revents)
+        return -ECANCELED;
+    return rmem__uffd_read(u->uffd, msg, 1);
+}
 
 static void *uffd_handler(void *arg)
 {
     struct uffd_floor *u = arg;
-    struct pollfd pfd[2] = {{u->uffd, POLLIN, 0}, {u->stop_efd, POLLIN, 0}};
+    struct uffd_msg msg;
+    int n;
 
-    for (;;) {
-        struct uffd_msg msg;
-
-        if (poll(pfd, 2, -1) < 0 && errno != EINTR) {
-            u->err = -errno;
-            return NULL;
-        }
-        if (pfd[1].revents)
-            return NULL;
-        if (rmem__uffd_read(u->uffd, &msg, 1) != 1 ||
-            msg.event != UFFD_EVENT_PAGEFAULT)
+    while ((n = handler_wait(u, &msg)) >= 0) {
+        if (n != 1 || msg.event != UFFD_EVENT_PAGEFAULT)
             continue;
         void *dst = (void *)(uintptr_t)(msg.arg.pagefault.address &
                                         ~(uint64_t)(BENCH_PAGE - 1));
@@ -74,11 +96,14 @@ static void *uffd_handler(void *arg)
         if (err && err != -EEXIST && !u->err)
             u->err = err;
     }
+    if (n != -ECANCELED && !u->err)
+        u->err = n;
+    return NULL;
 }
 
-static int floor_uffd(uint64_t samples, uint64_t *ns)
+static int floor_uffd(uint64_t samples, uint64_t *ns, uint64_t spin_ns)
 {
-    struct uffd_floor u = {.uffd = -1, .stop_efd = -1};
+    struct uffd_floor u = {.uffd = -1, .stop_efd = -1, .spin_ns = spin_ns};
     size_t len = samples * BENCH_PAGE;
     pthread_t thr;
     char *map;
@@ -116,6 +141,7 @@ static int floor_uffd(uint64_t samples, uint64_t *ns)
         *(volatile char *)(map + i * BENCH_PAGE) = 1;
         ns[i] = now_ns() - t0;
     }
+    atomic_store(&u.stop, true);
     eventfd_write(u.stop_efd, 1);
     pthread_join(thr, NULL);
     err = u.err;
@@ -218,6 +244,7 @@ static int floor_rtt(const rmem_options *ro, uint64_t samples, uint64_t *ns)
     err = rmem__conn_open(&cn, &t);
     if (err)
         goto out_free;
+    cn.busy_poll_ns = rmem__busy_poll_ns(ro->busy_poll);
     err = rtt_segment(&cn, &seg);
     if (err)
         goto out_close;
@@ -250,7 +277,7 @@ int bench_floor_measure(const rmem_options *ro, uint64_t samples,
         return -EINVAL;
     }
     f->samples = samples;
-    err = floor_uffd(samples, ns);
+    err = floor_uffd(samples, ns, rmem__busy_poll_ns(ro->busy_poll));
     if (err) {
         fprintf(stderr, "rmem-bench: floor: userfaultfd copy fault: %s\n",
                 strerror(-err));
