@@ -84,8 +84,10 @@ static int open_conns(rmem_client *c)
     int err = rmem__conn_open(&c->ctl, &t);
 
     t.session = c->ctl.session;
-    for (unsigned i = 0; !err && i < c->nfault; i++)
+    for (unsigned i = 0; !err && i < c->nfault; i++) {
         err = rmem__conn_open(&c->fault[i].conn, &t);
+        c->fault[i].conn.busy_poll_ns = c->busy_poll_ns;
+    }
     if (!err)
         err = rmem__conn_open(&c->econn, &t);
     if (err && (c->ctl.error[0] || c->fault[0].conn.error[0]))
@@ -199,6 +201,7 @@ rmem_client *rmem_connect(const rmem_options *o)
                              1 : o->local_limit / RMEM_PAGE_SIZE);
     c->prefetch_max = o->prefetch_max < FRAME_MAX_IO_PAGES ?
                       o->prefetch_max : FRAME_MAX_IO_PAGES;
+    c->busy_poll_ns = rmem__busy_poll_ns(o->busy_poll);
 
     err = open_conns(c);
     if (err)

@@ -138,12 +138,12 @@ static int read_full(int fd, void *buf, size_t len)
     return 0;
 }
 
-/* Reads at least min bytes and at most cap into buf; *got says how many. */
+/* Reads into buf until it holds at least min bytes and at most cap;
+ * *got says how many, and may be non-zero on entry. */
 static int read_some(int fd, void *buf, size_t min, size_t cap, size_t *got)
 {
     char *p = buf;
 
-    *got = 0;
     while (*got < min) {
         ssize_t n = read(fd, p + *got, cap - *got);
 
@@ -204,6 +204,16 @@ int rmem__conn_call(struct rmem__conn *cn, Rmem__Request *req,
     if (err)
         goto err_broken;
 
+    got = 0;
+    if (cn->busy_poll_ns) {
+        n = rmem__busy_recv(cn->fd, cn->hbuf, FRAME_PREFIX_LEN + FRAME_MAX_HEADER,
+                            cn->busy_poll_ns);
+        if (n < 0) {
+            err = (int)n;
+            goto err_broken;
+        }
+        got = (size_t)n;
+    }
     err = read_some(cn->fd, cn->hbuf, FRAME_PREFIX_LEN,
                     FRAME_PREFIX_LEN + FRAME_MAX_HEADER, &got);
     if (err)

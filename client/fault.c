@@ -24,7 +24,9 @@
 #include <errno.h>
 #include <linux/userfaultfd.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <sys/syscall.h>
 #include <stdio.h>
 #include <string.h>
@@ -40,58 +42,53 @@
 /* fault_in's answer when the page's state changed while it waited. */
 #define FAULT_RETRY 1
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-/* Readahead: two faults in a row on neighbouring pages start a stream
- * (MADV_SEQUENTIAL: every fault starts one at full size; MADV_RANDOM: none);
- * each fault that lands just past a stream's window doubles the window (up
- * to prefetch_max); a fault that continues no stream takes over the oldest
- * slot.  The pages of a window count as hits when their stream continues
- * past them. */
+/* Readahead: two faults in a row on neighbouring pages start a stream,
+ * ascending or descending (the two ends of a quicksort partition);
+ * MADV_SEQUENTIAL makes every fault start one at full size, MADV_RANDOM
+ * none.  Each fault that lands just beyond a stream's window, in its
+ * direction, doubles the window (up to prefetch_max); a fault that
+ * continues no stream takes over the oldest slot.  The pages of a window
+ * count as hits when their stream continues past them. */
 #define RA_INITIAL 4
 
+enum ra_match { RA_NEW, RA_NEIGHBOUR, RA_CONTINUES };
+
 static struct rmem__stream *stream_of(struct rmem__vma *vma, uint64_t idx,
-                                      bool *continues)
+                                      enum ra_match *m)
 {
     struct rmem__stream *s;
 
     for (unsigned i = 0; i < RMEM__RA_STREAMS; i++) {
         s = &vma->ra[i];
-        if (s->window > 1 && idx == s->next) {
-            *continues = true;
+        if (s->window > 1 && s->next && idx + 1 == s->next) {
+            *m = RA_CONTINUES;
             return s;
         }
-        if (idx == s->last && s->last) {
-            *continues = false;
+        if (s->last && (idx == s->last || idx + 2 == s->last)) {
+            s->dir = idx == s->last ? 1 : -1;
+            *m = RA_NEIGHBOUR;
             return s;
         }
     }
-    *continues = false;
+    *m = RA_NEW;
     s = &vma->ra[vma->ra_clock++ % RMEM__RA_STREAMS];
-    s->window = 0;
-    s->last = s->next = 0;
+    *s = (struct rmem__stream){.dir = 1};
     return s;
 }
 
 static uint32_t readahead_window(rmem_client *c, struct rmem__vma *vma,
                                  struct rmem__stream *s, uint64_t idx,
-                                 bool continues)
+                                 enum ra_match m)
 {
     uint32_t w = 1;
 
     if (c->prefetch_max > 1 && vma->advice != MADV_RANDOM) {
-        if (continues) {
+        if (m == RA_CONTINUES) {
             c->stat.prefetch_hits += s->window - 1;
             w = s->window * 2;
         } else if (vma->advice == MADV_SEQUENTIAL) {
             w = c->prefetch_max;        /* told: no need to detect it */
-        } else if (s->last && idx == s->last) {
+        } else if (m == RA_NEIGHBOUR) {
             w = RA_INITIAL;
         }
         if (w > c->prefetch_max)
@@ -101,18 +98,39 @@ static uint32_t readahead_window(rmem_client *c, struct rmem__vma *vma,
     return w;
 }
 
-/* Pages from idx that can be brought in together: absent, all on the
- * server or all never written, at most max. */
-static uint32_t run_of_absent(const struct rmem__vma *vma, uint64_t idx,
-                              uint32_t max)
+/* The pages one fault brings in: [first, first+count), the faulting page
+ * at first + at. */
+struct window {
+    uint64_t first;
+    uint32_t count, at;
+};
+
+static bool absent_like(const struct rmem__vma *vma, uint64_t i, uint32_t remote)
+{
+    return (vma->pages[i].flags & (RP_RESIDENT | RP_REMOTE | RP_FETCHING)) == remote;
+}
+
+/* Pages from idx in direction dir that can be brought in together:
+ * absent, all on the server or all never written, at most max. */
+static struct window window_at(const struct rmem__vma *vma, uint64_t idx,
+                               int dir, uint32_t max)
 {
     uint32_t remote = vma->pages[idx].flags & RP_REMOTE, n = 1;
 
-    while (n < max && idx + n < vma->npages &&
-           (vma->pages[idx + n].flags & (RP_RESIDENT | RP_REMOTE | RP_FETCHING)) ==
-           remote)
+    if (dir > 0) {
+        while (n < max && idx + n < vma->npages && absent_like(vma, idx + n, remote))
+            n++;
+        return (struct window){idx, n, 0};
+    }
+    while (n < max && idx >= n && absent_like(vma, idx - n, remote))
         n++;
-    return n;
+    return (struct window){idx - (n - 1), n, n - 1};
+}
+
+static uint32_t run_of_absent(const struct rmem__vma *vma, uint64_t idx,
+                              uint32_t max)
+{
+    return window_at(vma, idx, 1, max).count;
 }
 
 /* One READ of [first, first+count) into buf; *got bytes arrived. */
@@ -145,48 +163,53 @@ static int fetch_remote(rmem_client *c, struct rmem__conn *cn, void *buf,
     return err;
 }
 
-/* Maps pages [idx, idx+count) from src.  A write fault gets its own page
- * writable and dirty at once; every other page is mapped write-protected
- * so that its first store is seen. */
-static int copy_pages(rmem_client *c, struct rmem__vma *vma, uint64_t idx,
-                      uint32_t count, const char *src, bool write, bool dirty_all)
+/* Maps window w from src.  A write fault gets its own page writable and
+ * dirty at once, and the program it wakes goes on before the rest of the
+ * window is in; every other page is mapped write-protected so that its
+ * first store is seen. */
+static int copy_pages(rmem_client *c, struct rmem__vma *vma, struct window w,
+                      const char *src, bool write, bool dirty_all)
 {
-    char *dst = vma->start + idx * RMEM_PAGE_SIZE;
+    char *dst = vma->start + w.first * RMEM_PAGE_SIZE;
+    size_t at = (size_t)w.at * RMEM_PAGE_SIZE, end = (size_t)w.count * RMEM_PAGE_SIZE;
     int err;
 
-    if (dirty_all)
-        return rmem__uffd_copy(c->uffd, dst, src, count * RMEM_PAGE_SIZE, false);
-    err = rmem__uffd_copy(c->uffd, dst, src, RMEM_PAGE_SIZE, !write);
-    if (!err && count > 1)
-        err = rmem__uffd_copy(c->uffd, dst + RMEM_PAGE_SIZE, src + RMEM_PAGE_SIZE,
-                              (count - 1) * RMEM_PAGE_SIZE, true);
+    if (dirty_all || !write)
+        return rmem__uffd_copy(c->uffd, dst, src, end, !dirty_all);
+    err = rmem__uffd_copy(c->uffd, dst + at, src + at, RMEM_PAGE_SIZE, false);
+    if (!err && at)
+        err = rmem__uffd_copy(c->uffd, dst, src, at, true);
+    if (!err && at + RMEM_PAGE_SIZE < end)
+        err = rmem__uffd_copy(c->uffd, dst + at + RMEM_PAGE_SIZE,
+                              src + at + RMEM_PAGE_SIZE, end - at - RMEM_PAGE_SIZE,
+                              true);
     return err;
 }
 
 /* The mapped pages join the LRU (their reservation already counts in
  * resident when fetched without the lock). */
-static void pages_resident(rmem_client *c, struct rmem__vma *vma, uint64_t idx,
-                           uint32_t count, bool write, bool dirty_all)
+static void pages_resident(rmem_client *c, struct rmem__vma *vma, struct window w,
+                           bool write, bool dirty_all)
 {
-    for (uint32_t k = 0; k < count; k++) {
-        struct rmem__page *p = &vma->pages[idx + k];
+    for (uint32_t k = 0; k < w.count; k++) {
+        struct rmem__page *p = &vma->pages[w.first + k];
 
         p->flags = (p->flags & ~(uint32_t)RP_FETCHING) | RP_RESIDENT;
-        if (dirty_all || (k == 0 && write))
+        if (dirty_all || (k == w.at && write))
             p->flags |= RP_DIRTY;
         rmem__lru_add(&c->lru, p);
     }
 }
 
-static int map_pages(rmem_client *c, struct rmem__vma *vma, uint64_t idx,
-                     uint32_t count, const char *src, bool write, bool dirty_all)
+static int map_pages(rmem_client *c, struct rmem__vma *vma, struct window w,
+                     const char *src, bool write, bool dirty_all)
 {
-    int err = copy_pages(c, vma, idx, count, src, write, dirty_all);
+    int err = copy_pages(c, vma, w, src, write, dirty_all);
 
     if (err)
         return err;
-    pages_resident(c, vma, idx, count, write, dirty_all);
-    c->resident += count;
+    pages_resident(c, vma, w, write, dirty_all);
+    c->resident += w.count;
     return 0;
 }
 
@@ -194,31 +217,30 @@ static int map_pages(rmem_client *c, struct rmem__vma *vma, uint64_t idx,
  * are RP_FETCHING meanwhile, so nothing else touches them, and the mapping
  * stays (munmap waits for c->fetching to drain).  Called and returns with
  * c->lock held. */
-static int fetch_unlocked(rmem_client *c, struct rmem__fault_worker *w,
-                          struct rmem__vma *vma, uint64_t idx, uint32_t count,
-                          bool write)
+static int fetch_unlocked(rmem_client *c, struct rmem__fault_worker *fw,
+                          struct rmem__vma *vma, struct window w, bool write)
 {
     size_t got = 0;
     int err;
 
-    for (uint32_t k = 0; k < count; k++)
-        vma->pages[idx + k].flags |= RP_FETCHING;
-    c->resident += count;
-    c->fetching += count;
+    for (uint32_t k = 0; k < w.count; k++)
+        vma->pages[w.first + k].flags |= RP_FETCHING;
+    c->resident += w.count;
+    c->fetching += w.count;
     pthread_mutex_unlock(&c->lock);
-    err = read_pages(&w->conn, w->iobuf, vma->segment, vma->pgoff + idx, count,
-                     &got);
+    err = read_pages(&fw->conn, fw->iobuf, vma->segment, vma->pgoff + w.first,
+                     w.count, &got);
     if (!err)
-        err = copy_pages(c, vma, idx, count, w->iobuf, write, false);
+        err = copy_pages(c, vma, w, fw->iobuf, write, false);
     pthread_mutex_lock(&c->lock);
-    c->fetching -= count;
+    c->fetching -= w.count;
     c->stat.bytes_in += got;
     if (err) {
-        for (uint32_t k = 0; k < count; k++)
-            vma->pages[idx + k].flags &= ~(uint32_t)RP_FETCHING;
-        c->resident -= count;
+        for (uint32_t k = 0; k < w.count; k++)
+            vma->pages[w.first + k].flags &= ~(uint32_t)RP_FETCHING;
+        c->resident -= w.count;
     } else {
-        pages_resident(c, vma, idx, count, write, false);
+        pages_resident(c, vma, w, write, false);
     }
     pthread_cond_broadcast(&c->room_cond);
     return err;
@@ -228,40 +250,42 @@ static int fetch_unlocked(rmem_client *c, struct rmem__fault_worker *w,
  * first writes to never-written pages gets its window of zero pages
  * mapped writable (they are about to be written); reads of never-written
  * pages get only their own page. */
-static int fault_in(rmem_client *c, struct rmem__fault_worker *w,
+static int fault_in(rmem_client *c, struct rmem__fault_worker *fw,
                     struct rmem__page *p, bool write)
 {
     struct rmem__vma *vma = p->vma;
-    uint64_t idx = rmem__page_index(p), t0 = now_ns();
-    bool remote = p->flags & RP_REMOTE, continues;
-    struct rmem__stream *s = stream_of(vma, idx, &continues);
-    uint32_t count = readahead_window(c, vma, s, idx, continues);
+    uint64_t idx = rmem__page_index(p), t0 = rmem__now_ns();
+    bool remote = p->flags & RP_REMOTE;
+    enum ra_match m;
+    struct rmem__stream *s = stream_of(vma, idx, &m);
+    uint32_t count = readahead_window(c, vma, s, idx, m);
+    struct window w;
     int err;
 
     if (!remote && !write)
         count = 1;
-    count = rmem__evict_wait_room(c, run_of_absent(vma, idx, count));
+    count = rmem__evict_wait_room(c, window_at(vma, idx, s->dir, count).count);
     /* Waiting for room dropped the lock: another fault thread or a range
      * call may have brought the page or its neighbours in meanwhile. */
     if (p->flags & (RP_RESIDENT | RP_FETCHING | RP_WRITEBACK) ||
         (p->flags & RP_REMOTE) != (remote ? RP_REMOTE : 0))
         return FAULT_RETRY;
-    count = run_of_absent(vma, idx, count);
-    s->window = count;
-    s->next = idx + count;
+    w = window_at(vma, idx, s->dir, count);
+    s->window = w.count;
+    s->next = s->dir > 0 ? w.first + w.count + 1 : w.first;
     if (remote)
-        err = fetch_unlocked(c, w, vma, idx, count, write);
+        err = fetch_unlocked(c, fw, vma, w, write);
     else
-        err = map_pages(c, vma, idx, count, c->zeros, write, count > 1);
+        err = map_pages(c, vma, w, c->zeros, write, w.count > 1);
     if (err)
         return err;
     if (remote) {
         c->stat.faults_remote++;
-        rmem__hist_add(&c->remote_ns, now_ns() - t0);
+        rmem__hist_add(&c->remote_ns, rmem__now_ns() - t0);
     } else {
         c->stat.faults_zero++;
     }
-    c->stat.prefetched += count - 1;
+    c->stat.prefetched += w.count - 1;
     c->stat.faults++;
     rmem__evict_kick(c, false);
     return 0;
@@ -287,7 +311,8 @@ int rmem__prefetch_range(rmem_client *c, struct rmem__vma *vma, uint64_t first,
         n = rmem__evict_wait_room(c, n);
         err = fetch_remote(c, &c->ctl, c->ctlbuf, vma, i, n);
         if (!err)
-            err = map_pages(c, vma, i, n, c->ctlbuf, false, false);
+            err = map_pages(c, vma, (struct window){i, n, 0}, c->ctlbuf, false,
+                            false);
         if (err)
             return err;
         c->stat.prefetched += n;
@@ -374,6 +399,32 @@ static void handle_fault(struct rmem__fault_worker *w, const struct uffd_msg *m)
         fault_fail(addr, (pid_t)m->arg.pagefault.feat.ptid, err);
 }
 
+/* Waits for userfaults: spins for up to busy_poll after the last batch
+ * (busypoll.c), then sleeps in poll(2).  Returns how many were read into
+ * msgs (0: call again), -ECANCELED when the thread is to stop, or -errno. */
+static int wait_faults(rmem_client *c, struct uffd_msg *msgs, struct pollfd *pfd)
+{
+    int n;
+
+    if (c->busy_poll_ns) {
+        uint64_t end = rmem__now_ns() + c->busy_poll_ns;
+
+        do {
+            n = rmem__uffd_read(c->uffd, msgs, FAULT_BATCH);
+            if (n)
+                return n;
+            if (atomic_load(&c->fault_stop))
+                return -ECANCELED;
+            sched_yield();
+        } while (rmem__now_ns() < end);
+    }
+    if (poll(pfd, 2, -1) < 0)
+        return errno == EINTR ? 0 : -errno;
+    if (pfd[1].revents)
+        return -ECANCELED;
+    return rmem__uffd_read(c->uffd, msgs, FAULT_BATCH);
+}
+
 static void *fault_thread(void *arg)
 {
     struct rmem__fault_worker *w = arg;
@@ -381,27 +432,15 @@ static void *fault_thread(void *arg)
     struct uffd_msg msgs[FAULT_BATCH];
     struct pollfd pfd[2] = {{.fd = c->uffd, .events = POLLIN},
                             {.fd = c->stop_efd, .events = POLLIN}};
+    int n;
 
-    for (;;) {
-        int n;
-
-        if (poll(pfd, 2, -1) < 0) {
-            if (errno == EINTR)
-                continue;
-            fprintf(stderr, "librmem: fault thread: poll: %s\n", strerror(errno));
-            break;
-        }
-        if (pfd[1].revents)
-            break;
-        n = rmem__uffd_read(c->uffd, msgs, FAULT_BATCH);
-        if (n < 0) {
-            fprintf(stderr, "librmem: fault thread: read: %s\n", strerror(-n));
-            break;
-        }
+    while ((n = wait_faults(c, msgs, pfd)) >= 0) {
         for (int i = 0; i < n; i++)
             if (msgs[i].event == UFFD_EVENT_PAGEFAULT)
                 handle_fault(w, &msgs[i]);
     }
+    if (n != -ECANCELED)
+        fprintf(stderr, "librmem: fault thread stops: %s\n", strerror(-n));
     return NULL;
 }
 
@@ -430,6 +469,7 @@ void rmem__fault_stop(rmem_client *c)
         any |= c->fault[i].started;
     if (!any)
         return;
+    atomic_store(&c->fault_stop, true);
     if (write(c->stop_efd, &one, sizeof(one)) != sizeof(one))
         fprintf(stderr, "librmem: cannot stop fault threads: %s\n", strerror(errno));
     for (unsigned i = 0; i < c->nfault; i++) {

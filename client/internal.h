@@ -24,6 +24,7 @@ struct rmem__conn {
     uint64_t next_id;
     uint64_t session;              /* from HelloReply */
     uint32_t max_io_pages;
+    uint64_t busy_poll_ns;         /* spin this long for a reply (busypoll.c) */
     uint8_t *hbuf;                 /* prefix + header, FRAME_MAX_HEADER */
     uint8_t *arena;                /* protobuf-c unpack arena */
     size_t arena_used;
@@ -61,6 +62,15 @@ int  rmem__conn_rpc(struct rmem__conn *cn, Rmem__Request *req,
                     const struct iovec *iov, int iovcnt,
                     Rmem__Response **resp, void *rbuf, size_t rcap,
                     size_t *rlen);
+
+/* busypoll.c */
+uint64_t rmem__now_ns(void);
+/* The spin allowed to a thread started from the calling one: busy_poll_us
+ * in ns, or 0 if it could only run on one CPU. */
+uint64_t rmem__busy_poll_ns(unsigned busy_poll_us);
+/* recv(2) without blocking, retried for up to ns: bytes received (> 0),
+ * 0 if nothing came in time, or -errno (-ECONNRESET at end of stream). */
+int  rmem__busy_recv(int fd, void *buf, size_t cap, uint64_t ns);
 
 /* uffd.c: the userfaultfd ioctls, and PAGEMAP_SCAN. */
 struct uffd_msg;
@@ -113,9 +123,11 @@ struct rmem__vma;
  * readahead. */
 #define RMEM__RA_STREAMS 16
 struct rmem__stream {
-    uint64_t last;                    /* index of its last fault + 1 */
-    uint64_t next;                    /* index just past its last window */
+    uint64_t last;                    /* index of its last fault + 1; 0: free */
+    uint64_t next;                    /* index + 1 of the page just beyond its
+                                       * last window in its direction; 0: none */
     uint32_t window;                  /* pages in its last window */
+    int dir;                          /* +1 ascending, -1 descending */
 };
 
 struct rmem__page {
@@ -234,6 +246,8 @@ struct rmem_client {
     char *staging;                    /* FRAME_MAX_PAYLOAD: evicted pages moved here */
     char *shadow;                     /* FRAME_MAX_PAYLOAD: clean victims' bytes */
     int stop_efd;                     /* eventfd that stops the fault thread */
+    _Atomic bool fault_stop;          /* ... seen by spinning fault threads */
+    uint64_t busy_poll_ns;            /* fault threads' spin (busypoll.c) */
     struct rmem__fault_worker fault[RMEM__MAX_FAULT_THREADS];
     unsigned nfault;                  /* fault threads (rmem_options.fault_threads) */
     pthread_t evict_thread;

@@ -48,6 +48,7 @@ static const char *env_or(const char *name, const char *dflt)
 void rmem_options_init(rmem_options *o)
 {
     const char *limit = getenv("RMEM_LOCAL_LIMIT");
+    const char *spin = getenv("RMEM_BUSY_POLL");
     uint64_t v;
 
     memset(o, 0, sizeof(*o));
@@ -59,6 +60,14 @@ void rmem_options_init(rmem_options *o)
     o->tls_key = env_or("RMEM_TLS_KEY", NULL);
     o->fault_threads = 1;
     o->prefetch_max = 64;
+    o->busy_poll = 50;
     if (limit && rmem__parse_size(limit, &v) == 0)
         o->local_limit = (size_t)v;
+    if (spin && isdigit((unsigned char)*spin)) {
+        char *end;
+        unsigned long us = strtoul(spin, &end, 10);
+
+        if (!*end && us <= 1000000)
+            o->busy_poll = (unsigned)us;
+    }
 }

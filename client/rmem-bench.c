@@ -39,7 +39,8 @@
  * backend for one seed.
  *
  * --floor measures what a remote fault cannot go below (floor.c): the p50
- * of one userfaultfd copy fault and of one 4 KiB READ round trip to rmemd. */
+ * of one userfaultfd copy fault and of one 4 KiB READ round trip to rmemd,
+ * and the same for a fault that brings a whole readahead window. */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -523,9 +524,12 @@ static int floor_run(struct bench *b, uint64_t samples)
     if (bench_floor_measure(&b->ro, samples, &f))
         return -1;
     printf("floor samples=%" PRIu64 " uffd_p50_ns=%" PRIu64 " uffd_p99_ns=%" PRIu64
-           " rtt_p50_ns=%" PRIu64 " rtt_p99_ns=%" PRIu64 " floor_p50_ns=%" PRIu64 "\n",
-           f.samples, f.uffd_ns_p50, f.uffd_ns_p99, f.rtt_ns_p50, f.rtt_ns_p99,
-           f.uffd_ns_p50 + f.rtt_ns_p50);
+           " rtt_p50_ns=%" PRIu64 " rtt_p99_ns=%" PRIu64 " floor_p50_ns=%" PRIu64
+           " window=%" PRIu32 " win_uffd_p50_ns=%" PRIu64 " win_rtt_p50_ns=%" PRIu64
+           " win_floor_p50_ns=%" PRIu64 "\n",
+           f.samples, f.page.uffd_ns_p50, f.page.uffd_ns_p99, f.page.rtt_ns_p50,
+           f.page.rtt_ns_p99, f.page.uffd_ns_p50 + f.page.rtt_ns_p50, f.window,
+           f.win.uffd_ns_p50, f.win.rtt_ns_p50, f.win.uffd_ns_p50 + f.win.rtt_ns_p50);
     return 0;
 }
 
@@ -562,8 +566,9 @@ static void usage(FILE *f)
         "usage: rmem-bench --floor [-s HOST:PORT] [--samples N]\n"
         "\n"
         "      --floor             p50/p99 of one userfaultfd copy fault and of one\n"
-        "                          4 KiB READ round trip to rmemd\n"
-        "      --samples N         samples of each (default 2000)\n");
+        "                          4 KiB READ round trip to rmemd, and p50 of both\n"
+        "                          for a readahead window (prefetch_max pages)\n"
+        "      --samples N         samples of each (default 2000; windows: N/8)\n");
 }
 
 static int parse_u64(const char *s, uint64_t *out)

@@ -33,6 +33,9 @@ typedef struct rmem_options {
     size_t local_limit;       /* resident bytes allowed in this process; 0 = none; RMEM_LOCAL_LIMIT */
     unsigned fault_threads;   /* fault threads, one connection each; default 1, max 16 */
     unsigned prefetch_max;    /* pages; 0 disables readahead */
+    unsigned busy_poll;       /* µs a fault thread spins for the next fault or
+                               * its reply before sleeping; default RMEM_BUSY_POLL
+                               * or 50; 0 = never (no spin on a single CPU) */
 } rmem_options;
 
 struct rmem_stat {            /* each counter means exactly this */
@@ -55,7 +58,7 @@ struct rmem_stat {            /* each counter means exactly this */
 
 /* Defaults, then the environment: RMEM_SERVER, RMEM_TENANT, RMEM_TOKEN,
  * RMEM_LOCAL_LIMIT (bytes, K/M/G suffixes), RMEM_TLS_CA, RMEM_TLS_CERT,
- * RMEM_TLS_KEY. */
+ * RMEM_TLS_KEY, RMEM_BUSY_POLL (µs). */
 void rmem_options_init(rmem_options *o);
 
 /* Connects and completes the Hello exchange; NULL + errno on failure

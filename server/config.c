@@ -56,6 +56,11 @@ static const struct config_option options[] = {
     {"session-grace", OPT_UINT, offsetof(struct config, session_grace_s), "10", 0, 86400,
      "seconds an orphaned session's anonymous segments survive its last "
      "connection, for the client to reconnect; 0 frees them at once.", ON_SIGHUP},
+    {"busy-poll", OPT_UINT, offsetof(struct config, busy_poll_us), "50", 0, 1000000,
+     "microseconds the event loop keeps polling, without sleeping, after it "
+     "read from a client, so that the next request of a burst finds it "
+     "awake (as net.core.busy_poll); 0: sleep at once.  Never spins when "
+     "rmemd may only run on one CPU.", ON_SIGHUP},
     /* zswap (mm/zswap.c) */
     {"zswap", OPT_BOOL, offsetof(struct config, zswap), "on", 0, 0,
      "on | off: with --swap, keep pages that reclaim swaps out compressed "

@@ -71,6 +71,7 @@ struct config {
     char *default_token;                /* NULL: default tenant loopback only */
     struct config_numa numa;
     uint64_t session_grace_s;
+    uint64_t busy_poll_us;              /* spin of the loop after a read */
     struct config_swap swap;
     bool zswap;                         /* --zswap: compressed cache before swap */
     uint64_t zswap_max_pool_percent;

@@ -5,6 +5,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -259,6 +260,46 @@ void server_fini(struct server *srv)
     mm_set_log(NULL);
 }
 
+/* Busy polling (--busy-poll): once the loop has read from a client it
+ * goes on polling without sleeping for busy-poll µs, yielding the CPU at
+ * each turn, so that the next request of a burst - the next fault of a
+ * client paging through us - finds it awake.  Waking a sleeping thread is
+ * an interrupt to a halted CPU, on a virtual machine as dear as the whole
+ * round trip (tests/bench/FAULT-PATH.md).  A loop that may only run on
+ * one CPU never spins: whatever it waits for would need that CPU. */
+static bool run_busy(struct server *srv, uv_loop_t *loop, uint64_t ns)
+{
+    uint64_t end = uv_hrtime() + ns;
+
+    do {
+        uint64_t seen = srv->stats[SERVER_STAT_bytes_in];
+
+        if (!uv_run(loop, UV_RUN_NOWAIT))
+            return false;
+        if (srv->stats[SERVER_STAT_bytes_in] != seen)
+            end = uv_hrtime() + ns;
+        else
+            sched_yield();
+    } while (uv_hrtime() < end && !srv->stopping);
+    return true;
+}
+
+static void run_loop(struct server *srv, uv_loop_t *loop)
+{
+    cpu_set_t cpus;
+    bool alive = true, multi_cpu = sched_getaffinity(0, sizeof(cpus), &cpus) == 0 &&
+                                   CPU_COUNT(&cpus) > 1;
+
+    while (alive) {
+        uint64_t seen = srv->stats[SERVER_STAT_bytes_in];
+
+        alive = uv_run(loop, UV_RUN_ONCE);
+        if (alive && multi_cpu && srv->cfg->busy_poll_us &&
+            srv->stats[SERVER_STAT_bytes_in] != seen)
+            alive = run_busy(srv, loop, srv->cfg->busy_poll_us * 1000u);
+    }
+}
+
 int server_run(struct config *cfg)
 {
     struct server srv;
@@ -279,7 +320,7 @@ int server_run(struct config *cfg)
     err = server_listen(&srv);
     if (err)
         server_stop(&srv);
-    uv_run(&loop, UV_RUN_DEFAULT);
+    run_loop(&srv, &loop);
     server_fini(&srv);
     if (uv_loop_close(&loop))
         log_warn("event loop closed with handles still open");

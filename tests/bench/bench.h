@@ -77,10 +77,17 @@ void  mcpager_stat(struct mcpager *m, struct mcpager_stat *st);
 int   mcpager_close(struct mcpager *m);
 
 /* floor.c: the cost below which no userfaultfd pager over TCP can go. */
+struct bench_floor_cost {
+    uint64_t uffd_ns_p50, uffd_ns_p99;     /* one fault resolved by UFFDIO_COPY */
+    uint64_t rtt_ns_p50, rtt_ns_p99;       /* one READ from rmemd */
+};
+
+/* A fault of one page, and one that brings a whole readahead window of
+ * prefetch_max pages (what seq and sort faults mostly are). */
 struct bench_floor {
-    uint64_t samples;
-    uint64_t uffd_ns_p50, uffd_ns_p99;     /* one UFFDIO_COPY fault */
-    uint64_t rtt_ns_p50, rtt_ns_p99;       /* one 4 KiB READ from rmemd */
+    uint64_t samples;                      /* one-page samples; window: 1/8 */
+    uint32_t window;                       /* pages */
+    struct bench_floor_cost page, win;
 };
 
 /* 0, or -errno (a message is printed). */

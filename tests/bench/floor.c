@@ -4,11 +4,17 @@
  * rmemd over its loopback TCP connection.  A pager that fetches each page
  * over TCP cannot serve a fault faster than the two added together; the
  * ratio of rmem's remote-fault p50 to that sum is how much the fault path
- * itself adds.  Both are timed sample by sample and reported as medians
- * (p50) and p99 of many, since single system calls here vary a lot. */
+ * itself adds.  Both wait as librmem's fault thread does, with the
+ * busy polling rmem_options.busy_poll asks for (busypoll.c), so the floor
+ * is that of the same mechanism.  Both are timed sample by sample and
+ * reported as medians (p50) and p99 of many, since single system calls
+ * here vary a lot. */
 #include <errno.h>
 #include <linux/userfaultfd.h>
 #include <poll.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,38 +54,61 @@ struct uffd_floor {
     int uffd, stop_efd;
     void *src;
     int err;                       /* first handler failure, -errno */
+    uint64_t spin_ns;              /* busy poll, as librmem's */
+    uint32_t pages;                /* a fault maps this many pages */
+    _Atomic bool stop;
 };
+
+/* The handler waits as librmem's fault thread does: spinning for up to
+ * spin_ns after the last fault (busypoll.c), then in poll(2). */
+static int handler_wait(struct uffd_floor *u, struct uffd_msg *msg)
+{
+    struct pollfd pfd[2] = {{u->uffd, POLLIN, 0}, {u->stop_efd, POLLIN, 0}};
+    uint64_t end = now_ns() + u->spin_ns;
+    int n;
+
+    while (u->spin_ns && now_ns() < end) {
+        if ((n = rmem__uffd_read(u->uffd, msg, 1)) != 0)
+            return n;
+        if (atomic_load(&u->stop))
+            return -ECANCELED;
+        sched_yield();
+    }
+    if (poll(pfd, 2, -1) < 0)
+        return errno == EINTR ? 0 : -errno;
+    if (pfd[1].revents)
+        return -ECANCELED;
+    return rmem__uffd_read(u->uffd, msg, 1);
+}
 
 static void *uffd_handler(void *arg)
 {
     struct uffd_floor *u = arg;
-    struct pollfd pfd[2] = {{u->uffd, POLLIN, 0}, {u->stop_efd, POLLIN, 0}};
+    struct uffd_msg msg;
+    int n;
 
-    for (;;) {
-        struct uffd_msg msg;
-
-        if (poll(pfd, 2, -1) < 0 && errno != EINTR) {
-            u->err = -errno;
-            return NULL;
-        }
-        if (pfd[1].revents)
-            return NULL;
-        if (rmem__uffd_read(u->uffd, &msg, 1) != 1 ||
-            msg.event != UFFD_EVENT_PAGEFAULT)
+    while ((n = handler_wait(u, &msg)) >= 0) {
+        if (n != 1 || msg.event != UFFD_EVENT_PAGEFAULT)
             continue;
         void *dst = (void *)(uintptr_t)(msg.arg.pagefault.address &
                                         ~(uint64_t)(BENCH_PAGE - 1));
-        int err = rmem__uffd_copy(u->uffd, dst, u->src, BENCH_PAGE, false);
+        int err = rmem__uffd_copy(u->uffd, dst, u->src,
+                                  (size_t)u->pages * BENCH_PAGE, false);
 
         if (err && err != -EEXIST && !u->err)
             u->err = err;
     }
+    if (n != -ECANCELED && !u->err)
+        u->err = n;
+    return NULL;
 }
 
-static int floor_uffd(uint64_t samples, uint64_t *ns)
+static int floor_uffd(uint64_t samples, uint32_t pages, uint64_t *ns,
+                      uint64_t spin_ns)
 {
-    struct uffd_floor u = {.uffd = -1, .stop_efd = -1};
-    size_t len = samples * BENCH_PAGE;
+    struct uffd_floor u = {.uffd = -1, .stop_efd = -1, .spin_ns = spin_ns,
+                           .pages = pages};
+    size_t len = samples * pages * BENCH_PAGE;
     pthread_t thr;
     char *map;
     int err;
@@ -87,12 +116,12 @@ static int floor_uffd(uint64_t samples, uint64_t *ns)
     map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (map == MAP_FAILED)
         return -errno;
-    u.src = aligned_alloc(BENCH_PAGE, BENCH_PAGE);
+    u.src = aligned_alloc(BENCH_PAGE, (size_t)pages * BENCH_PAGE);
     if (!u.src) {
         err = -ENOMEM;
         goto out_unmap;
     }
-    memset(u.src, 0x5a, BENCH_PAGE);
+    memset(u.src, 0x5a, (size_t)pages * BENCH_PAGE);
     u.uffd = rmem__uffd_open(NULL);
     if (u.uffd < 0) {
         err = u.uffd;
@@ -113,9 +142,10 @@ static int floor_uffd(uint64_t samples, uint64_t *ns)
         uint64_t t0 = now_ns();
 
         /* A write, so the page is mapped writable in one fault. */
-        *(volatile char *)(map + i * BENCH_PAGE) = 1;
+        *(volatile char *)(map + i * pages * BENCH_PAGE) = 1;
         ns[i] = now_ns() - t0;
     }
+    atomic_store(&u.stop, true);
     eventfd_write(u.stop_efd, 1);
     pthread_join(thr, NULL);
     err = u.err;
@@ -132,9 +162,9 @@ out_unmap:
     return err;
 }
 
-/* ---- one 4 KiB round trip to rmemd ------------------------------------ */
+/* ---- one READ round trip to rmemd ------------------------------------ */
 
-static int rtt_segment(struct rmem__conn *cn, uint64_t *seg)
+static int rtt_segment(struct rmem__conn *cn, uint32_t pages, uint64_t *seg)
 {
     Rmem__SegmentCreate sc = RMEM__SEGMENT_CREATE__INIT;
     Rmem__Request req = RMEM__REQUEST__INIT;
@@ -142,7 +172,7 @@ static int rtt_segment(struct rmem__conn *cn, uint64_t *seg)
     int err;
 
     sc.name = "";
-    sc.size = BENCH_PAGE;
+    sc.size = (uint64_t)pages * BENCH_PAGE;
     req.body_case = RMEM__REQUEST__BODY_SEGMENT_CREATE;
     req.segment_create = &sc;
     err = rmem__conn_rpc(cn, &req, NULL, 0, &resp, NULL, 0, NULL);
@@ -154,17 +184,17 @@ static int rtt_segment(struct rmem__conn *cn, uint64_t *seg)
     return 0;
 }
 
-/* Writes the page first, so every READ carries a real page back. */
-static int rtt_write(struct rmem__conn *cn, uint64_t seg, void *page)
+/* Writes the pages first, so every READ carries real pages back. */
+static int rtt_write(struct rmem__conn *cn, uint64_t seg, void *buf, uint32_t pages)
 {
     Rmem__PageRange range = RMEM__PAGE_RANGE__INIT, *ranges[1] = {&range};
     Rmem__Write w = RMEM__WRITE__INIT;
     Rmem__Request req = RMEM__REQUEST__INIT;
     Rmem__Response *resp;
-    struct iovec iov = {page, BENCH_PAGE};
+    struct iovec iov = {buf, (size_t)pages * BENCH_PAGE};
 
     range.first = 0;
-    range.count = 1;
+    range.count = pages;
     w.segment = seg;
     w.n_ranges = 1;
     w.ranges = ranges;
@@ -173,21 +203,21 @@ static int rtt_write(struct rmem__conn *cn, uint64_t seg, void *page)
     return rmem__conn_rpc(cn, &req, &iov, 1, &resp, NULL, 0, NULL);
 }
 
-static int rtt_read(struct rmem__conn *cn, uint64_t seg, void *page)
+static int rtt_read(struct rmem__conn *cn, uint64_t seg, void *buf, uint32_t pages)
 {
     Rmem__Read rd = RMEM__READ__INIT;
     Rmem__Request req = RMEM__REQUEST__INIT;
     Rmem__Response *resp;
-    size_t got;
+    size_t got, len = (size_t)pages * BENCH_PAGE;
     int err;
 
     rd.segment = seg;
     rd.first = 0;
-    rd.count = 1;
+    rd.count = pages;
     req.body_case = RMEM__REQUEST__BODY_READ;
     req.read = &rd;
-    err = rmem__conn_rpc(cn, &req, NULL, 0, &resp, page, BENCH_PAGE, &got);
-    return err ? err : got == BENCH_PAGE ? 0 : -EPROTO;
+    err = rmem__conn_rpc(cn, &req, NULL, 0, &resp, buf, len, &got);
+    return err ? err : got == len ? 0 : -EPROTO;
 }
 
 static int rtt_free(struct rmem__conn *cn, uint64_t seg)
@@ -202,69 +232,86 @@ static int rtt_free(struct rmem__conn *cn, uint64_t seg)
     return rmem__conn_rpc(cn, &req, NULL, 0, &resp, NULL, 0, NULL);
 }
 
-static int floor_rtt(const rmem_options *ro, uint64_t samples, uint64_t *ns)
+static int floor_rtt(const rmem_options *ro, uint64_t samples, uint32_t pages,
+                     uint64_t *ns)
 {
     struct rmem__conn_target t = {ro->server, ro->tenant, ro->token,
                                   "rmem-bench --floor", 0};
+    size_t len = (size_t)pages * BENCH_PAGE;
     struct rmem__conn cn;
     uint64_t seg;
-    char *page;
+    char *buf;
     int err;
 
-    page = aligned_alloc(BENCH_PAGE, BENCH_PAGE);
-    if (!page)
+    buf = aligned_alloc(BENCH_PAGE, len);
+    if (!buf)
         return -ENOMEM;
-    memset(page, 0xa5, BENCH_PAGE);
+    memset(buf, 0xa5, len);
     err = rmem__conn_open(&cn, &t);
     if (err)
         goto out_free;
-    err = rtt_segment(&cn, &seg);
+    cn.busy_poll_ns = rmem__busy_poll_ns(ro->busy_poll);
+    err = rtt_segment(&cn, pages, &seg);
     if (err)
         goto out_close;
-    err = rtt_write(&cn, seg, page);
+    err = rtt_write(&cn, seg, buf, pages);
     for (uint64_t i = 0; i < samples && !err; i++) {
         uint64_t t0 = now_ns();
 
-        err = rtt_read(&cn, seg, page);
+        err = rtt_read(&cn, seg, buf, pages);
         ns[i] = now_ns() - t0;
     }
-    if (!err && ((unsigned char *)page)[BENCH_PAGE - 1] != 0xa5)
+    if (!err && ((unsigned char *)buf)[len - 1] != 0xa5)
         err = -EIO;
     if (rtt_free(&cn, seg) && !err)
         err = -EIO;
 out_close:
     rmem__conn_close(&cn);
 out_free:
-    free(page);
+    free(buf);
     return err;
+}
+
+/* One fault of `pages` pages: p50 and p99 of its userfaultfd part and of
+ * its READ. */
+static int floor_of(const rmem_options *ro, uint64_t samples, uint32_t pages,
+                    uint64_t *ns, struct bench_floor_cost *fc)
+{
+    int err = floor_uffd(samples, pages, ns, rmem__busy_poll_ns(ro->busy_poll));
+
+    if (err) {
+        fprintf(stderr, "rmem-bench: floor: userfaultfd copy fault of %u pages: "
+                "%s\n", pages, strerror(-err));
+        return err;
+    }
+    percentiles(ns, samples, &fc->uffd_ns_p50, &fc->uffd_ns_p99);
+    err = floor_rtt(ro, samples, pages, ns);
+    if (err) {
+        fprintf(stderr, "rmem-bench: floor: READ of %u pages from %s: %s\n",
+                pages, ro->server, strerror(-err));
+        return err;
+    }
+    percentiles(ns, samples, &fc->rtt_ns_p50, &fc->rtt_ns_p99);
+    return 0;
 }
 
 int bench_floor_measure(const rmem_options *ro, uint64_t samples,
                         struct bench_floor *f)
 {
     uint64_t *ns = calloc(samples, sizeof(*ns));
+    uint32_t window = ro->prefetch_max > 1 ? ro->prefetch_max : 1;
     int err;
 
-    if (!ns || samples == 0) {
+    if (!ns || samples < 8) {
         free(ns);
         return -EINVAL;
     }
     f->samples = samples;
-    err = floor_uffd(samples, ns);
-    if (err) {
-        fprintf(stderr, "rmem-bench: floor: userfaultfd copy fault: %s\n",
-                strerror(-err));
-        goto out;
-    }
-    percentiles(ns, samples, &f->uffd_ns_p50, &f->uffd_ns_p99);
-    err = floor_rtt(ro, samples, ns);
-    if (err) {
-        fprintf(stderr, "rmem-bench: floor: 4 KiB READ from %s: %s\n",
-                ro->server, strerror(-err));
-        goto out;
-    }
-    percentiles(ns, samples, &f->rtt_ns_p50, &f->rtt_ns_p99);
-out:
+    f->window = window;
+    err = floor_of(ro, samples, 1, ns, &f->page);
+    /* A window costs more per sample and maps window pages each: fewer. */
+    if (!err)
+        err = floor_of(ro, samples / 8, window, ns, &f->win);
     free(ns);
     return err;
 }

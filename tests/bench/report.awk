@@ -3,7 +3,8 @@
 # Input lines (key=value after a tag):
 #   result config=C round=N workload=W seconds=S majflt=.. remote_faults=..
 #          prefetch_hits=.. writebacks=.. p50_ns=.. p99_ns=.. checksum=..
-#   floor round=N uffd_p50_ns=.. rtt_p50_ns=.. floor_p50_ns=..
+#   floor round=N uffd_p50_ns=.. rtt_p50_ns=.. floor_p50_ns=.. window=W
+#         win_uffd_p50_ns=.. win_rtt_p50_ns=.. win_floor_p50_ns=..
 #   failed config=C workload=W round=N
 # Per workload and configuration: median and min-max of the wall time of
 # the timed part, the ratio of its median to rmem's (above 1: rmem is
@@ -80,6 +81,10 @@ $1 == "floor" {
     add("floor_uffd", kv($0, "uffd_p50_ns"))
     add("floor_rtt", kv($0, "rtt_p50_ns"))
     add("floor", kv($0, "floor_p50_ns"))
+    add("wfloor_uffd", kv($0, "win_uffd_p50_ns"))
+    add("wfloor_rtt", kv($0, "win_rtt_p50_ns"))
+    add("wfloor", kv($0, "win_floor_p50_ns"))
+    window = kv($0, "window")
 }
 $1 == "failed" {
     failed[kv($0, "workload") SUBSEP kv($0, "config")]++
@@ -119,14 +124,23 @@ END {
     print "faults are the kernel's count for the benchmark process (getrusage)."
     if ("floor" in vals) {
         f = median(vals["floor"])
-        printf "\nFloor (rmem-bench --floor, median of rounds): one userfaultfd copy fault %s µs + one 4 KiB READ round trip to rmemd %s µs = %s µs.\n",
+        wf = ("wfloor" in vals) ? median(vals["wfloor"]) : 0
+        printf "\nFloor (rmem-bench --floor, median of rounds): one userfaultfd copy fault %s µs + one 4 KiB READ round trip to rmemd %s µs = %s µs",
                us(median(vals["floor_uffd"])), us(median(vals["floor_rtt"])), us(f)
+        if (wf > 0)
+            printf "; for a %s-page readahead window, %s µs + %s µs = %s µs",
+                   window, us(median(vals["wfloor_uffd"])), us(median(vals["wfloor_rtt"])),
+                   us(wf)
+        print "."
         line = ""
         for (i = 1; i <= nw; i++) {
             k = worder[i] SUBSEP "rmem" SUBSEP "p50"
-            if ((k in vals) && f > 0 && median(vals[k]) > 0)
-                line = line sprintf("%s %s %.2f×", line == "" ? "" : ",", worder[i],
-                                    median(vals[k]) / f)
+            if (!(k in vals) || f <= 0 || median(vals[k]) <= 0)
+                continue
+            line = line sprintf("%s %s %.2f×", line == "" ? "" : ",", worder[i],
+                                median(vals[k]) / f)
+            if (wf > 0)
+                line = line sprintf(" (%.2f× the window's)", median(vals[k]) / wf)
         }
         if (line != "")
             print "rmem remote-fault p50 over the floor:" line "."

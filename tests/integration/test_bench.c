@@ -107,6 +107,13 @@ START_TEST(test_floor_reports_fault_and_round_trip)
     ck_assert_uint_gt(rtt, 0);
     ck_assert_uint_le(uffd, field(out, "floor ", "uffd_p99_ns", 10));
     ck_assert_uint_eq(field(out, "floor ", "floor_p50_ns", 10), uffd + rtt);
+    /* The window: rmem_options' default prefetch_max, 64 pages; moving
+     * 256 KiB costs more than moving 4 KiB. */
+    ck_assert_uint_eq(field(out, "floor ", "window", 10), 64);
+    uffd = field(out, "floor ", "win_uffd_p50_ns", 10);
+    rtt = field(out, "floor ", "win_rtt_p50_ns", 10);
+    ck_assert_uint_gt(rtt, field(out, "floor ", "rtt_p50_ns", 10));
+    ck_assert_uint_eq(field(out, "floor ", "win_floor_p50_ns", 10), uffd + rtt);
 }
 END_TEST
 

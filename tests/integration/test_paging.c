@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -370,6 +371,110 @@ START_TEST(test_sequential_streams_use_readahead)
 }
 END_TEST
 
+/* Descending scans get readahead too: windows below the fault, every page
+ * in its place.  First one descending read of pages that live on the
+ * server, then the two ends of a quicksort partition moving towards each
+ * other, which read and write both. */
+START_TEST(test_descending_streams_use_readahead)
+{
+    const size_t len = 32 * MiB, npages = len / PAGE;
+    rmem_client *c = connect_prefetch(4 * MiB, 64);
+    char *p = map_anon(c, len);
+    struct rmem_stat a, b;
+
+    for (size_t i = 0; i < npages; i++)
+        stamp((uint64_t *)(p + i * PAGE), i, 1);
+    ck_assert_int_eq(rmem_stat(c, &a), 0);
+    for (size_t i = npages; i-- > 0;)
+        ck_assert_msg(stamp_ok((uint64_t *)(p + i * PAGE), i, 1), "page %zu", i);
+    ck_assert_int_eq(rmem_stat(c, &b), 0);
+    ck_assert_uint_lt(b.faults_remote - a.faults_remote, npages / 8);
+    ck_assert_uint_gt(b.prefetch_hits - a.prefetch_hits, npages / 2);
+
+    for (size_t i = 0, j = npages - 1; i < j; i++, j--) {
+        ck_assert_msg(stamp_ok((uint64_t *)(p + i * PAGE), i, 1), "page %zu", i);
+        ck_assert_msg(stamp_ok((uint64_t *)(p + j * PAGE), j, 1), "page %zu", j);
+        stamp((uint64_t *)(p + i * PAGE), i, 2);
+        stamp((uint64_t *)(p + j * PAGE), j, 2);
+    }
+    ck_assert_int_eq(rmem_stat(c, &a), 0);
+    ck_assert_uint_lt(a.faults_remote - b.faults_remote, npages / 8);
+    for (size_t i = 0; i < npages; i++)
+        ck_assert_msg(stamp_ok((uint64_t *)(p + i * PAGE), i, 2), "page %zu", i);
+    rmem_disconnect(c);
+}
+END_TEST
+
+/* RMEM_BUSY_POLL sets rmem_options.busy_poll (µs); a bad value keeps the
+ * default. */
+START_TEST(test_busy_poll_option)
+{
+    rmem_options o;
+
+    ck_assert_int_eq(unsetenv("RMEM_BUSY_POLL"), 0);
+    rmem_options_init(&o);
+    ck_assert_uint_eq(o.busy_poll, 50);
+    ck_assert_int_eq(setenv("RMEM_BUSY_POLL", "0", 1), 0);
+    rmem_options_init(&o);
+    ck_assert_uint_eq(o.busy_poll, 0);
+    ck_assert_int_eq(setenv("RMEM_BUSY_POLL", "200", 1), 0);
+    rmem_options_init(&o);
+    ck_assert_uint_eq(o.busy_poll, 200);
+    ck_assert_int_eq(setenv("RMEM_BUSY_POLL", "20ms", 1), 0);
+    rmem_options_init(&o);
+    ck_assert_uint_eq(o.busy_poll, 50);
+    unsetenv("RMEM_BUSY_POLL");
+}
+END_TEST
+
+/* Every way a fault thread waits serves faults alike: sleeping at once
+ * (busy_poll 0), spinning (1000 µs), and a client started on a single CPU,
+ * where it must not spin since the server and the program need that CPU
+ * (_i: 0, 1, 2). */
+START_TEST(test_busy_poll_modes_page_intact)
+{
+    const size_t len = 32 * MiB, npages = len / PAGE;
+    uint32_t *gen = calloc(npages, sizeof(*gen));
+    cpu_set_t all, one;
+    rmem_options o;
+    rmem_client *c;
+    uint64_t seed = 7;
+    char *p;
+
+    ck_assert_int_eq(sched_getaffinity(0, sizeof(all), &all), 0);
+    if (_i == 2) {
+        CPU_ZERO(&one);
+        for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
+            if (CPU_ISSET(cpu, &all)) {
+                CPU_SET(cpu, &one);
+                break;
+            }
+        ck_assert_int_eq(sched_setaffinity(0, sizeof(one), &one), 0);
+    }
+    rmem_options_init(&o);
+    o.server = srv.addr;
+    o.local_limit = 4 * MiB;
+    o.busy_poll = _i == 0 ? 0 : 1000;
+    c = rmem_connect(&o);
+    ck_assert_msg(c != NULL, "rmem_connect: %s", strerror(errno));
+    p = map_anon(c, len);
+    for (size_t i = 0; i < npages; i++)
+        stamp((uint64_t *)(p + i * PAGE), i, 0);
+    for (size_t k = 0; k < npages; k++) {
+        size_t i = xorshift(&seed) % npages;
+
+        ck_assert_msg(stamp_ok((uint64_t *)(p + i * PAGE), i, gen[i]), "page %zu", i);
+        if (k & 1)
+            stamp((uint64_t *)(p + i * PAGE), i, ++gen[i]);
+    }
+    for (size_t i = 0; i < npages; i++)
+        ck_assert_msg(stamp_ok((uint64_t *)(p + i * PAGE), i, gen[i]), "page %zu", i);
+    rmem_disconnect(c);
+    ck_assert_int_eq(sched_setaffinity(0, sizeof(all), &all), 0);
+    free(gen);
+}
+END_TEST
+
 /* Several fault threads (rmem_options.fault_threads) serve the faults of
  * several program threads at once, each fetching without the client lock:
  * every page comes back intact through eviction, readahead windows
@@ -618,6 +723,9 @@ Suite *paging_suite(void)
     tcase_add_loop_test(tc, test_stores_race_with_writeback, 0, 2);
     tcase_add_test(tc, test_first_write_is_one_fault);
     tcase_add_test(tc, test_sequential_streams_use_readahead);
+    tcase_add_test(tc, test_descending_streams_use_readahead);
+    tcase_add_test(tc, test_busy_poll_option);
+    tcase_add_loop_test(tc, test_busy_poll_modes_page_intact, 0, 3);
     tcase_add_test(tc, test_read_write_syscalls_on_nonresident_pages);
     tcase_add_test(tc, test_fault_threads_serve_concurrent_faults);
     tcase_add_test(tc, test_two_clients_at_once);
