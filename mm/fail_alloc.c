@@ -8,10 +8,10 @@
  * OOM paths all see it, so the sweep in the unit tests (n = 1, 2, ...
  * until the operation succeeds) reaches each allocation of an operation
  * and checks that failing there unwinds cleanly.  What is counted: every
- * mm_alloc_pages() call (data, table, slab and readahead pages) and every
- * slab_alloc() (so kmalloc too) - a slab_alloc that needs a new slab
- * counts twice.  Allocations from the C heap (kvmalloc past
- * MM_KMALLOC_MAX) are not counted. */
+ * mm_alloc_pages() call (data, table, slab, kvmalloc and readahead pages)
+ * and every slab_alloc() (so kmalloc too) - a slab_alloc that needs a new
+ * slab counts twice.  Allocations from the C heap (kvmalloc past a
+ * max-order block) are not counted. */
 #include "internal.h"
 
 void mm_fail_alloc_after(struct mm *mm, long n)

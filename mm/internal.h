@@ -50,14 +50,19 @@ int  os_swap_writev(int fd, const struct iovec *iov, unsigned n, uint64_t pos);
 /* ---- idr.c ---- */
 
 /* Small integer ids for pointers, so that a page descriptor can name its
- * segment and memcg in 32 bits.  Id 0 is never handed out. */
+ * segment and memcg in 32 bits.  Id 0 is never handed out.  The table is
+ * mm_kvzalloc'd from mm (idr_init), or a fixed array (idr_init_fixed:
+ * -ENOSPC when full). */
 struct idr {
+    struct mm *mm;                      /* NULL: a fixed table */
     void **slots;                       /* slots[id], NULL when free */
     uint32_t cap;                       /* slots allocated */
     uint32_t count;                     /* ids in use */
     uint32_t hint;                      /* lowest id that may be free */
 };
 
+void  idr_init(struct idr *idr, struct mm *mm);
+void  idr_init_fixed(struct idr *idr, void **slots, uint32_t cap);
 int   idr_alloc(struct idr *idr, void *ptr, uint32_t *id);
 void *idr_find(const struct idr *idr, uint32_t id);
 void  idr_remove(struct idr *idr, uint32_t id);
@@ -119,7 +124,29 @@ struct zone {
 
 /* ---- slab.c (the cache struct; struct mm embeds the built-in ones) ---- */
 
+/* Under AddressSanitizer, slab.c and kvmalloc.c mark what no live object
+ * covers as unaddressable. */
+#if defined(__SANITIZE_ADDRESS__)
+#define MM_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define MM_ASAN 1
+#endif
+#endif
+
+#ifdef MM_ASAN
+#include <sanitizer/asan_interface.h>
+#define asan_poison(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define asan_unpoison(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#define asan_is_poisoned(p) __asan_address_is_poisoned(p)
+#else
+#define asan_poison(p, n) ((void)(p), (void)(n))
+#define asan_unpoison(p, n) ((void)(p), (void)(n))
+#define asan_is_poisoned(p) ((void)(p), 0)
+#endif
+
 #define SLAB_NAME_MAX 32
+#define SLAB_MAX_CACHES 64              /* ids 1..63; built-in ones included */
 #define SLAB_MAX_ORDER 3                /* slabs of at most 8 pages */
 #define SLAB_MAX_SIZE (MM_PAGE_SIZE << SLAB_MAX_ORDER)
 #define SLAB_NR_KMALLOC 11              /* kmalloc-8 .. kmalloc-8k */
@@ -209,6 +236,7 @@ struct mm {
     struct idr segments;
     struct idr memcgs;
     struct idr slab_caches;             /* every live cache, by id */
+    void *slab_cache_slots[SLAB_MAX_CACHES];    /* slab_caches' table */
     bool slab_no_poison;                /* mm_slab_set_poison(mm, false) */
     struct slab_cache slab_builtin[NR_SLAB_BUILTIN];
     /* lru.c, swap.c, vmscan.c */
@@ -297,6 +325,14 @@ void slab_zone_pages(const struct mm *mm, unsigned z, uint64_t *pages,
 /* The cache and slab head of an object, or -EINVAL (logged) if p is not
  * an object of a live slab. */
 int  slab_lookup(const struct mm *mm, const void *p, struct slab_cache **c);
+/* The pfn of the pool page holding p, or -EINVAL if p is not pool memory. */
+int  pool_addr_to_pfn(const struct mm *mm, const void *p, pfn_t *pfn);
+
+/* ---- kvmalloc.c ---- */
+
+/* Every KVMALLOC page belongs to a run that starts at a KVMALLOC head
+ * naming itself, within one max-order block. */
+int  kvmalloc_check(const struct mm *mm);
 
 /* ---- segment.c ---- */
 

@@ -73,6 +73,7 @@ struct mm_stat {
     unsigned zones;
     uint64_t slab_pages;                /* pages holding slabs */
     uint64_t slab_reclaimable_pages;    /* of those, empty slabs kept for reuse */
+    uint64_t kvmalloc_pages;            /* pages of objects above kmalloc's classes */
 };
 
 /* Logging: mm/ reports through one hook, by default a line on stderr.
@@ -97,7 +98,8 @@ int  mm_check(const struct mm *mm);
  * every metadata object of the server.  NULL/-errno on failure, never an
  * abort; a bad free is refused and logged.  Freed objects are poisoned
  * (0x6b) unless mm_slab_set_poison(mm, false), and under AddressSanitizer
- * they are unaddressable until allocated again, so use-after-free shows. */
+ * they are unaddressable until allocated again, so use-after-free shows.
+ * At most 63 caches live at once, the built-in ones included (-ENOSPC). */
 int   slab_cache_create(struct mm *mm, const char *name, size_t size,
                         size_t align, struct slab_cache **out);
 /* -EBUSY (logged, nothing freed) while objects are still allocated. */
@@ -111,8 +113,9 @@ void  slab_cache_shrink(struct slab_cache *c);
 void  mm_slab_set_poison(struct mm *mm, bool on);
 
 /* kmalloc: size classes kmalloc-8 .. kmalloc-8k (powers of two).  A size
- * of 0 or above MM_KMALLOC_MAX gives NULL; kvmalloc takes those from the C
- * heap instead, and kvfree tells the two apart by address. */
+ * of 0 or above MM_KMALLOC_MAX gives NULL.  kvmalloc (kvmalloc.c) takes
+ * those as a run of whole buddy pages (meminfo's VmallocUsed), and above
+ * a max-order block (4 MiB) from the C heap; kvfree tells them apart. */
 #define MM_KMALLOC_MAX 8192u
 void *mm_kmalloc(struct mm *mm, size_t size);
 void *mm_kzalloc(struct mm *mm, size_t size);

@@ -112,8 +112,9 @@ uint64_t numa_min_free_pages(uint64_t total_pages)
 }
 
 /* Linux's __setup_per_zone_wmarks(): each zone gets its share of min by
- * size; low = min * 5/4 and high = min * 3/2.  Reclaim (later) wakes below
- * low and runs until high; ordinary allocations stop at min. */
+ * size; low = min * 5/4 and high = min * 3/2.  Background reclaim
+ * (mm_background_reclaim) wakes below low and runs until high; ordinary
+ * allocations stop at min. */
 static void set_watermarks(struct mm *mm)
 {
     uint64_t min_pages = numa_min_free_pages(mm->nr_pages);
@@ -185,6 +186,9 @@ int mm_create_topology(const struct mm_config *cfg,
         return -ENOMEM;
     mm->cfg = *cfg;
     mm->topo = *topo;
+    idr_init(&mm->segments, mm);
+    idr_init(&mm->memcgs, mm);
+    idr_init_fixed(&mm->slab_caches, mm->slab_cache_slots, SLAB_MAX_CACHES);
     for (unsigned i = 0; i < topo->nr_nodes; i++) {
         mm->nr_pages += node_pages[i];
         mm->nr_zones += node_pages[i] != 0;
@@ -210,7 +214,6 @@ int mm_create_topology(const struct mm_config *cfg,
     return 0;
 
 err_unmap_arenas:
-    idr_destroy(&mm->slab_caches);
     unmap_arenas(mm, mm->nr_zones);
 err_free_memmap:
     free(mm->memmap);
@@ -244,10 +247,10 @@ void mm_destroy(struct mm *mm)
         memcg_free(idr_find(&mm->memcgs, id));
     ksm_fini(mm);
     swap_destroy_all(mm);
-    slab_fini(mm);
-    unmap_arenas(mm, mm->nr_zones);
     idr_destroy(&mm->segments);
     idr_destroy(&mm->memcgs);
+    slab_fini(mm);
+    unmap_arenas(mm, mm->nr_zones);
     free(mm->memmap);
     free(mm->zones);
     free(mm);
@@ -263,6 +266,7 @@ void mm_get_stat(const struct mm *mm, struct mm_stat *st)
         st->free_pages += zone->free_pages;
         st->data_pages += zone->nr_state[PAGE_DATA];
         st->table_pages += zone->nr_state[PAGE_TABLE];
+        st->kvmalloc_pages += zone->nr_state[PAGE_KVMALLOC];
     }
     for (unsigned i = 0; i < mm->nr_zones; i++) {
         uint64_t pages, reclaimable;

@@ -15,10 +15,12 @@
 /* allowed_from[to]: the states a page may come from. */
 static const unsigned allowed_from[NR_PAGE_STATES] = {
     [PAGE_FREE] = BIT(ALLOCATED),
-    [PAGE_ALLOCATED] = BIT(FREE) | BIT(DATA) | BIT(TABLE) | BIT(SLAB),
+    [PAGE_ALLOCATED] = BIT(FREE) | BIT(DATA) | BIT(TABLE) | BIT(SLAB) |
+                       BIT(KVMALLOC),
     [PAGE_DATA] = BIT(ALLOCATED),
     [PAGE_TABLE] = BIT(ALLOCATED),
     [PAGE_SLAB] = BIT(ALLOCATED),
+    [PAGE_KVMALLOC] = BIT(ALLOCATED),
 };
 
 static const char *const state_names[NR_PAGE_STATES] = {

@@ -8,7 +8,8 @@
  *   FREE  --buddy alloc-->  ALLOCATED  --segment write-->  DATA
  *     ^                       |   ^  <--discard / destroy--'
  *     '-----buddy free--------'   |--> TABLE (page-table page) --'
- *                                 '--> SLAB (slab of a cache) ---'
+ *                                 |--> SLAB (slab of a cache) ---'
+ *                                 '--> KVMALLOC (a big object) --'
  *
  * Which fields mean what depends on the state:
  *   FREE       part of a free buddy block; the block's head has PG_buddy,
@@ -37,7 +38,10 @@
  *              first page has PG_slab, keeps ->order, links the cache's
  *              slab lists through ->next/->prev, holds the index of its
  *              first free object in ->index_lo and its objects in use in
- *              ->nr_used; every other page names the first in ->index_lo. */
+ *              ->nr_used; every other page names the first in ->index_lo.
+ *   KVMALLOC   a page of an object too big for kmalloc (kvmalloc.c): each
+ *              names the first in ->index_lo, which holds the pages in
+ *              ->nr_used. */
 #ifndef RMEM_MM_PAGE_H
 #define RMEM_MM_PAGE_H
 
@@ -51,7 +55,8 @@
     X(ALLOCATED)        \
     X(DATA)             \
     X(TABLE)            \
-    X(SLAB)
+    X(SLAB)             \
+    X(KVMALLOC)
 
 enum page_state {
 #define PAGE_STATE_ENUM(s) PAGE_##s,
@@ -114,7 +119,8 @@ struct page {
     union {
         uint32_t memcg_id;              /* DATA: owner memcg */
         uint32_t nr_used;               /* TABLE: entries that are not none;
-                                           SLAB head: objects in use */
+                                           SLAB head: objects in use;
+                                           KVMALLOC head: pages */
     };
 };
 

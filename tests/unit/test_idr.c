@@ -1,15 +1,28 @@
 /* test_idr.c - the id table that lets a 32-bit page descriptor name its
  * segment and memcg: ids from 1, lowest free reused first, growth past the
- * first allocation, iteration in id order, and bad arguments refused. */
+ * first allocation, iteration in id order, and bad arguments refused.
+ * The tables come from a pool, whose invariants hold after each test. */
 #include <stdlib.h>
 
 #include "mm_test.h"
 
 static int objs[200];
+static struct mm *mm;                   /* the tables' memory */
+
+static void setup(void)
+{
+    mm = test_mm(4 * MiB);
+}
+
+static void teardown(void)
+{
+    ck_assert_mm_ok(mm);
+    mm_destroy(mm);
+}
 
 START_TEST(test_ids_start_at_one_and_find_their_pointer)
 {
-    struct idr idr = {0};
+    struct idr idr = { .mm = mm };
     uint32_t id;
 
     ck_assert_ptr_null(idr_find(&idr, 0));
@@ -32,7 +45,7 @@ END_TEST
 
 START_TEST(test_lowest_free_id_is_reused_first)
 {
-    struct idr idr = {0};
+    struct idr idr = { .mm = mm };
     uint32_t id;
 
     for (unsigned i = 0; i < 10; i++)
@@ -58,7 +71,7 @@ END_TEST
 START_TEST(test_next_walks_ids_in_use_in_order)
 {
     static const uint32_t keep[] = {2, 5, 6, 17, 40};
-    struct idr idr = {0};
+    struct idr idr = { .mm = mm };
     uint32_t id, n = 0;
 
     ck_assert_uint_eq(idr_next(&idr, 0), 0);     /* empty table */
@@ -83,7 +96,7 @@ END_TEST
 
 START_TEST(test_null_pointer_is_refused)
 {
-    struct idr idr = {0};
+    struct idr idr = { .mm = mm };
     uint32_t id = 99;
 
     ck_assert_int_eq(idr_alloc(&idr, NULL, &id), -EINVAL);
@@ -98,6 +111,7 @@ Suite *idr_suite(void)
     Suite *s = suite_create("idr");
     TCase *tc = tcase_create("idr");
 
+    tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_ids_start_at_one_and_find_their_pointer);
     tcase_add_test(tc, test_lowest_free_id_is_reused_first);
     tcase_add_test(tc, test_next_walks_ids_in_use_in_order);

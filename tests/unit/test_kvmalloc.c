@@ -1,0 +1,218 @@
+/* test_kvmalloc.c - objects above kmalloc's largest class: one run of
+ * whole pool pages, its unused tail back in the buddy allocator at once,
+ * counted as kvmalloc pages until freed and coalesced again; past a
+ * max-order block the C heap.  Bad frees are refused, failure injection
+ * and an empty pool give NULL without leaking, and id tables grow from
+ * kmalloc into such runs.  mm_check() runs after every operation. */
+#include <stdlib.h>
+
+#include "mm_test.h"
+
+static uint64_t kv_pages(const struct mm *mm)
+{
+    struct mm_stat st;
+
+    mm_get_stat(mm, &st);
+    return st.kvmalloc_pages;
+}
+
+static uint64_t pool_free(const struct mm *mm)
+{
+    struct mm_stat st;
+
+    mm_get_stat(mm, &st);
+    return st.free_pages;
+}
+
+/* Size asked for, pages of the run it gets. */
+static const struct { size_t size; uint64_t pages; } runs[] = {
+    { MM_KMALLOC_MAX + 1, 3 },
+    { 3 * MM_PAGE_SIZE, 3 },
+    { 3 * MM_PAGE_SIZE + 1, 4 },
+    { 100000, 25 },
+    { 256 * 1024, 64 },
+    { 2 * MiB + 64 * 1024 + 8, 529 },
+    { 4 * MiB, 1024 },
+};
+
+START_TEST(test_run_is_exact_and_goes_back_whole)
+{
+    struct mm *mm = test_mm(16 * MiB);
+    uint64_t before = pool_free(mm);
+    uint64_t max_blocks = mm->zones[0].free_area[MM_MAX_ORDER].nr_free;
+    size_t size = runs[_i].size;
+    unsigned char *p = mm_kvmalloc(mm, size);
+    pfn_t pfn;
+
+    ck_assert_ptr_nonnull(p);
+    ck_assert(mm_addr_in_pool(mm, p));
+    ck_assert_uint_eq((uintptr_t)p % MM_PAGE_SIZE, 0);
+    ck_assert_uint_eq(kv_pages(mm), runs[_i].pages);
+    ck_assert_uint_eq(pool_free(mm), before - runs[_i].pages);
+    ck_assert_int_eq(pool_addr_to_pfn(mm, p, &pfn), 0);
+    ck_assert_uint_eq(pfn_to_page(mm, pfn)->state, PAGE_KVMALLOC);
+    ck_assert_mm_ok(mm);
+    memset(p, 0xa5, size);                          /* every byte is ours */
+    ck_assert_uint_eq(p[0] & p[size - 1], 0xa5);
+#ifdef MM_ASAN
+    if (size % MM_PAGE_SIZE)
+        ck_assert(asan_is_poisoned(p + size));      /* the run's slack */
+#endif
+    mm_kvfree(mm, p);
+    ck_assert_uint_eq(kv_pages(mm), 0);
+    ck_assert_uint_eq(pool_free(mm), before);
+    /* The tail given back at allocation and the run merge again. */
+    ck_assert_uint_eq(mm->zones[0].free_area[MM_MAX_ORDER].nr_free, max_blocks);
+    ck_assert_mm_ok(mm);
+    mm_destroy(mm);
+}
+END_TEST
+
+START_TEST(test_small_from_kmalloc_huge_from_heap)
+{
+    struct mm *mm = test_mm(16 * MiB);
+    uint64_t before = pool_free(mm);
+    void *small = mm_kvmalloc(mm, MM_KMALLOC_MAX);
+    char *huge = mm_kvzalloc(mm, 4 * MiB + 1);
+    struct slab_cache *c;
+
+    ck_assert_ptr_nonnull(small);
+    ck_assert_int_eq(slab_lookup(mm, small, &c), 0);
+    ck_assert_str_eq(c->name, "kmalloc-8k");
+    ck_assert_ptr_nonnull(huge);
+    ck_assert(!mm_addr_in_pool(mm, huge));          /* more than a block */
+    ck_assert(test_is_zero(huge, 4 * MiB + 1));
+    ck_assert_uint_eq(kv_pages(mm), 0);
+    mm_kvfree(mm, small);
+    mm_kvfree(mm, huge);
+    ck_assert_uint_eq(c->active_objs, 0);
+    ck_assert_uint_eq(pool_free(mm), before - (1ull << c->order)); /* kept empty */
+    ck_assert_ptr_null(mm_kvmalloc(NULL, 100000));
+    ck_assert_mm_ok(mm);
+    mm_destroy(mm);
+}
+END_TEST
+
+START_TEST(test_kvzalloc_zeroes_reused_pages)
+{
+    struct mm *mm = test_mm(8 * MiB);
+    size_t size = 40000;
+    unsigned char *p = mm_kvmalloc(mm, size), *q;
+
+    ck_assert_ptr_nonnull(p);
+    memset(p, 0xff, size);
+    mm_kvfree(mm, p);
+    q = mm_kvzalloc(mm, size);
+    ck_assert_ptr_eq(q, p);                         /* the same pages */
+    ck_assert(test_is_zero(q, size));
+    mm_kvfree(mm, q);
+    ck_assert_mm_ok(mm);
+    mm_destroy(mm);
+}
+END_TEST
+
+START_TEST(test_bad_frees_refused)
+{
+    struct mm *mm = test_mm(8 * MiB);
+    char *p = mm_kvmalloc(mm, 5 * MM_PAGE_SIZE);
+    uint64_t before;
+
+    ck_assert_ptr_nonnull(p);
+    before = pool_free(mm);
+    test_log_quiet();
+    mm_kvfree(mm, p + MM_PAGE_SIZE);                /* a page inside the run */
+    mm_kvfree(mm, p + 8);                           /* inside the first page */
+    mm_kvfree(mm, (char *)mm->zones[0].base +       /* a free page */
+              (mm->zones[0].managed_pages - 1) * MM_PAGE_SIZE);
+    test_log_restore();
+    ck_assert_int_eq(test_log_count, 3);
+    ck_assert_uint_eq(pool_free(mm), before);
+    ck_assert_uint_eq(kv_pages(mm), 5);
+    ck_assert_mm_ok(mm);
+    mm_kvfree(mm, p);
+    test_log_quiet();
+    mm_kvfree(mm, p);                               /* twice */
+    test_log_restore();
+    ck_assert_int_eq(test_log_count, 1);
+    ck_assert_uint_eq(kv_pages(mm), 0);
+    ck_assert_mm_ok(mm);
+    mm_destroy(mm);
+}
+END_TEST
+
+START_TEST(test_failure_and_exhaustion_give_null)
+{
+    struct mm *mm = test_mm(4 * MiB);
+    struct zone *zone = &mm->zones[0];
+    uint64_t before = pool_free(mm), taken;
+    pfn_t *pfns = calloc(zone->managed_pages, sizeof(*pfns));
+    void *p;
+
+    mm_fail_alloc_after(mm, 1);
+    ck_assert_ptr_null(mm_kvmalloc(mm, 64 * 1024));
+    mm_fail_alloc_after(mm, -1);
+    ck_assert_uint_eq(mm_fail_alloc_injected(mm), 1);
+    ck_assert_uint_eq(pool_free(mm), before);
+    ck_assert_mm_ok(mm);
+
+    /* Free pages enough, but no 4 contiguous ones: NULL, nothing taken. */
+    taken = test_drain_zone(zone, 0, pfns);
+    for (uint64_t i = 0; i < taken; i++)
+        if (pfns[i] % 2 == 0)
+            ck_assert_int_eq(buddy_free_pages(zone, pfns[i], 0), 0);
+    ck_assert_ptr_null(mm_kvmalloc(mm, 3 * MM_PAGE_SIZE + 1));
+    ck_assert_uint_eq(kv_pages(mm), 0);
+    ck_assert_mm_ok(mm);
+    for (uint64_t i = 0; i < taken; i++)
+        if (pfns[i] % 2)
+            ck_assert_int_eq(buddy_free_pages(zone, pfns[i], 0), 0);
+    p = mm_kvmalloc(mm, 3 * MM_PAGE_SIZE + 1);
+    ck_assert_ptr_nonnull(p);
+    mm_kvfree(mm, p);
+    ck_assert_uint_eq(pool_free(mm), before);
+    ck_assert_mm_ok(mm);
+    free(pfns);
+    mm_destroy(mm);
+}
+END_TEST
+
+/* An id table outgrows kmalloc-8k at 1024 slots and moves to a run; it is
+ * freed when its last id goes. */
+START_TEST(test_id_table_grows_into_a_run)
+{
+    static int objs[1100];
+    struct mm *mm = test_mm(8 * MiB);
+    struct idr idr = { .mm = mm };
+    uint32_t id;
+
+    for (unsigned i = 0; i < 1100; i++)
+        ck_assert_int_eq(idr_alloc(&idr, &objs[i], &id), 0);
+    ck_assert_uint_eq(idr.cap, 2048);
+    ck_assert_uint_eq(kv_pages(mm), 4);             /* 2048 pointers */
+    ck_assert_ptr_eq(idr_find(&idr, 1100), &objs[1099]);
+    ck_assert_mm_ok(mm);
+    for (uint32_t i = 1; i <= 1100; i++)
+        idr_remove(&idr, i);
+    ck_assert_uint_eq(idr.cap, 0);
+    ck_assert_uint_eq(kv_pages(mm), 0);
+    ck_assert_mm_ok(mm);
+    mm_destroy(mm);
+}
+END_TEST
+
+Suite *kvmalloc_suite(void)
+{
+    Suite *s = suite_create("kvmalloc");
+    TCase *tc = tcase_create("core");
+
+    tcase_set_timeout(tc, TEST_TIMEOUT);
+    tcase_add_loop_test(tc, test_run_is_exact_and_goes_back_whole, 0,
+                        sizeof(runs) / sizeof(runs[0]));
+    tcase_add_test(tc, test_small_from_kmalloc_huge_from_heap);
+    tcase_add_test(tc, test_kvzalloc_zeroes_reused_pages);
+    tcase_add_test(tc, test_bad_frees_refused);
+    tcase_add_test(tc, test_failure_and_exhaustion_give_null);
+    tcase_add_test(tc, test_id_table_grows_into_a_run);
+    suite_add_tcase(s, tc);
+    return s;
+}
