@@ -246,6 +246,7 @@ struct mm {
     bool kswapd_awake;                  /* a zone fell below low, not yet high */
     uint64_t events[NR_MM_VM_EVENTS];   /* enum mm_vm_event */
     uint64_t nr_writeback;              /* PG_writeback pages, orphans too */
+    uint64_t kvmalloc_heap_bytes;       /* kvmalloc.c: objects on the C heap */
     uint64_t nr_swapin;                 /* pages of asynchronous swap-ins */
     uint32_t swap_read_latency_us;      /* testing: mm_swap_set_read_latency */
     struct zswap zswap;                 /* zswap.c */

@@ -1,20 +1,26 @@
 /* kvmalloc.c - metadata objects too big for a kmalloc size class.
  *
- * Linux's kvmalloc() falls back from kmalloc to vmalloc, which maps pages
- * found anywhere at contiguous addresses.  rmem cannot remap pool pages,
- * so an object above MM_KMALLOC_MAX takes one run of contiguous pages from
- * the buddy allocator instead: a block of the smallest order that holds
- * it, whose unused tail goes back at once (Linux's alloc_pages_exact), so
- * that a 2 MiB + 64 KiB receive buffer costs 528 pages, not 1024.  The
- * run's pages are in state KVMALLOC, which the zones count and meminfo
- * shows as VmallocUsed; each names the run's first page in ->index_lo, and
- * the first holds the run's length in ->nr_used, so a free needs no size.
+ * Linux's kvmalloc() tries physically contiguous pages and falls back to
+ * vmalloc, which maps pages found anywhere at contiguous addresses.  rmem
+ * cannot remap pool pages, so an object above MM_KMALLOC_MAX takes one run
+ * of contiguous pages from the buddy allocator: a block of the smallest
+ * order that holds it, whose unused tail goes back at once (Linux's
+ * alloc_pages_exact), so that a 2 MiB + 64 KiB receive buffer costs 529
+ * pages, not 1024.  The run's pages are in state KVMALLOC, which the zones
+ * count and meminfo shows as VmallocUsed; each names the run's first page
+ * in ->index_lo, and the first holds the run's length in ->nr_used, so a
+ * free needs no size.  A run goes down to the min watermark, as data
+ * does, and leaves the reserve below it to slab and table pages, which
+ * have nowhere else to go.
  *
- * An object larger than a max-order block (4 MiB) cannot be one run: it
- * comes from the C heap, as the memmap does (the per-page tables of a pool
- * past 2 GiB, the slot maps of a swap file of many GiB).  mm_kvfree tells
- * the three kinds apart by address and page state.  Under AddressSanitizer
- * the bytes of a run past the object are unaddressable.
+ * Where no run can be had - the object is larger than a max-order block
+ * (4 MiB: the per-page tables of a pool past 2 GiB, the slot maps of a
+ * swap file past 2 GiB), or the pool is too full or too fragmented to hold
+ * one (rmem has no compaction) - the object comes from the C heap, as the
+ * memmap does: that is rmem's vmalloc, counted in kvmalloc_heap_bytes.
+ * mm_kvfree tells kmalloc objects, runs and heap blocks apart by address
+ * and page state.  Under AddressSanitizer the bytes of a run past the
+ * object are unaddressable.
  *
  * Identities kvmalloc_check() verifies: every KVMALLOC page lies in the
  * run its ->index_lo names, whose first page is KVMALLOC, names itself
@@ -26,6 +32,13 @@
 #include "internal.h"
 
 #define KV_MAX_BYTES ((size_t)MAX_ORDER_NR_PAGES * MM_PAGE_SIZE)
+
+/* A heap block starts with its size, for the count; 16 bytes keep
+ * malloc's alignment for the object after it. */
+struct kv_heap {
+    uint64_t size;
+    uint64_t pad;
+};
 
 static unsigned order_for(uint64_t nr_pages)
 {
@@ -55,22 +68,14 @@ static void free_run(struct mm *mm, pfn_t pfn, uint64_t nr)
     }
 }
 
-void *mm_kvmalloc(struct mm *mm, size_t size)
+static void *kv_run(struct mm *mm, size_t size)
 {
-    uint64_t nr;
-    unsigned order;
+    uint64_t nr = (size + MM_PAGE_SIZE - 1) / MM_PAGE_SIZE;
+    unsigned order = order_for(nr);
     pfn_t pfn;
     char *p;
 
-    if (!mm)
-        return NULL;
-    if (size <= MM_KMALLOC_MAX)
-        return mm_kmalloc(mm, size ? size : 1);
-    if (size > KV_MAX_BYTES)
-        return malloc(size);
-    nr = (size + MM_PAGE_SIZE - 1) / MM_PAGE_SIZE;
-    order = order_for(nr);
-    if (mm_alloc_pages(mm, order, ALLOC_SLAB, &pfn))
+    if (mm_alloc_pages(mm, order, ALLOC_DATA, &pfn))
         return NULL;
     free_run(mm, pfn + (pfn_t)nr, (1ull << order) - nr);
     for (uint64_t i = 0; i < nr; i++) {
@@ -84,6 +89,33 @@ void *mm_kvmalloc(struct mm *mm, size_t size)
     p = page_address(mm, pfn);
     asan_poison(p + size, nr * MM_PAGE_SIZE - size);
     return p;
+}
+
+static void *kv_heap(struct mm *mm, size_t size)
+{
+    struct kv_heap *h;
+
+    if (size > SIZE_MAX - sizeof(*h))
+        return NULL;
+    h = malloc(sizeof(*h) + size);
+    if (!h)
+        return NULL;
+    h->size = size;
+    mm->kvmalloc_heap_bytes += size;
+    return h + 1;
+}
+
+void *mm_kvmalloc(struct mm *mm, size_t size)
+{
+    void *p = NULL;
+
+    if (!mm)
+        return NULL;
+    if (size <= MM_KMALLOC_MAX)
+        return mm_kmalloc(mm, size ? size : 1);
+    if (size <= KV_MAX_BYTES)
+        p = kv_run(mm, size);
+    return p ? p : kv_heap(mm, size);
 }
 
 void *mm_kvzalloc(struct mm *mm, size_t size)
@@ -111,10 +143,13 @@ void mm_kvfree(struct mm *mm, void *p)
     pfn_t pfn;
     uint32_t nr;
 
-    if (!p)
+    if (!p || !mm)
         return;
     if (!mm_addr_in_pool(mm, p)) {
-        free(p);
+        struct kv_heap *h = (struct kv_heap *)p - 1;
+
+        mm->kvmalloc_heap_bytes -= h->size;
+        free(h);
         return;
     }
     pool_addr_to_pfn(mm, p, &pfn);

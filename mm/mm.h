@@ -74,6 +74,7 @@ struct mm_stat {
     uint64_t slab_pages;                /* pages holding slabs */
     uint64_t slab_reclaimable_pages;    /* of those, empty slabs kept for reuse */
     uint64_t kvmalloc_pages;            /* pages of objects above kmalloc's classes */
+    uint64_t kvmalloc_heap_bytes;       /* such objects no run could hold: C heap */
 };
 
 /* Logging: mm/ reports through one hook, by default a line on stderr.
@@ -114,8 +115,9 @@ void  mm_slab_set_poison(struct mm *mm, bool on);
 
 /* kmalloc: size classes kmalloc-8 .. kmalloc-8k (powers of two).  A size
  * of 0 or above MM_KMALLOC_MAX gives NULL.  kvmalloc (kvmalloc.c) takes
- * those as a run of whole buddy pages (meminfo's VmallocUsed), and above
- * a max-order block (4 MiB) from the C heap; kvfree tells them apart. */
+ * those as a run of whole buddy pages (meminfo's VmallocUsed), from the C
+ * heap when no run can be had (above 4 MiB, or a full or fragmented
+ * pool); kvfree tells them apart. */
 #define MM_KMALLOC_MAX 8192u
 void *mm_kmalloc(struct mm *mm, size_t size);
 void *mm_kzalloc(struct mm *mm, size_t size);

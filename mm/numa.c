@@ -276,6 +276,7 @@ void mm_get_stat(const struct mm *mm, struct mm_stat *st)
         st->slab_reclaimable_pages += reclaimable;
     }
     st->segments = mm->segments.count;
+    st->kvmalloc_heap_bytes = mm->kvmalloc_heap_bytes;
     st->numa_nodes = mm->topo.nr_nodes;
     st->zones = mm->nr_zones;
 }

@@ -1,9 +1,10 @@
 /* test_kvmalloc.c - objects above kmalloc's largest class: one run of
  * whole pool pages, its unused tail back in the buddy allocator at once,
- * counted as kvmalloc pages until freed and coalesced again; past a
- * max-order block the C heap.  Bad frees are refused, failure injection
- * and an empty pool give NULL without leaking, and id tables grow from
- * kmalloc into such runs.  mm_check() runs after every operation. */
+ * counted as kvmalloc pages until freed and coalesced again; the C heap,
+ * counted in bytes, past a max-order block or when no run is free (an
+ * injected failure, a fragmented pool).  Bad frees are refused, and id
+ * tables grow from kmalloc into such runs.  mm_check() runs after every
+ * operation. */
 #include <stdlib.h>
 
 #include "mm_test.h"
@@ -14,6 +15,14 @@ static uint64_t kv_pages(const struct mm *mm)
 
     mm_get_stat(mm, &st);
     return st.kvmalloc_pages;
+}
+
+static uint64_t heap_bytes(const struct mm *mm)
+{
+    struct mm_stat st;
+
+    mm_get_stat(mm, &st);
+    return st.kvmalloc_heap_bytes;
 }
 
 static uint64_t pool_free(const struct mm *mm)
@@ -83,8 +92,10 @@ START_TEST(test_small_from_kmalloc_huge_from_heap)
     ck_assert(!mm_addr_in_pool(mm, huge));          /* more than a block */
     ck_assert(test_is_zero(huge, 4 * MiB + 1));
     ck_assert_uint_eq(kv_pages(mm), 0);
+    ck_assert_uint_eq(heap_bytes(mm), 4 * MiB + 1);
     mm_kvfree(mm, small);
     mm_kvfree(mm, huge);
+    ck_assert_uint_eq(heap_bytes(mm), 0);
     ck_assert_uint_eq(c->active_objs, 0);
     ck_assert_uint_eq(pool_free(mm), before - (1ull << c->order)); /* kept empty */
     ck_assert_ptr_null(mm_kvmalloc(NULL, 100000));
@@ -140,36 +151,46 @@ START_TEST(test_bad_frees_refused)
 }
 END_TEST
 
-START_TEST(test_failure_and_exhaustion_give_null)
+/* No run to be had: the heap, counted, and nothing taken from the pool. */
+START_TEST(test_no_run_falls_back_to_heap)
 {
     struct mm *mm = test_mm(4 * MiB);
     struct zone *zone = &mm->zones[0];
     uint64_t before = pool_free(mm), taken;
     pfn_t *pfns = calloc(zone->managed_pages, sizeof(*pfns));
-    void *p;
+    char *p;
 
     mm_fail_alloc_after(mm, 1);
-    ck_assert_ptr_null(mm_kvmalloc(mm, 64 * 1024));
+    p = mm_kvmalloc(mm, 64 * 1024);
     mm_fail_alloc_after(mm, -1);
     ck_assert_uint_eq(mm_fail_alloc_injected(mm), 1);
+    ck_assert_ptr_nonnull(p);
+    ck_assert(!mm_addr_in_pool(mm, p));
+    ck_assert_uint_eq((uintptr_t)p % 16, 0);
+    ck_assert_uint_eq(heap_bytes(mm), 64 * 1024);
     ck_assert_uint_eq(pool_free(mm), before);
+    mm_kvfree(mm, p);
+    ck_assert_uint_eq(heap_bytes(mm), 0);
     ck_assert_mm_ok(mm);
 
-    /* Free pages enough, but no 4 contiguous ones: NULL, nothing taken. */
+    /* Free pages enough, but no 4 contiguous ones. */
     taken = test_drain_zone(zone, 0, pfns);
     for (uint64_t i = 0; i < taken; i++)
         if (pfns[i] % 2 == 0)
             ck_assert_int_eq(buddy_free_pages(zone, pfns[i], 0), 0);
-    ck_assert_ptr_null(mm_kvmalloc(mm, 3 * MM_PAGE_SIZE + 1));
+    p = mm_kvzalloc(mm, 3 * MM_PAGE_SIZE + 1);
+    ck_assert(p && !mm_addr_in_pool(mm, p) && test_is_zero(p, 3 * MM_PAGE_SIZE + 1));
     ck_assert_uint_eq(kv_pages(mm), 0);
     ck_assert_mm_ok(mm);
+    mm_kvfree(mm, p);
     for (uint64_t i = 0; i < taken; i++)
         if (pfns[i] % 2)
             ck_assert_int_eq(buddy_free_pages(zone, pfns[i], 0), 0);
     p = mm_kvmalloc(mm, 3 * MM_PAGE_SIZE + 1);
-    ck_assert_ptr_nonnull(p);
+    ck_assert(mm_addr_in_pool(mm, p));
     mm_kvfree(mm, p);
     ck_assert_uint_eq(pool_free(mm), before);
+    ck_assert_uint_eq(heap_bytes(mm), 0);
     ck_assert_mm_ok(mm);
     free(pfns);
     mm_destroy(mm);
@@ -211,7 +232,7 @@ Suite *kvmalloc_suite(void)
     tcase_add_test(tc, test_small_from_kmalloc_huge_from_heap);
     tcase_add_test(tc, test_kvzalloc_zeroes_reused_pages);
     tcase_add_test(tc, test_bad_frees_refused);
-    tcase_add_test(tc, test_failure_and_exhaustion_give_null);
+    tcase_add_test(tc, test_no_run_falls_back_to_heap);
     tcase_add_test(tc, test_id_table_grows_into_a_run);
     suite_add_tcase(s, tc);
     return s;
