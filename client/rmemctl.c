@@ -226,6 +226,7 @@ static const struct info_field {
     F(NULL, "free_bytes", F_U64, free_bytes),
     F(NULL, "used_bytes", F_U64, used_bytes),
     F(NULL, "table_bytes", F_U64, table_bytes),
+    F(NULL, "kvmalloc_heap_bytes", F_U64, kvmalloc_heap_bytes),
     F("Clients", "tenants", F_U64, tenants),
     F(NULL, "segments", F_U64, segments),
     F(NULL, "connections", F_U64, connections),
@@ -419,48 +420,62 @@ static int cmd_slabinfo(struct ctl *ctl, int argc, char **argv)
     return EXIT_SUCCESS;
 }
 
+/* The /proc/meminfo keys the server has figures for, in Linux's order.
+ * SwapCached is always 0 (rmem has no swap cache) but kept beside Cached,
+ * where readers of the file look for it; Buffers, Unevictable, Mlocked,
+ * Dirty, Mapped and the kernel's own keys have nothing behind them. */
 static int cmd_meminfo(struct ctl *ctl, int argc, char **argv)
 {
     Rmem__InfoReply *ir;
-    uint64_t table = 0;
 
     (void)argv;
     if (no_args("meminfo", argc))
         return EXIT_USAGE;
     if (ctl_info(ctl, "meminfo", &ir))
         return EXIT_FAILURE;
-    table = ir->table_bytes;
-    {
-        /* In /proc/meminfo's order; KReclaimable is SReclaimable here. */
-        const struct { const char *name; uint64_t bytes; } rows[] = {
-            {"MemTotal", ir->pool_bytes},
-            {"MemFree", ir->free_bytes},
-            {"MemAvailable", ir->available_bytes},
-            {"AnonPages", ir->data_bytes},
-            {"KReclaimable", ir->slab_reclaimable_bytes},
-            {"Slab", ir->slab_bytes},
-            {"SReclaimable", ir->slab_reclaimable_bytes},
-            {"SUnreclaim", ir->slab_bytes - ir->slab_reclaimable_bytes},
-            {"PageTables", table},
-        };
+    const struct { const char *name; uint64_t bytes; } rows[] = {
+        {"MemTotal", ir->pool_bytes},
+        {"MemFree", ir->free_bytes},
+        {"MemAvailable", ir->available_bytes},
+        {"Cached", ir->shmem_bytes},
+        {"SwapCached", 0},
+        {"Active", ir->active_anon_bytes + ir->active_file_bytes},
+        {"Inactive", ir->inactive_anon_bytes + ir->inactive_file_bytes},
+        {"Active(anon)", ir->active_anon_bytes},
+        {"Inactive(anon)", ir->inactive_anon_bytes},
+        {"Active(file)", ir->active_file_bytes},
+        {"Inactive(file)", ir->inactive_file_bytes},
+        {"SwapTotal", ir->swap_total_bytes},
+        {"SwapFree", ir->swap_total_bytes - ir->swap_used_bytes},
+        {"Zswap", ir->zswap_bytes},
+        {"Zswapped", ir->zswapped_bytes},
+        {"Writeback", ir->writeback_bytes},
+        {"AnonPages", ir->anon_bytes},
+        {"Shmem", ir->shmem_bytes},
+        {"KReclaimable", ir->slab_reclaimable_bytes},
+        {"Slab", ir->slab_bytes},
+        {"SReclaimable", ir->slab_reclaimable_bytes},
+        {"SUnreclaim", ir->slab_bytes - ir->slab_reclaimable_bytes},
+        {"PageTables", ir->table_bytes},
+        {"VmallocUsed", ir->kvmalloc_bytes},
+    };
 
-        if (ctl->json)
-            putchar('{');
-        for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-            char key[32];
+    if (ctl->json)
+        putchar('{');
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        char key[32];
 
-            if (ctl->json) {
-                printf("%s\"%s_kB\": %" PRIu64, i ? ", " : "", rows[i].name,
-                       rows[i].bytes / 1024);
-                continue;
-            }
-            /* fs/proc/meminfo.c show_val_kb(): name padded to 16, 8 wide. */
-            snprintf(key, sizeof(key), "%s:", rows[i].name);
-            printf("%-16s%8" PRIu64 " kB\n", key, rows[i].bytes / 1024);
+        if (ctl->json) {
+            printf("%s\"%s_kB\": %" PRIu64, i ? ", " : "", rows[i].name,
+                   rows[i].bytes / 1024);
+            continue;
         }
-        if (ctl->json)
-            printf("}\n");
+        /* fs/proc/meminfo.c show_val_kb(): name padded to 16, 8 wide. */
+        snprintf(key, sizeof(key), "%s:", rows[i].name);
+        printf("%-16s%8" PRIu64 " kB\n", key, rows[i].bytes / 1024);
     }
+    if (ctl->json)
+        printf("}\n");
     return EXIT_SUCCESS;
 }
 

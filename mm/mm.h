@@ -75,6 +75,11 @@ struct mm_stat {
     uint64_t slab_reclaimable_pages;    /* of those, empty slabs kept for reuse */
     uint64_t kvmalloc_pages;            /* pages of objects above kmalloc's classes */
     uint64_t kvmalloc_heap_bytes;       /* such objects no run could hold: C heap */
+    /* the memcgs' LRU lists (lru.c) summed: anonymous segments' pages and
+     * named ones' (file) */
+    uint64_t active_anon_pages, inactive_anon_pages;
+    uint64_t active_file_pages, inactive_file_pages;
+    uint64_t writeback_pages;           /* off the LRU, being swapped out */
 };
 
 /* Logging: mm/ reports through one hook, by default a line on stderr.

@@ -275,6 +275,17 @@ void mm_get_stat(const struct mm *mm, struct mm_stat *st)
         st->slab_pages += pages;
         st->slab_reclaimable_pages += reclaimable;
     }
+    for (uint32_t id = idr_next(&mm->memcgs, 0); id;
+         id = idr_next(&mm->memcgs, id + 1)) {
+        const struct lru_head *l = ((const struct memcg *)
+                                    idr_find(&mm->memcgs, id))->lruvec.lists;
+
+        st->active_anon_pages += l[LRU_ACTIVE_ANON].nr;
+        st->inactive_anon_pages += l[LRU_INACTIVE_ANON].nr;
+        st->active_file_pages += l[LRU_ACTIVE_FILE].nr;
+        st->inactive_file_pages += l[LRU_INACTIVE_FILE].nr;
+    }
+    st->writeback_pages = mm->nr_writeback;
     st->segments = mm->segments.count;
     st->kvmalloc_heap_bytes = mm->kvmalloc_heap_bytes;
     st->numa_nodes = mm->topo.nr_nodes;
