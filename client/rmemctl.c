@@ -170,13 +170,16 @@ static int ctl_rpc(struct ctl *ctl, const char *what, Rmem__Request *req,
     return 0;
 }
 
-static int ctl_info(struct ctl *ctl, const char *what, Rmem__InfoReply **out)
+/* anon_huge: have the server count its huge pages too (meminfo only). */
+static int ctl_info(struct ctl *ctl, const char *what, bool anon_huge,
+                    Rmem__InfoReply **out)
 {
     Rmem__Info info = RMEM__INFO__INIT;
     Rmem__Request req = RMEM__REQUEST__INIT;
     Rmem__Response *resp;
     int err;
 
+    info.anon_huge = anon_huge;
     req.body_case = RMEM__REQUEST__BODY_INFO;
     req.info = &info;
     err = ctl_rpc(ctl, what, &req, RMEM__RESPONSE__BODY_INFO, &resp);
@@ -285,7 +288,7 @@ static int cmd_info(struct ctl *ctl, int argc, char **argv)
         fprintf(stderr, "rmemctl: info takes no arguments\n");
         return EXIT_USAGE;
     }
-    err = ctl_info(ctl, "info", &ir);
+    err = ctl_info(ctl, "info", false, &ir);
     if (err)
         return EXIT_FAILURE;
     if (ctl->json) {
@@ -323,7 +326,7 @@ static int cmd_buddyinfo(struct ctl *ctl, int argc, char **argv)
         fprintf(stderr, "rmemctl: buddyinfo takes no arguments\n");
         return EXIT_USAGE;
     }
-    err = ctl_info(ctl, "buddyinfo", &ir);
+    err = ctl_info(ctl, "buddyinfo", false, &ir);
     if (err)
         return EXIT_FAILURE;
     if (ctl->json)
@@ -423,7 +426,9 @@ static int cmd_slabinfo(struct ctl *ctl, int argc, char **argv)
 /* The /proc/meminfo keys the server has figures for, in Linux's order.
  * SwapCached is always 0 (rmem has no swap cache) but kept beside Cached,
  * where readers of the file look for it; Buffers, Unevictable, Mlocked,
- * Dirty, Mapped and the kernel's own keys have nothing behind them. */
+ * Dirty, Mapped and the kernel's own keys have nothing behind them.  Only
+ * this command asks for AnonHugePages, which costs the server a read of
+ * /proc/self/smaps. */
 static int cmd_meminfo(struct ctl *ctl, int argc, char **argv)
 {
     Rmem__InfoReply *ir;
@@ -431,7 +436,7 @@ static int cmd_meminfo(struct ctl *ctl, int argc, char **argv)
     (void)argv;
     if (no_args("meminfo", argc))
         return EXIT_USAGE;
-    if (ctl_info(ctl, "meminfo", &ir))
+    if (ctl_info(ctl, "meminfo", true, &ir))
         return EXIT_FAILURE;
     const struct { const char *name; uint64_t bytes; } rows[] = {
         {"MemTotal", ir->pool_bytes},
@@ -458,6 +463,7 @@ static int cmd_meminfo(struct ctl *ctl, int argc, char **argv)
         {"SUnreclaim", ir->slab_bytes - ir->slab_reclaimable_bytes},
         {"PageTables", ir->table_bytes},
         {"VmallocUsed", ir->kvmalloc_bytes},
+        {"AnonHugePages", ir->anon_huge_bytes},
     };
 
     if (ctl->json)
@@ -526,7 +532,7 @@ static int cmd_zoneinfo(struct ctl *ctl, int argc, char **argv)
     (void)argv;
     if (no_args("zoneinfo", argc))
         return EXIT_USAGE;
-    if (ctl_info(ctl, "zoneinfo", &ir))
+    if (ctl_info(ctl, "zoneinfo", false, &ir))
         return EXIT_FAILURE;
     if (ctl->json)
         putchar('[');
@@ -594,7 +600,7 @@ static int cmd_numastat(struct ctl *ctl, int argc, char **argv)
     (void)argv;
     if (no_args("numastat", argc))
         return EXIT_USAGE;
-    if (ctl_info(ctl, "numastat", &ir))
+    if (ctl_info(ctl, "numastat", false, &ir))
         return EXIT_FAILURE;
     for (size_t z = 0; z < ir->n_zones; z++) {
         const Rmem__MemZoneStat *ms = zone_stat(ir, z);

@@ -39,8 +39,10 @@ struct numa_topology {
 
 int  os_numa_topology(struct numa_topology *topo);
 int  os_arena_map(uint64_t bytes, int node, bool bind, void **out);
+int  os_arena_advise_huge(void *base, uint64_t bytes);
+struct iovec;                           /* <sys/uio.h> */
+int  os_anon_huge_bytes(const struct iovec *ranges, unsigned n, uint64_t *bytes);
 void os_arena_unmap(void *base, uint64_t bytes);
-struct iovec;
 int  os_swap_check_fd(int fd, uint64_t bytes);
 int  os_swap_write(int fd, const void *page, uint64_t pos);
 int  os_swap_readv(int fd, const struct iovec *iov, unsigned n, uint64_t pos);
@@ -247,6 +249,8 @@ struct mm {
     uint64_t events[NR_MM_VM_EVENTS];   /* enum mm_vm_event */
     uint64_t nr_writeback;              /* PG_writeback pages, orphans too */
     uint64_t kvmalloc_heap_bytes;       /* kvmalloc.c: objects on the C heap */
+    int thp_err;                        /* MADV_HUGEPAGE on the arenas: 0 or
+                                           the first refusal's -errno */
     uint64_t nr_swapin;                 /* pages of asynchronous swap-ins */
     uint32_t swap_read_latency_us;      /* testing: mm_swap_set_read_latency */
     struct zswap zswap;                 /* zswap.c */

@@ -96,6 +96,12 @@ int  mm_create(const struct mm_config *cfg, struct mm **out);
 void mm_destroy(struct mm *mm);        /* frees every segment still alive */
 void mm_get_stat(const struct mm *mm, struct mm_stat *st);
 int  mm_zone_info(const struct mm *mm, unsigned zone, struct mm_zone_info *zi);
+/* Transparent huge pages behind the pool: 0 if every arena took
+ * MADV_HUGEPAGE, else the first refusal's -errno; and the bytes of the
+ * arenas the kernel holds in huge pages now (meminfo's AnonHugePages),
+ * read from /proc/self/smaps, which costs a walk of their page tables. */
+int  mm_thp_advised(const struct mm *mm);
+int  mm_anon_huge_bytes(const struct mm *mm, uint64_t *bytes);
 /* Walks every invariant (buddy lists, page states, counters); 0 or -EUCLEAN
  * with the first broken one logged.  Tests call it after each operation. */
 int  mm_check(const struct mm *mm);

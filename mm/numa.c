@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 
 #include "internal.h"
 
@@ -158,6 +159,9 @@ static int init_zones(struct mm *mm, const uint64_t *node_pages)
                            mm->topo.bind_memory, (void **)&zone->base);
         if (err)
             goto err_unmap_arenas;
+        if (!mm->thp_err)
+            mm->thp_err = os_arena_advise_huge(zone->base,
+                                               node_pages[i] * MM_PAGE_SIZE);
         buddy_init_zone(zone);
         start += (pfn_t)node_pages[i];
         z++;
@@ -290,6 +294,22 @@ void mm_get_stat(const struct mm *mm, struct mm_stat *st)
     st->kvmalloc_heap_bytes = mm->kvmalloc_heap_bytes;
     st->numa_nodes = mm->topo.nr_nodes;
     st->zones = mm->nr_zones;
+}
+
+int mm_thp_advised(const struct mm *mm)
+{
+    return mm->thp_err;
+}
+
+int mm_anon_huge_bytes(const struct mm *mm, uint64_t *bytes)
+{
+    struct iovec arenas[MM_MAX_ZONES];
+
+    for (unsigned z = 0; z < mm->nr_zones; z++) {
+        arenas[z].iov_base = mm->zones[z].base;
+        arenas[z].iov_len = mm->zones[z].managed_pages * MM_PAGE_SIZE;
+    }
+    return os_anon_huge_bytes(arenas, mm->nr_zones, bytes);
 }
 
 int mm_zone_info(const struct mm *mm, unsigned zone_idx, struct mm_zone_info *zi)

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 int rpc_stat(struct rpc_ctx *ctx)
 {
@@ -101,6 +102,13 @@ int rpc_info(struct rpc_ctx *ctx)
     r->n_zone_stats = nz;
     r->zone_stats = stat_ptrs;
     rpc_mem_info(srv, r);
+    if (ctx->req->info->anon_huge) {
+        int err = mm_anon_huge_bytes(srv->mm, &r->anon_huge_bytes);
+
+        if (err)
+            return rpc_fail(ctx, err, "cannot read /proc/self/smaps: %s",
+                            strerror(-err));
+    }
     ctx->resp.body_case = RMEM__RESPONSE__BODY_INFO;
     ctx->resp.info = r;
     return 0;

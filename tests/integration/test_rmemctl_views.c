@@ -4,7 +4,8 @@
  * byte, and the numbers checked against `info`, `buddyinfo --json` and
  * each other; meminfo also after a librmem client wrote anonymous and
  * named pages, its big Writes growing the connection's receive buffer
- * into a kvmalloc run (VmallocUsed).  --session-grace 0 so that each
+ * into a kvmalloc run (VmallocUsed) and the pool's touched arena showing
+ * in huge pages (AnonHugePages) unless THP is off.  --session-grace 0 so that each
  * rmemctl's session goes with its connection and the pool stands still
  * between commands.
  *
@@ -215,12 +216,14 @@ static const char *const MEMINFO_KEYS[] = {
     "Inactive(file)", "SwapTotal", "SwapFree", "Zswap", "Zswapped",
     "Writeback", "AnonPages", "Shmem", "KReclaimable", "Slab",
     "SReclaimable", "SUnreclaim", "PageTables", "VmallocUsed",
+    "AnonHugePages",
 };
 
 #define NR_MEMINFO_KEYS (sizeof(MEMINFO_KEYS) / sizeof(MEMINFO_KEYS[0]))
 
 /* Every line in the Linux format, the keys those above in their order,
- * and --json with the same keys in the same order. */
+ * and --json with the same keys in the same order and the same values -
+ * but AnonHugePages', which khugepaged may change between the two. */
 static void assert_meminfo_format(const char *text, const char *json)
 {
     const char *line, *at = json;
@@ -245,9 +248,11 @@ static void assert_meminfo_format(const char *text, const char *json)
     assert_json(json, '{');
     for (k = 0; k < NR_MEMINFO_KEYS; k++) {
         char pat[48];
+        int n = snprintf(pat, sizeof(pat), "\"%s_kB\": ", MEMINFO_KEYS[k]);
 
-        snprintf(pat, sizeof(pat), "\"%s_kB\": %" PRIu64, MEMINFO_KEYS[k],
-                 meminfo_kb(text, MEMINFO_KEYS[k]));
+        if (strcmp(MEMINFO_KEYS[k], "AnonHugePages") != 0)
+            snprintf(pat + n, sizeof(pat) - (size_t)n, "%" PRIu64,
+                     meminfo_kb(text, MEMINFO_KEYS[k]));
         at = strstr(at, pat);
         ck_assert_msg(at != NULL, "no %s, or out of order, in %s", pat, json);
     }
@@ -312,6 +317,24 @@ START_TEST(test_meminfo_format_and_agrees_with_info)
 }
 END_TEST
 
+/* THP mode as /sys/kernel/mm/transparent_hugepage/enabled marks it
+ * ("[madvise]"), or "none" without THP in the kernel. */
+static void thp_mode(char *mode, size_t len)
+{
+    FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+    char line[128] = "", *open, *close;
+
+    snprintf(mode, len, "none");
+    if (!f)
+        return;
+    if (fgets(line, sizeof(line), f) && (open = strchr(line, '[')) &&
+        (close = strchr(open, ']'))) {
+        *close = '\0';
+        snprintf(mode, len, "%s", open + 1);
+    }
+    fclose(f);
+}
+
 static rmem_client *client(void)
 {
     rmem_options o;
@@ -342,8 +365,8 @@ START_TEST(test_meminfo_counts_pages_by_kind)
 {
     static struct harness_run mem, js;
     rmem_client *c = client();
-    uint64_t anon, shmem, total, kv = 0;
-    char *a, *n;
+    uint64_t anon, shmem, total, huge, kv = 0;
+    char *a, *n, mode[32];
 
     ck_assert_int_eq(rmem_segment_create(c, "views", 2 * MiB), 0);
     a = map_written(c, 4 * MiB, MAP_PRIVATE | MAP_ANONYMOUS, NULL);
@@ -374,6 +397,16 @@ START_TEST(test_meminfo_counts_pages_by_kind)
                       meminfo_kb(mem.out, "Slab") +
                       meminfo_kb(mem.out, "PageTables") +
                       meminfo_kb(mem.out, "VmallocUsed"), total);
+    /* The arena is MADV_HUGEPAGE and 2 MiB aligned: with THP on for such
+     * mappings, its written part is in huge pages. */
+    huge = meminfo_kb(mem.out, "AnonHugePages");
+    thp_mode(mode, sizeof(mode));
+    ck_assert_uint_le(huge, total);
+    ck_assert_uint_eq(huge % 2048, 0);
+    if (strcmp(mode, "always") == 0 || strcmp(mode, "madvise") == 0)
+        ck_assert_msg(huge > 0, "THP %s, and no huge page in the pool", mode);
+    else
+        ck_assert_uint_eq(huge, 0);
 
     ck_assert_int_eq(rmem_munmap(c, a, 4 * MiB), 0);
     ck_assert_int_eq(rmem_munmap(c, n, 2 * MiB), 0);
