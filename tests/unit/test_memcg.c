@@ -372,7 +372,8 @@ END_TEST
 START_TEST(test_stat_counts)
 {
     static const char *const keys[] = {
-        "cache", "rss", "swap", "pgpgin", "pgpgout", "pgfault", "pgmajfault",
+        "cache", "rss", "rss_huge", "shmem", "mapped_file", "dirty",
+        "writeback", "swap", "pgpgin", "pgpgout", "pgfault", "pgmajfault",
         "inactive_anon", "active_anon", "inactive_file", "active_file",
         "unevictable",
     };
@@ -383,18 +384,18 @@ START_TEST(test_stat_counts)
     char want[4096], *p = want;
     /* LRU (lru.c): pages 0-2 written, rewritten, read: active; page 3
      * written and read once: inactive, referenced; page 4 inactive. */
-    const uint64_t vals[] = { 0, 5 * MM_PAGE_SIZE, 0, 7, 2, 4, 0,
+    const uint64_t vals[] = { 0, 5 * MM_PAGE_SIZE, 0, 0, 0, 0, 0, 0, 7, 2, 4, 0,
                               2 * MM_PAGE_SIZE, 3 * MM_PAGE_SIZE, 0, 0, 0 };
 
     ck_assert_int_eq(write_pages(seg, 0, 7), 0);
     ck_assert_int_eq(write_pages(seg, 0, 3), 0);            /* overwrites */
     ck_assert_int_eq(segment_read(seg, 0, 4, buf), 0);
     ck_assert_int_eq(segment_discard(seg, 5, 2), 0);
-    for (unsigned i = 0; i < 12; i++)
+    for (unsigned i = 0; i < 17; i++)
         p += sprintf(p, "%s %llu\n", keys[i], (unsigned long long)vals[i]);
     p += sprintf(p, "hierarchical_memory_limit 9223372036854771712\n"
                  "hierarchical_memsw_limit 9223372036854771712\n");
-    for (unsigned i = 0; i < 12; i++)
+    for (unsigned i = 0; i < 17; i++)
         p += sprintf(p, "total_%s %llu\n", keys[i], (unsigned long long)vals[i]);
     p += sprintf(p, "zswap 0\nzswapped 0\nksm_merging_pages 0\n");   /* no swap, zswap, KSM */
     ck_assert_str_eq(read_file(cg, "memory.stat"), want);
@@ -430,11 +431,14 @@ START_TEST(test_swap_hooks)
     ck_assert_int_eq(memcg_charge_swap(cg, 9), -EINVAL);
     test_log_restore();
     ck_assert_str_eq(read_file(cg, "memory.stat") + strlen("cache 0\nrss 12288\n"),
+                     "rss_huge 0\nshmem 0\nmapped_file 0\ndirty 0\nwriteback 0\n"
                      "swap 0\npgpgin 7\npgpgout 4\npgfault 0\npgmajfault 1\n"
                      "inactive_anon 0\nactive_anon 0\ninactive_file 0\n"
                      "active_file 0\nunevictable 0\nhierarchical_memory_limit 16384\n"
                      "hierarchical_memsw_limit 24576\ntotal_cache 0\n"
-                     "total_rss 12288\ntotal_swap 0\ntotal_pgpgin 7\n"
+                     "total_rss 12288\ntotal_rss_huge 0\ntotal_shmem 0\n"
+                     "total_mapped_file 0\ntotal_dirty 0\ntotal_writeback 0\n"
+                     "total_swap 0\ntotal_pgpgin 7\n"
                      "total_pgpgout 4\ntotal_pgfault 0\ntotal_pgmajfault 1\n"
                      "total_inactive_anon 0\ntotal_active_anon 0\n"
                      "total_inactive_file 0\ntotal_active_file 0\n"
