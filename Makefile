@@ -1,6 +1,7 @@
 # rmem: every build, test, demo, bench and install target.
 #
-#   make            build rmemd, rmemctl, rmem-bench, librmem, examples, tests
+#   make            build rmemd, rmemctl, rmem-bench, librmem, examples, tests,
+#                   mm-bench
 #   make test       install missing packages, build, run every test
 #   make demo       run a program bigger than its local limit through rmemd
 #   make asan-test  the tests under AddressSanitizer + UBSan (build-asan/)

@@ -51,6 +51,7 @@ static int cmd_meminfo(struct ctl *ctl, int argc, char **argv);
 static int cmd_zoneinfo(struct ctl *ctl, int argc, char **argv);
 static int cmd_numastat(struct ctl *ctl, int argc, char **argv);
 static int cmd_swapinfo(struct ctl *ctl, int argc, char **argv);
+static int cmd_zswapinfo(struct ctl *ctl, int argc, char **argv);
 static int cmd_reload(struct ctl *ctl, int argc, char **argv);
 static int cmd_shutdown(struct ctl *ctl, int argc, char **argv);
 static int cmd_ksm(struct ctl *ctl, int argc, char **argv);
@@ -77,8 +78,10 @@ static const struct command commands[] = {
     {"numastat", cmd_numastat, "",
      "allocations per NUMA node, as numastat(8)"},
     {"swapinfo", cmd_swapinfo, "",
-     "swap files as /proc/swaps (KiB), then zswap's counters; --json adds "
-     "the reclaim counters"},
+     "swap files as /proc/swaps (KiB); --json adds the reclaim and zswap "
+     "counters"},
+    {"zswapinfo", cmd_zswapinfo, "",
+     "zswap's counters as /sys/kernel/debug/zswap, its parameters and events"},
     {"reload", cmd_reload, "",
      "reread rmemd's configuration, as SIGHUP does"},
     {"shutdown", cmd_shutdown, "",
@@ -170,13 +173,16 @@ static int ctl_rpc(struct ctl *ctl, const char *what, Rmem__Request *req,
     return 0;
 }
 
-static int ctl_info(struct ctl *ctl, const char *what, Rmem__InfoReply **out)
+/* anon_huge: have the server count its huge pages too (meminfo only). */
+static int ctl_info(struct ctl *ctl, const char *what, bool anon_huge,
+                    Rmem__InfoReply **out)
 {
     Rmem__Info info = RMEM__INFO__INIT;
     Rmem__Request req = RMEM__REQUEST__INIT;
     Rmem__Response *resp;
     int err;
 
+    info.anon_huge = anon_huge;
     req.body_case = RMEM__REQUEST__BODY_INFO;
     req.info = &info;
     err = ctl_rpc(ctl, what, &req, RMEM__RESPONSE__BODY_INFO, &resp);
@@ -226,6 +232,7 @@ static const struct info_field {
     F(NULL, "free_bytes", F_U64, free_bytes),
     F(NULL, "used_bytes", F_U64, used_bytes),
     F(NULL, "table_bytes", F_U64, table_bytes),
+    F(NULL, "kvmalloc_heap_bytes", F_U64, kvmalloc_heap_bytes),
     F("Clients", "tenants", F_U64, tenants),
     F(NULL, "segments", F_U64, segments),
     F(NULL, "connections", F_U64, connections),
@@ -284,7 +291,7 @@ static int cmd_info(struct ctl *ctl, int argc, char **argv)
         fprintf(stderr, "rmemctl: info takes no arguments\n");
         return EXIT_USAGE;
     }
-    err = ctl_info(ctl, "info", &ir);
+    err = ctl_info(ctl, "info", false, &ir);
     if (err)
         return EXIT_FAILURE;
     if (ctl->json) {
@@ -322,7 +329,7 @@ static int cmd_buddyinfo(struct ctl *ctl, int argc, char **argv)
         fprintf(stderr, "rmemctl: buddyinfo takes no arguments\n");
         return EXIT_USAGE;
     }
-    err = ctl_info(ctl, "buddyinfo", &ir);
+    err = ctl_info(ctl, "buddyinfo", false, &ir);
     if (err)
         return EXIT_FAILURE;
     if (ctl->json)
@@ -419,48 +426,65 @@ static int cmd_slabinfo(struct ctl *ctl, int argc, char **argv)
     return EXIT_SUCCESS;
 }
 
+/* The /proc/meminfo keys the server has figures for, in Linux's order.
+ * SwapCached is always 0 (rmem has no swap cache) but kept beside Cached,
+ * where readers of the file look for it; Buffers, Unevictable, Mlocked,
+ * Dirty, Mapped and the kernel's own keys have nothing behind them.  Only
+ * this command asks for AnonHugePages, which costs the server a read of
+ * /proc/self/smaps. */
 static int cmd_meminfo(struct ctl *ctl, int argc, char **argv)
 {
     Rmem__InfoReply *ir;
-    uint64_t table = 0;
 
     (void)argv;
     if (no_args("meminfo", argc))
         return EXIT_USAGE;
-    if (ctl_info(ctl, "meminfo", &ir))
+    if (ctl_info(ctl, "meminfo", true, &ir))
         return EXIT_FAILURE;
-    table = ir->table_bytes;
-    {
-        /* In /proc/meminfo's order; KReclaimable is SReclaimable here. */
-        const struct { const char *name; uint64_t bytes; } rows[] = {
-            {"MemTotal", ir->pool_bytes},
-            {"MemFree", ir->free_bytes},
-            {"MemAvailable", ir->available_bytes},
-            {"AnonPages", ir->data_bytes},
-            {"KReclaimable", ir->slab_reclaimable_bytes},
-            {"Slab", ir->slab_bytes},
-            {"SReclaimable", ir->slab_reclaimable_bytes},
-            {"SUnreclaim", ir->slab_bytes - ir->slab_reclaimable_bytes},
-            {"PageTables", table},
-        };
+    const struct { const char *name; uint64_t bytes; } rows[] = {
+        {"MemTotal", ir->pool_bytes},
+        {"MemFree", ir->free_bytes},
+        {"MemAvailable", ir->available_bytes},
+        {"Cached", ir->shmem_bytes},
+        {"SwapCached", 0},
+        {"Active", ir->active_anon_bytes + ir->active_file_bytes},
+        {"Inactive", ir->inactive_anon_bytes + ir->inactive_file_bytes},
+        {"Active(anon)", ir->active_anon_bytes},
+        {"Inactive(anon)", ir->inactive_anon_bytes},
+        {"Active(file)", ir->active_file_bytes},
+        {"Inactive(file)", ir->inactive_file_bytes},
+        {"SwapTotal", ir->swap_total_bytes},
+        {"SwapFree", ir->swap_total_bytes - ir->swap_used_bytes},
+        {"Zswap", ir->zswap_bytes},
+        {"Zswapped", ir->zswapped_bytes},
+        {"Writeback", ir->writeback_bytes},
+        {"AnonPages", ir->anon_bytes},
+        {"Shmem", ir->shmem_bytes},
+        {"KReclaimable", ir->slab_reclaimable_bytes},
+        {"Slab", ir->slab_bytes},
+        {"SReclaimable", ir->slab_reclaimable_bytes},
+        {"SUnreclaim", ir->slab_bytes - ir->slab_reclaimable_bytes},
+        {"PageTables", ir->table_bytes},
+        {"VmallocUsed", ir->kvmalloc_bytes},
+        {"AnonHugePages", ir->anon_huge_bytes},
+    };
 
-        if (ctl->json)
-            putchar('{');
-        for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-            char key[32];
+    if (ctl->json)
+        putchar('{');
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        char key[32];
 
-            if (ctl->json) {
-                printf("%s\"%s_kB\": %" PRIu64, i ? ", " : "", rows[i].name,
-                       rows[i].bytes / 1024);
-                continue;
-            }
-            /* fs/proc/meminfo.c show_val_kb(): name padded to 16, 8 wide. */
-            snprintf(key, sizeof(key), "%s:", rows[i].name);
-            printf("%-16s%8" PRIu64 " kB\n", key, rows[i].bytes / 1024);
+        if (ctl->json) {
+            printf("%s\"%s_kB\": %" PRIu64, i ? ", " : "", rows[i].name,
+                   rows[i].bytes / 1024);
+            continue;
         }
-        if (ctl->json)
-            printf("}\n");
+        /* fs/proc/meminfo.c show_val_kb(): name padded to 16, 8 wide. */
+        snprintf(key, sizeof(key), "%s:", rows[i].name);
+        printf("%-16s%8" PRIu64 " kB\n", key, rows[i].bytes / 1024);
     }
+    if (ctl->json)
+        printf("}\n");
     return EXIT_SUCCESS;
 }
 
@@ -511,7 +535,7 @@ static int cmd_zoneinfo(struct ctl *ctl, int argc, char **argv)
     (void)argv;
     if (no_args("zoneinfo", argc))
         return EXIT_USAGE;
-    if (ctl_info(ctl, "zoneinfo", &ir))
+    if (ctl_info(ctl, "zoneinfo", false, &ir))
         return EXIT_FAILURE;
     if (ctl->json)
         putchar('[');
@@ -579,7 +603,7 @@ static int cmd_numastat(struct ctl *ctl, int argc, char **argv)
     (void)argv;
     if (no_args("numastat", argc))
         return EXIT_USAGE;
-    if (ctl_info(ctl, "numastat", &ir))
+    if (ctl_info(ctl, "numastat", false, &ir))
         return EXIT_FAILURE;
     for (size_t z = 0; z < ir->n_zones; z++) {
         const Rmem__MemZoneStat *ms = zone_stat(ir, z);
@@ -990,15 +1014,16 @@ static const struct {
 #undef C
 };
 
-/* zswap's counters, as Linux's /sys/kernel/debug/zswap names its files. */
+/* zswap's counters, as Linux's /sys/kernel/debug/zswap names its files,
+ * in ls order. */
 static const struct {
     const char *key;
     size_t off;
 } zswap_counters[] = {
 #define C(member) {#member, offsetof(Rmem__ZswapInfo, member)}
-    C(pool_total_size), C(stored_pages), C(same_filled_pages),
-    C(written_back_pages), C(reject_compress_poor), C(reject_alloc_fail),
-    C(reject_kmemcache_fail), C(reject_reclaim_fail), C(pool_limit_hit),
+    C(pool_limit_hit), C(pool_total_size), C(reject_alloc_fail),
+    C(reject_compress_poor), C(reject_kmemcache_fail), C(reject_reclaim_fail),
+    C(same_filled_pages), C(stored_pages), C(written_back_pages),
 #undef C
 };
 
@@ -1009,29 +1034,19 @@ static uint64_t zswap_counter(const Rmem__ZswapInfo *z, size_t i)
     return *(const uint64_t *)(const void *)((const char *)z + zswap_counters[i].off);
 }
 
-/* After /proc/swaps: the parameters (Y/N as /sys/module/zswap/parameters
- * prints a bool), then each debugfs file and the zswap vmstat events as
- * "name value" lines. */
-static void zswap_text(const Rmem__SwapInfoReply *r)
+/* events: zswapinfo's zswpin, zswpout and zswpwb (swapinfo has them
+ * beside this object). */
+static void zswap_json(const Rmem__ZswapInfo *z, const Rmem__SwapInfoReply *events)
 {
-    const Rmem__ZswapInfo *z = r->zswap;
-
-    printf("\nzswap\nenabled %s\nmax_pool_percent %" PRIu32 "\n"
-           "max_pool_bytes %" PRIu64 "\n", z->enabled ? "Y" : "N",
-           z->max_pool_percent, z->max_pool_bytes);
-    for (size_t i = 0; i < NR_ZSWAP_COUNTERS; i++)
-        printf("%s %" PRIu64 "\n", zswap_counters[i].key, zswap_counter(z, i));
-    printf("zswpin %" PRIu64 "\nzswpout %" PRIu64 "\nzswpwb %" PRIu64 "\n",
-           r->zswpin, r->zswpout, r->zswpwb);
-}
-
-static void zswap_json(const Rmem__ZswapInfo *z)
-{
-    printf(", \"zswap\": {\"enabled\": %s, \"max_pool_percent\": %" PRIu32
+    printf("{\"enabled\": %s, \"max_pool_percent\": %" PRIu32
            ", \"max_pool_bytes\": %" PRIu64, z->enabled ? "true" : "false",
            z->max_pool_percent, z->max_pool_bytes);
     for (size_t i = 0; i < NR_ZSWAP_COUNTERS; i++)
         printf(", \"%s\": %" PRIu64, zswap_counters[i].key, zswap_counter(z, i));
+    if (events)
+        printf(", \"zswpin\": %" PRIu64 ", \"zswpout\": %" PRIu64
+               ", \"zswpwb\": %" PRIu64, events->zswpin, events->zswpout,
+               events->zswpwb);
     printf("}");
 }
 
@@ -1054,28 +1069,52 @@ static void swapinfo_json(const Rmem__SwapInfoReply *r)
         printf(", \"%s\": %" PRIu64, swap_counters[i].key,
                *(const uint64_t *)(const void *)((const char *)r +
                                                  swap_counters[i].off));
-    if (r->zswap)
-        zswap_json(r->zswap);
+    if (r->zswap) {
+        printf(", \"zswap\": ");
+        zswap_json(r->zswap, NULL);
+    }
     printf("}\n");
 }
 
-static int cmd_swapinfo(struct ctl *ctl, int argc, char **argv)
+static int swap_info(struct ctl *ctl, const char *what, int argc,
+                     const Rmem__SwapInfoReply **out)
 {
     Rmem__SwapInfo si = RMEM__SWAP_INFO__INIT;
     Rmem__Request req = RMEM__REQUEST__INIT;
     Rmem__Response *resp;
-    const Rmem__SwapInfoReply *r;
 
-    (void)argv;
-    if (argc > 0) {
-        fprintf(stderr, "rmemctl: swapinfo takes no arguments\n");
+    if (no_args(what, argc))
         return EXIT_USAGE;
-    }
     req.body_case = RMEM__REQUEST__BODY_SWAP_INFO;
     req.swap_info = &si;
-    if (ctl_rpc(ctl, "swapinfo", &req, RMEM__RESPONSE__BODY_SWAP_INFO, &resp))
+    if (ctl_rpc(ctl, what, &req, RMEM__RESPONSE__BODY_SWAP_INFO, &resp))
         return EXIT_FAILURE;
-    r = resp->swap_info;
+    *out = resp->swap_info;
+    return EXIT_SUCCESS;
+}
+
+/* seq_file_path(): a space, tab, newline or backslash as \ooo. */
+static int print_path(const char *s)
+{
+    int len = 0;
+
+    for (; *s; s++) {
+        if (strchr(" \t\n\\", *s))
+            len += printf("\\%03o", (unsigned char)*s);
+        else
+            len += putchar(*s) != EOF;
+    }
+    return len;
+}
+
+static int cmd_swapinfo(struct ctl *ctl, int argc, char **argv)
+{
+    const Rmem__SwapInfoReply *r;
+    int err = swap_info(ctl, "swapinfo", argc, &r);
+
+    (void)argv;
+    if (err)
+        return err;
     if (ctl->json) {
         swapinfo_json(r);
         return EXIT_SUCCESS;
@@ -1084,17 +1123,48 @@ static int cmd_swapinfo(struct ctl *ctl, int argc, char **argv)
     printf("Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n");
     for (size_t i = 0; i < r->n_devices; i++) {
         const Rmem__SwapDevice *d = r->devices[i];
-        const char *name = d->filename ? d->filename : "";
-        int len = (int)strlen(name);
+        int len = print_path(d->filename ? d->filename : "");
         uint64_t size = d->size_bytes / 1024, used = d->used_bytes / 1024;
 
-        printf("%s%*s%s\t%" PRIu64 "\t%s%" PRIu64 "\t%s%" PRId32 "\n", name,
+        printf("%*s%s\t%" PRIu64 "\t%s%" PRIu64 "\t%s%" PRId32 "\n",
                len < 40 ? 40 - len : 1, " ", "file\t", size,
                size < 10000000 ? "\t" : "", used, used < 10000000 ? "\t" : "",
                d->priority);
     }
-    if (r->zswap)
-        zswap_text(r);
+    return EXIT_SUCCESS;
+}
+
+/* zswap as Linux spreads it: the /sys/kernel/debug/zswap files in ls
+ * order, then /sys/module/zswap/parameters' enabled (Y/N) and
+ * max_pool_percent, rmem's max_pool_bytes, and the /proc/vmstat events
+ * zswpin, zswpout and zswpwb; one "name value" a line.  Without a swap
+ * file there is no zswap. */
+static int cmd_zswapinfo(struct ctl *ctl, int argc, char **argv)
+{
+    const Rmem__SwapInfoReply *r;
+    const Rmem__ZswapInfo *z;
+    int err = swap_info(ctl, "zswapinfo", argc, &r);
+
+    (void)argv;
+    if (err)
+        return err;
+    z = r->zswap;
+    if (!z) {
+        fprintf(stderr, "rmemctl: zswapinfo: %s has no swap file, so no zswap\n",
+                ctl->server);
+        return EXIT_FAILURE;
+    }
+    if (ctl->json) {
+        zswap_json(z, r);
+        printf("\n");
+        return EXIT_SUCCESS;
+    }
+    for (size_t i = 0; i < NR_ZSWAP_COUNTERS; i++)
+        printf("%s %" PRIu64 "\n", zswap_counters[i].key, zswap_counter(z, i));
+    printf("enabled %s\nmax_pool_percent %" PRIu32 "\nmax_pool_bytes %" PRIu64
+           "\nzswpin %" PRIu64 "\nzswpout %" PRIu64 "\nzswpwb %" PRIu64 "\n",
+           z->enabled ? "Y" : "N", z->max_pool_percent, z->max_pool_bytes,
+           r->zswpin, r->zswpout, r->zswpwb);
     return EXIT_SUCCESS;
 }
 

@@ -8,23 +8,23 @@
  * lists are doubly linked through the descriptors by pfn, so a block can be
  * unlinked from the middle of its list when its buddy frees.
  *
- * Fragmentation (Linux's migrate types): metadata pages - slab and page
- * tables - never move and live as long as what they describe, data pages
- * can always be swapped out.  Mixed in one region, a few long-lived
- * metadata pages keep every large block from forming again.  So the zone
- * is cut in pageblocks of 2^PAGEBLOCK_ORDER pages, each UNMOVABLE or
- * MOVABLE (all MOVABLE at first), with a free list per order per type; a
- * free block sits on the list of its pageblock's type, and one spanning
- * pageblocks has them all of one type.  An allocation takes from its own
- * type's lists; only when they are empty does it fall back to the other
- * type, stealing the largest free block there is (Linux's
+ * Fragmentation (Linux's migrate types): metadata pages - slab, page
+ * tables, kvmalloc runs - never move and live as long as what they
+ * describe, data pages can always be swapped out.  Mixed in one region, a
+ * few long-lived metadata pages keep every large block from forming
+ * again.  So the zone is cut in pageblocks of 2^PAGEBLOCK_ORDER pages, each
+ * UNMOVABLE or MOVABLE (all MOVABLE at first), with a free list per order
+ * per type; a free block sits on the list of its pageblock's type, and one
+ * spanning pageblocks has them all of one type.  An allocation takes from
+ * its own type's lists; only when they are empty does it fall back to the
+ * other type, stealing the largest free block there is (Linux's
  * __rmqueue_fallback: one big steal instead of many small ones that would
  * scatter it over many pageblocks).  A stolen block of a pageblock or more
  * changes its pageblocks' type; one of at least half a pageblock's order
  * changes its whole pageblock, taking the pageblock's other free blocks
  * along; a smaller one is used where it lies, its pageblock keeping its
- * type.  Two free blocks merging into one of more than a pageblock give
- * the merged block the type of the one being freed.
+ * type.  Two free blocks merging into one of more than a pageblock give the
+ * merged block the type of the one being freed.
  *
  * Page states are kept on block heads, as Linux keeps the order on the
  * head page: every page of a block other than the first is TAIL, free or
@@ -32,7 +32,12 @@
  * freed, split or merged; only the one head that appears or disappears
  * changes.  So allocating and freeing cost O(orders), not O(pages).  A
  * user that gives tails a role (slab.c) makes them TAIL and clean again
- * before freeing the block.
+ * before freeing the block.  An allocated block can be split
+ * (buddy_split_pages, Linux's split_page with alloc_pages_exact's give-
+ * back): its first nr pages stay allocated as a row of blocks, largest
+ * first, the rest goes back as free blocks - again only the heads that
+ * appear change, so a kvmalloc run of 529 pages costs three allocated
+ * heads and eight free ones, each on the list of its pageblock's type.
  *
  * Identities buddy_check() verifies, per zone:
  *   nr_free[o][t] == length of free list (o, t) == free heads of order o
@@ -41,8 +46,9 @@
  *   pageblock's type (all of them of one type if it spans several), and
  *   not mergeable with its buddy (fully coalesced)
  *   every page is a block head (any state but TAIL) or a page of one
- *   (TAIL and clean; SLAB for a slab's); free_pages == pages of free
- *   blocks; the per-state counts == the memmap's
+ *   (TAIL and clean, a KVMALLOC head's too; SLAB for a slab's);
+ *   free_pages == pages of free blocks; the per-state counts == the
+ *   memmap's
  *   nr_pageblocks[t] == pageblocks of type t
  *
  * Not locked: mm/ runs on rmemd's loop thread only (mm.h). */
@@ -352,6 +358,61 @@ int buddy_free_pages(struct zone *zone, pfn_t pfn, unsigned order)
     head->memcg_id = 0;
     zone->free_pages += 1ull << order;
     __free_one_page(zone, pfn, order);
+    return 0;
+}
+
+/* The allocated block at pfn keeps its first nr pages as allocated
+ * blocks, one per bit of nr from the highest: pfn is aligned to the
+ * block, so each lies aligned after the ones before it.  Past nr, each
+ * piece is as big as its offset's alignment allows (smallest first), and
+ * goes back to the list of its pageblock's type as a freed block would,
+ * merging where it can (it cannot, inside the block: each piece's buddy
+ * lies before it, allocated or smaller). */
+int buddy_split_pages(struct zone *zone, pfn_t pfn, uint64_t nr)
+{
+    struct page *head;
+    unsigned order;
+    uint64_t off = 0;
+    int err;
+
+    if (pfn < zone->start_pfn || pfn - zone->start_pfn >= zone->managed_pages) {
+        mm_log(MM_LOG_ERR, "mm: split of pfn %u outside zone %u",
+               (unsigned)pfn, zone->id);
+        return -EINVAL;
+    }
+    head = pfn_to_page(zone->mm, pfn);
+    order = head->order;
+    err = check_free_block(zone, pfn, order);
+    if (err)
+        return err;
+    if (nr == 0 || nr > (1ull << order)) {
+        mm_log(MM_LOG_ERR, "mm: split of pfn %u order %u to %llu pages",
+               (unsigned)pfn, order, (unsigned long long)nr);
+        return -EINVAL;
+    }
+    for (unsigned k = order + 1; k-- > 0;) {
+        struct page *piece;
+
+        if (!(nr & (1ull << k)))
+            continue;
+        piece = pfn_to_page(zone->mm, pfn + (pfn_t)off);
+        if (off)
+            page_set_state(zone->mm, piece, PAGE_ALLOCATED);
+        piece->order = (uint8_t)k;
+        piece->refcount = 1;
+        off += 1ull << k;
+    }
+    while (off < (1ull << order)) {
+        unsigned k = 0;
+
+        while (!(off & (1ull << k)))
+            k++;
+        page_set_state(zone->mm, pfn_to_page(zone->mm, pfn + (pfn_t)off),
+                       PAGE_FREE);
+        zone->free_pages += 1ull << k;
+        __free_one_page(zone, pfn + (pfn_t)off, k);
+        off += 1ull << k;
+    }
     return 0;
 }
 

@@ -27,8 +27,11 @@
  *   ksm_check(): stable nodes == PG_ksm pages, their mappers' PTEs,
  *               refcounts and slot counts, the KSM counters
  *   each slab cache: slab_cache_check(); their pages == SLAB pages
- *   total pages == free + data + table + slab + allocated-without-a-role
- *               + tails (each page in exactly one state)
+ *   kvmalloc_check(): every KVMALLOC head lies in a whole run of
+ *               blocks; the runs' pages == kvmalloc_pages
+ *   total pages == free heads + data + table + slab + kvmalloc heads +
+ *               allocated-without-a-role + tails (each page in exactly
+ *               one state)
  * It is O(pool pages): for tests and for rmemctl's debug command, not for
  * the write path. */
 #include <errno.h>
@@ -91,7 +94,8 @@ void dump_page(const struct mm *mm, pfn_t pfn, const char *reason)
            page_state_name(page->state), len ? flags : "-", page->order,
            page->zone, page->refcount, page->seg_id,
            (unsigned long long)page_index(page),
-           page->state == PAGE_TABLE || page->state == PAGE_SLAB ? "nr_used" :
+           page->state == PAGE_TABLE || page->state == PAGE_SLAB ||
+           page->state == PAGE_KVMALLOC ? "nr_used" :
            "memcg", page->memcg_id);
 }
 
@@ -268,14 +272,19 @@ int mm_check(const struct mm *mm)
     err = ksm_check(mm);
     if (err)
         return err;
+    err = kvmalloc_check(mm, count[PAGE_KVMALLOC]);
+    if (err)
+        return err;
     CHECK(total == count[PAGE_FREE] + count[PAGE_DATA] + count[PAGE_TABLE] +
-                   count[PAGE_SLAB] + count[PAGE_ALLOCATED] + count[PAGE_TAIL],
-          "mm: total %llu != free heads %llu + data %llu + table %llu + slab %llu + "
-          "allocated %llu + tail %llu",
+                   count[PAGE_SLAB] + count[PAGE_KVMALLOC] +
+                   count[PAGE_ALLOCATED] + count[PAGE_TAIL],
+          "mm: total %llu != free heads %llu + data %llu + table %llu + "
+          "slab %llu + kvmalloc heads %llu + allocated %llu + tail %llu",
           (unsigned long long)total, (unsigned long long)count[PAGE_FREE],
           (unsigned long long)count[PAGE_DATA],
           (unsigned long long)count[PAGE_TABLE],
           (unsigned long long)count[PAGE_SLAB],
+          (unsigned long long)count[PAGE_KVMALLOC],
           (unsigned long long)count[PAGE_ALLOCATED],
           (unsigned long long)count[PAGE_TAIL]);
     return 0;

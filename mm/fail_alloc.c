@@ -10,10 +10,12 @@
  * gets its chance to succeed.  The unit tests sweep both (n = 1, 2, ...
  * until no allocation fails any more) over each operation and check that
  * failing at each allocation unwinds cleanly or recovers.  What is
- * counted: every mm_alloc_pages() call (data, table, slab and readahead
- * pages) and every slab_alloc() (so kmalloc too) - a slab_alloc that
- * needs a new slab counts twice.  Allocations from the C heap (kvmalloc
- * past MM_KMALLOC_MAX) are not counted. */
+ * counted: every mm_alloc_pages() call (data, table, slab, kvmalloc and
+ * readahead pages) and every slab_alloc() (so kmalloc too) - a slab_alloc
+ * that needs a new slab counts twice, a kvmalloc run once (giving back
+ * its unused tail allocates nothing).  The C heap is not counted: it is
+ * rmem's vmalloc and does not run out with the pool, so in either mode a
+ * kvmalloc whose run fails takes the heap, as it would in a full pool. */
 #include "internal.h"
 
 void mm_fail_alloc_after(struct mm *mm, long n)

@@ -3,13 +3,17 @@
  * Page descriptors name their segment and owner memcg by a 32-bit id
  * instead of a pointer, which halves the reverse map.  The table is a flat
  * array that doubles when full; ids are reused lowest-first so it stays as
- * small as the number of live objects.  Id 0 is reserved for "none".
+ * small as the number of live objects, and it is freed when the last id
+ * goes.  Id 0 is reserved for "none".  The array is server metadata like
+ * any other, so it comes from the pool (mm_kvzalloc: kmalloc, then buddy
+ * pages) and shows in slabinfo and meminfo - except the table of slab
+ * caches, which kmalloc itself needs: a fixed array in struct mm.
  *
  * Identities idr_check() verifies: count == slots in use; slot 0 is
  * never used; every id below hint is in use (the lowest free one is at
- * or above it, which is what makes reuse lowest-first). */
+ * or above it, which is what makes reuse lowest-first); a table from mm
+ * with no id in use holds no array. */
 #include <errno.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
@@ -22,15 +26,31 @@ static int idr_grow(struct idr *idr)
     uint32_t cap = idr->cap ? idr->cap * 2 : IDR_MIN_CAP;
     void **slots;
 
-    if (idr->cap >= IDR_MAX_CAP)
+    if (idr->cap >= IDR_MAX_CAP || !idr->mm)
         return -ENOSPC;
-    slots = realloc(idr->slots, (size_t)cap * sizeof(*slots));
+    slots = mm_kvzalloc(idr->mm, (size_t)cap * sizeof(*slots));
     if (!slots)
         return -ENOMEM;
-    memset(slots + idr->cap, 0, (size_t)(cap - idr->cap) * sizeof(*slots));
+    if (idr->cap)
+        memcpy(slots, idr->slots, (size_t)idr->cap * sizeof(*slots));
+    mm_kvfree(idr->mm, idr->slots);
     idr->slots = slots;
     idr->cap = cap;
     return 0;
+}
+
+void idr_init(struct idr *idr, struct mm *mm)
+{
+    memset(idr, 0, sizeof(*idr));
+    idr->mm = mm;
+}
+
+void idr_init_fixed(struct idr *idr, void **slots, uint32_t cap)
+{
+    memset(idr, 0, sizeof(*idr));
+    memset(slots, 0, (size_t)cap * sizeof(*slots));
+    idr->slots = slots;
+    idr->cap = cap;
 }
 
 int idr_alloc(struct idr *idr, void *ptr, uint32_t *id)
@@ -67,6 +87,8 @@ void idr_remove(struct idr *idr, uint32_t id)
     idr->count--;
     if (!idr->hint || id < idr->hint)
         idr->hint = id;
+    if (!idr->count && idr->mm)
+        idr_destroy(idr);
 }
 
 uint32_t idr_next(const struct idr *idr, uint32_t id)
@@ -77,10 +99,13 @@ uint32_t idr_next(const struct idr *idr, uint32_t id)
     return 0;
 }
 
+/* Empty again, and still mm's; a fixed table has nothing to free. */
 void idr_destroy(struct idr *idr)
 {
-    free(idr->slots);
-    memset(idr, 0, sizeof(*idr));
+    if (!idr->mm)
+        return;
+    mm_kvfree(idr->mm, idr->slots);
+    idr_init(idr, idr->mm);
 }
 
 int idr_check(const struct idr *idr)
@@ -94,5 +119,7 @@ int idr_check(const struct idr *idr)
         used += idr->slots[i] != NULL;
     }
     CHECK(used == idr->count, "idr: %u ids in use, count %u", used, idr->count);
+    CHECK(!idr->mm || idr->count || (!idr->cap && !idr->slots),
+          "idr: no id in use, still %u slots allocated", idr->cap);
     return 0;
 }

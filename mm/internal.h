@@ -39,8 +39,10 @@ struct numa_topology {
 
 int  os_numa_topology(struct numa_topology *topo);
 int  os_arena_map(uint64_t bytes, int node, bool bind, void **out);
+int  os_arena_advise_huge(void *base, uint64_t bytes);
+struct iovec;                           /* <sys/uio.h> */
+int  os_anon_huge_bytes(const struct iovec *ranges, unsigned n, uint64_t *bytes);
 void os_arena_unmap(void *base, uint64_t bytes);
-struct iovec;
 int  os_swap_check_fd(int fd, uint64_t bytes);
 int  os_swap_write(int fd, const void *page, uint64_t pos);
 int  os_swap_readv(int fd, const struct iovec *iov, unsigned n, uint64_t pos);
@@ -50,14 +52,19 @@ int  os_swap_writev(int fd, const struct iovec *iov, unsigned n, uint64_t pos);
 /* ---- idr.c ---- */
 
 /* Small integer ids for pointers, so that a page descriptor can name its
- * segment and memcg in 32 bits.  Id 0 is never handed out. */
+ * segment and memcg in 32 bits.  Id 0 is never handed out.  The table is
+ * mm_kvzalloc'd from mm (idr_init), or a fixed array (idr_init_fixed:
+ * -ENOSPC when full). */
 struct idr {
+    struct mm *mm;                      /* NULL: a fixed table */
     void **slots;                       /* slots[id], NULL when free */
     uint32_t cap;                       /* slots allocated */
     uint32_t count;                     /* ids in use */
     uint32_t hint;                      /* lowest id that may be free */
 };
 
+void  idr_init(struct idr *idr, struct mm *mm);
+void  idr_init_fixed(struct idr *idr, void **slots, uint32_t cap);
 int   idr_alloc(struct idr *idr, void *ptr, uint32_t *id);
 void *idr_find(const struct idr *idr, uint32_t id);
 void  idr_remove(struct idr *idr, uint32_t id);
@@ -105,7 +112,7 @@ enum numa_stat_item {
 
 /* buddy.c's migrate types: what may share a pageblock (Linux's names). */
 enum migratetype {
-    MIGRATE_UNMOVABLE,                  /* slab and page-table pages */
+    MIGRATE_UNMOVABLE,                  /* slab, page-table, kvmalloc pages */
     MIGRATE_MOVABLE,                    /* data pages: reclaim can free them */
     MIGRATE_TYPES
 };
@@ -139,7 +146,29 @@ struct zone {
 
 /* ---- slab.c (the cache struct; struct mm embeds the built-in ones) ---- */
 
+/* Under AddressSanitizer, slab.c and kvmalloc.c mark what no live object
+ * covers as unaddressable. */
+#if defined(__SANITIZE_ADDRESS__)
+#define MM_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define MM_ASAN 1
+#endif
+#endif
+
+#ifdef MM_ASAN
+#include <sanitizer/asan_interface.h>
+#define asan_poison(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define asan_unpoison(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#define asan_is_poisoned(p) __asan_address_is_poisoned(p)
+#else
+#define asan_poison(p, n) ((void)(p), (void)(n))
+#define asan_unpoison(p, n) ((void)(p), (void)(n))
+#define asan_is_poisoned(p) ((void)(p), 0)
+#endif
+
 #define SLAB_NAME_MAX 32
+#define SLAB_MAX_CACHES 64              /* ids 1..63; built-in ones included */
 #define SLAB_MAX_ORDER 3                /* slabs of at most 8 pages */
 #define SLAB_MAX_SIZE (MM_PAGE_SIZE << SLAB_MAX_ORDER)
 #define SLAB_NR_KMALLOC 11              /* kmalloc-8 .. kmalloc-8k */
@@ -229,6 +258,7 @@ struct mm {
     struct idr segments;
     struct idr memcgs;
     struct idr slab_caches;             /* every live cache, by id */
+    void *slab_cache_slots[SLAB_MAX_CACHES];    /* slab_caches' table */
     bool slab_no_poison;                /* mm_slab_set_poison(mm, false) */
     struct slab_cache slab_builtin[NR_SLAB_BUILTIN];
     /* lru.c, swap.c, vmscan.c */
@@ -238,6 +268,10 @@ struct mm {
     bool kswapd_awake;                  /* a zone fell below low, not yet high */
     uint64_t events[NR_MM_VM_EVENTS];   /* enum mm_vm_event */
     uint64_t nr_writeback;              /* PG_writeback pages, orphans too */
+    uint64_t kvmalloc_pages;            /* kvmalloc.c: pages of its runs */
+    uint64_t kvmalloc_heap_bytes;       /* kvmalloc.c: objects on the C heap */
+    int thp_err;                        /* MADV_HUGEPAGE on the arenas: 0 or
+                                           the first refusal's -errno */
     uint64_t nr_swapin;                 /* pages of asynchronous swap-ins */
     pte_t *swapcache;                   /* by pfn: a PG_swapcache page's entry */
     uint64_t nr_swapcache;              /* PG_swapcache pages (swap_state.c) */
@@ -256,6 +290,8 @@ enum alloc_purpose {
     ALLOC_TABLE,                        /* page tables: may use the reserve */
     ALLOC_SLAB,                         /* metadata: may use the reserve */
     ALLOC_OPTIONAL,                     /* readahead: as data, never reclaims */
+    ALLOC_KVMALLOC,                     /* big metadata: down to min, as data,
+                                           for it has the C heap to go to */
 };
 
 int  numa_split_pool(uint64_t pool_bytes, const struct mm_config *cfg,
@@ -267,6 +303,9 @@ bool zone_watermark_ok(const struct zone *zone, unsigned order, uint64_t mark);
 int  mm_alloc_pages(struct mm *mm, unsigned order, enum alloc_purpose purpose,
                     pfn_t *pfn);
 int  mm_free_pages(struct mm *mm, pfn_t pfn, unsigned order);
+/* Keep the first nr pages of an allocated block, as allocated blocks
+ * largest first, and give the rest back (buddy_split_pages). */
+int  mm_split_pages(struct mm *mm, pfn_t pfn, uint64_t nr);
 
 static inline struct page *pfn_to_page(const struct mm *mm, pfn_t pfn)
 {
@@ -323,6 +362,7 @@ void buddy_fini_zone(struct zone *zone);
 int  buddy_alloc_pages(struct zone *zone, unsigned order, enum migratetype mt,
                        pfn_t *pfn);
 int  buddy_free_pages(struct zone *zone, pfn_t pfn, unsigned order);
+int  buddy_split_pages(struct zone *zone, pfn_t pfn, uint64_t nr);
 int  buddy_check(const struct zone *zone);
 static inline enum migratetype pageblock_type(const struct zone *zone,
                                               pfn_t pfn)
@@ -350,6 +390,15 @@ void slab_zone_pages(const struct mm *mm, unsigned z, uint64_t *pages,
 /* The cache and slab head of an object, or -EINVAL (logged) if p is not
  * an object of a live slab. */
 int  slab_lookup(const struct mm *mm, const void *p, struct slab_cache **c);
+/* The pfn of the pool page holding p, or -EINVAL if p is not pool memory. */
+int  pool_addr_to_pfn(const struct mm *mm, const void *p, pfn_t *pfn);
+
+/* ---- kvmalloc.c ---- */
+
+/* Every KVMALLOC head is a block of a run that starts at a KVMALLOC head
+ * naming itself, within one max-order block; heads is how many the zones
+ * count, and the runs' pages are kvmalloc_pages. */
+int  kvmalloc_check(const struct mm *mm, uint64_t heads);
 
 /* ---- segment.c ---- */
 

@@ -144,16 +144,22 @@ static void read_reserved(const struct memcg *cg, struct out *o)
     out_printf(o, "%" PRIu64 "\n", cg->reserved * MM_PAGE_SIZE);
 }
 
-/* memory.stat as memcg1_stat_format() prints it, restricted to the keys
- * that apply.  rmem has no hierarchy, so total_X == X.  Byte keys are
- * bytes, pg* keys are events.  cache is the resident pages of named
- * segments (the file-backed kind: the *_file lists), rss the rest of its
- * usage (anonymous segments), swap the memcg's pages in swap slots,
- * pgmajfault the reads that swapped a page in, the four LRU keys the sizes
- * of its lists (lru.c).  Not counted, printed as 0: unevictable (nothing
- * is pinned on the server).  After the v1 keys come cgroup v2's zswap and
- * zswapped (zswap.c), which v1 has no name for. */
-enum stat_kind { STAT_BYTES, STAT_EVENTS, STAT_LRU, STAT_LRU_PAIR, STAT_NONE };
+/* memory.stat as memcg1_stat_format() prints it: every v1 key, in v1's
+ * order.  rmem has no hierarchy, so total_X == X.  Byte keys are bytes,
+ * pg* keys are events.  cache is the resident pages of named segments (the
+ * file-backed kind: the *_file lists), all of them shmem, as named
+ * segments are rmem's POSIX shared memory; rss the rest of its usage
+ * (anonymous segments), writeback its pages being written to swap, swap
+ * its pages in swap slots, pgmajfault the reads that swapped a page in,
+ * the four LRU keys the sizes of its lists (lru.c).  Nothing behind them,
+ * printed as 0: rss_huge (segments are 4 KiB pages, whatever backs the
+ * pool), mapped_file (the server does not see what clients map), dirty
+ * (no page has a file to go back to: named segments, like shmem, go to
+ * swap) and unevictable (nothing is pinned on the server).  After all of
+ * v1's keys come rmem's additions, which v1 has no name for (read_stat). */
+enum stat_kind {
+    STAT_BYTES, STAT_EVENTS, STAT_LRU, STAT_LRU_PAIR, STAT_WRITEBACK, STAT_NONE
+};
 
 static const struct memcg_stat_key {
     const char *name;
@@ -163,6 +169,11 @@ static const struct memcg_stat_key {
 } stat_keys[] = {
     {"cache", STAT_LRU_PAIR, LRU_INACTIVE_FILE},
     {"rss", STAT_BYTES, 0},
+    {"rss_huge", STAT_NONE, 0},
+    {"shmem", STAT_LRU_PAIR, LRU_INACTIVE_FILE},
+    {"mapped_file", STAT_NONE, 0},
+    {"dirty", STAT_NONE, 0},
+    {"writeback", STAT_WRITEBACK, 0},
     {"swap", STAT_BYTES, 1},
     {"pgpgin", STAT_EVENTS, MEMCG_PGPGIN},
     {"pgpgout", STAT_EVENTS, MEMCG_PGPGOUT},
@@ -193,6 +204,8 @@ static uint64_t stat_value(const struct memcg *cg, const struct memcg_stat_key *
     case STAT_LRU_PAIR:         /* inactive + active of the pair */
         return (cg->lruvec.lists[k->item].nr + cg->lruvec.lists[k->item + 1].nr) *
                MM_PAGE_SIZE;
+    case STAT_WRITEBACK:
+        return cg->nr_writeback * MM_PAGE_SIZE;
     case STAT_NONE:
         break;
     }
@@ -211,8 +224,9 @@ static void read_stat(const struct memcg *cg, struct out *o)
     for (size_t i = 0; i < NR_STAT_KEYS; i++)
         out_printf(o, "total_%s %" PRIu64 "\n", stat_keys[i].name,
                    stat_value(cg, &stat_keys[i]));
-    /* cgroup v2's names: pool bytes of its compressed pages, and the
-     * bytes those pages hold uncompressed (both within swap above). */
+    /* rmem's additions.  cgroup v2's names: pool bytes of its compressed
+     * pages, and the bytes those pages hold uncompressed (both within swap
+     * above). */
     out_printf(o, "zswap %" PRIu64 "\n", cg->zswap_bytes);
     out_printf(o, "zswapped %" PRIu64 "\n", cg->zswapped * MM_PAGE_SIZE);
     /* Linux's /proc/PID/ksm_merging_pages, for the tenant: its mappings

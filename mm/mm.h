@@ -40,8 +40,9 @@ struct mm_config {
     uint64_t bind_mask;                 /* MM_NUMA_BIND: bit n = node n */
 };
 
-/* Migrate types, as /proc/pagetypeinfo names them: 0 Unmovable (slab and
- * page-table pages), 1 Movable (data pages).  mm_migratetype_name(). */
+/* Migrate types, as /proc/pagetypeinfo names them: 0 Unmovable (slab,
+ * page-table and kvmalloc pages), 1 Movable (data pages).
+ * mm_migratetype_name(). */
 #define MM_NR_MIGRATE_TYPES 2
 
 /* One zone's figures, as /proc/buddyinfo, /proc/pagetypeinfo and
@@ -82,6 +83,13 @@ struct mm_stat {
     uint64_t slab_reclaimable_pages;    /* of those, empty slabs kept for reuse */
     uint64_t swapcache_pages;           /* data pages still in the swap slot they
                                            were read from (meminfo's SwapCached) */
+    uint64_t kvmalloc_pages;            /* pages of objects above kmalloc's classes */
+    uint64_t kvmalloc_heap_bytes;       /* such objects no run could hold: C heap */
+    /* the memcgs' LRU lists (lru.c) summed: anonymous segments' pages and
+     * named ones' (file) */
+    uint64_t active_anon_pages, inactive_anon_pages;
+    uint64_t active_file_pages, inactive_file_pages;
+    uint64_t writeback_pages;           /* off the LRU, being swapped out */
 };
 
 /* Logging: mm/ reports through one hook, by default a line on stderr.
@@ -99,6 +107,12 @@ void mm_destroy(struct mm *mm);        /* frees every segment still alive */
 void mm_get_stat(const struct mm *mm, struct mm_stat *st);
 int  mm_zone_info(const struct mm *mm, unsigned zone, struct mm_zone_info *zi);
 const char *mm_migratetype_name(unsigned type);     /* NULL past the last */
+/* Transparent huge pages behind the pool: 0 if every arena took
+ * MADV_HUGEPAGE, else the first refusal's -errno; and the bytes of the
+ * arenas the kernel holds in huge pages now (meminfo's AnonHugePages),
+ * read from /proc/self/smaps, which costs a walk of their page tables. */
+int  mm_thp_advised(const struct mm *mm);
+int  mm_anon_huge_bytes(const struct mm *mm, uint64_t *bytes);
 /* Walks every invariant (buddy lists, page states, counters); 0 or -EUCLEAN
  * with the first broken one logged.  Tests call it after each operation. */
 int  mm_check(const struct mm *mm);
@@ -107,7 +121,8 @@ int  mm_check(const struct mm *mm);
  * every metadata object of the server.  NULL/-errno on failure, never an
  * abort; a bad free is refused and logged.  Freed objects are poisoned
  * (0x6b) unless mm_slab_set_poison(mm, false), and under AddressSanitizer
- * they are unaddressable until allocated again, so use-after-free shows. */
+ * they are unaddressable until allocated again, so use-after-free shows.
+ * At most 63 caches live at once, the built-in ones included (-ENOSPC). */
 int   slab_cache_create(struct mm *mm, const char *name, size_t size,
                         size_t align, struct slab_cache **out);
 /* -EBUSY (logged, nothing freed) while objects are still allocated. */
@@ -121,8 +136,10 @@ void  slab_cache_shrink(struct slab_cache *c);
 void  mm_slab_set_poison(struct mm *mm, bool on);
 
 /* kmalloc: size classes kmalloc-8 .. kmalloc-8k (powers of two).  A size
- * of 0 or above MM_KMALLOC_MAX gives NULL; kvmalloc takes those from the C
- * heap instead, and kvfree tells the two apart by address. */
+ * of 0 or above MM_KMALLOC_MAX gives NULL.  kvmalloc (kvmalloc.c) takes
+ * those as a run of whole buddy pages (meminfo's VmallocUsed), from the C
+ * heap when no run can be had (above 4 MiB, or a full or fragmented
+ * pool); kvfree tells them apart. */
 #define MM_KMALLOC_MAX 8192u
 void *mm_kmalloc(struct mm *mm, size_t size);
 void *mm_kzalloc(struct mm *mm, size_t size);

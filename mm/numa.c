@@ -13,12 +13,14 @@
  * want of the table page to map it, a full pool must not refuse the
  * connection that would free it, and reclaim must not need memory to free
  * memory.  Optional allocations (swap readahead) go down to min like data,
- * but their callers never reclaim for them.  Watermarks are computed as
+ * but their callers never reclaim for them; so do kvmalloc's runs, whose
+ * caller takes the C heap instead.  Watermarks are computed as
  * Linux does (see set_watermarks).
  * Where an allocation lands is counted per zone as numastat shows it. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 
 #include "internal.h"
 
@@ -112,8 +114,9 @@ uint64_t numa_min_free_pages(uint64_t total_pages)
 }
 
 /* Linux's __setup_per_zone_wmarks(): each zone gets its share of min by
- * size; low = min * 5/4 and high = min * 3/2.  Reclaim (later) wakes below
- * low and runs until high; ordinary allocations stop at min. */
+ * size; low = min * 5/4 and high = min * 3/2.  Background reclaim
+ * (mm_background_reclaim) wakes below low and runs until high; ordinary
+ * allocations stop at min. */
 static void set_watermarks(struct mm *mm)
 {
     uint64_t min_pages = numa_min_free_pages(mm->nr_pages);
@@ -159,6 +162,9 @@ static int init_zones(struct mm *mm, const uint64_t *node_pages)
                            mm->topo.bind_memory, (void **)&zone->base);
         if (err)
             goto err_unmap_arenas;
+        if (!mm->thp_err)
+            mm->thp_err = os_arena_advise_huge(zone->base,
+                                               node_pages[i] * MM_PAGE_SIZE);
         err = buddy_init_zone(zone);
         if (err) {
             os_arena_unmap(zone->base, node_pages[i] * MM_PAGE_SIZE);
@@ -191,6 +197,9 @@ int mm_create_topology(const struct mm_config *cfg,
         return -ENOMEM;
     mm->cfg = *cfg;
     mm->topo = *topo;
+    idr_init(&mm->segments, mm);
+    idr_init(&mm->memcgs, mm);
+    idr_init_fixed(&mm->slab_caches, mm->slab_cache_slots, SLAB_MAX_CACHES);
     for (unsigned i = 0; i < topo->nr_nodes; i++) {
         mm->nr_pages += node_pages[i];
         mm->nr_zones += node_pages[i] != 0;
@@ -216,7 +225,6 @@ int mm_create_topology(const struct mm_config *cfg,
     return 0;
 
 err_unmap_arenas:
-    idr_destroy(&mm->slab_caches);
     unmap_arenas(mm, mm->nr_zones);
 err_free_memmap:
     free(mm->memmap);
@@ -250,10 +258,10 @@ void mm_destroy(struct mm *mm)
         memcg_free(idr_find(&mm->memcgs, id));
     ksm_fini(mm);
     swap_destroy_all(mm);
-    slab_fini(mm);
-    unmap_arenas(mm, mm->nr_zones);
     idr_destroy(&mm->segments);
     idr_destroy(&mm->memcgs);
+    slab_fini(mm);
+    unmap_arenas(mm, mm->nr_zones);
     free(mm->memmap);
     free(mm->zones);
     free(mm);
@@ -277,10 +285,39 @@ void mm_get_stat(const struct mm *mm, struct mm_stat *st)
         st->slab_pages += pages;
         st->slab_reclaimable_pages += reclaimable;
     }
+    for (uint32_t id = idr_next(&mm->memcgs, 0); id;
+         id = idr_next(&mm->memcgs, id + 1)) {
+        const struct lru_head *l = ((const struct memcg *)
+                                    idr_find(&mm->memcgs, id))->lruvec.lists;
+
+        st->active_anon_pages += l[LRU_ACTIVE_ANON].nr;
+        st->inactive_anon_pages += l[LRU_INACTIVE_ANON].nr;
+        st->active_file_pages += l[LRU_ACTIVE_FILE].nr;
+        st->inactive_file_pages += l[LRU_INACTIVE_FILE].nr;
+    }
+    st->writeback_pages = mm->nr_writeback;
     st->segments = mm->segments.count;
     st->swapcache_pages = mm->nr_swapcache;
+    st->kvmalloc_pages = mm->kvmalloc_pages;
+    st->kvmalloc_heap_bytes = mm->kvmalloc_heap_bytes;
     st->numa_nodes = mm->topo.nr_nodes;
     st->zones = mm->nr_zones;
+}
+
+int mm_thp_advised(const struct mm *mm)
+{
+    return mm->thp_err;
+}
+
+int mm_anon_huge_bytes(const struct mm *mm, uint64_t *bytes)
+{
+    struct iovec arenas[MM_MAX_ZONES];
+
+    for (unsigned z = 0; z < mm->nr_zones; z++) {
+        arenas[z].iov_base = mm->zones[z].base;
+        arenas[z].iov_len = mm->zones[z].managed_pages * MM_PAGE_SIZE;
+    }
+    return os_anon_huge_bytes(arenas, mm->nr_zones, bytes);
 }
 
 int mm_zone_info(const struct mm *mm, unsigned zone_idx, struct mm_zone_info *zi)
@@ -373,6 +410,7 @@ static const enum migratetype purpose_type[] = {
     [ALLOC_TABLE] = MIGRATE_UNMOVABLE,
     [ALLOC_SLAB] = MIGRATE_UNMOVABLE,
     [ALLOC_OPTIONAL] = MIGRATE_MOVABLE,
+    [ALLOC_KVMALLOC] = MIGRATE_UNMOVABLE,
 };
 
 /* Zones are tried from the preferred one round the ring: with the one or
@@ -381,7 +419,8 @@ int mm_alloc_pages(struct mm *mm, unsigned order, enum alloc_purpose purpose,
                    pfn_t *pfn)
 {
     static const int marks[] = { WMARK_LOW, WMARK_MIN, -1 };
-    unsigned nr_passes = purpose == ALLOC_DATA ? 2 : 3;
+    unsigned nr_passes = purpose == ALLOC_DATA || purpose == ALLOC_KVMALLOC ?
+                         2 : 3;
     unsigned pref;
 
     if (order > MM_MAX_ORDER)
@@ -421,4 +460,13 @@ int mm_free_pages(struct mm *mm, pfn_t pfn, unsigned order)
         return -EINVAL;
     }
     return buddy_free_pages(page_zone(mm, pfn_to_page(mm, pfn)), pfn, order);
+}
+
+int mm_split_pages(struct mm *mm, pfn_t pfn, uint64_t nr)
+{
+    if (!pfn_valid(mm, pfn)) {
+        mm_log(MM_LOG_ERR, "mm: split of invalid pfn %u", (unsigned)pfn);
+        return -EINVAL;
+    }
+    return buddy_split_pages(page_zone(mm, pfn_to_page(mm, pfn)), pfn, nr);
 }

@@ -7,14 +7,19 @@
  * The pool lives in one anonymous mapping per NUMA node (an arena), mapped
  * MAP_NORESERVE so that a 1 GiB pool costs nothing until its pages are
  * written, aligned to a max-order block so that buddy blocks coincide with
- * transparent huge pages (MADV_HUGEPAGE asks for them), and bound to its
- * node with mbind.  Topology comes from libnuma; without NUMA support (or
- * where the kernel refuses the policy) the pool is one unbound arena and
- * rmem still works, only without placement. */
+ * transparent huge pages (os_arena_advise_huge asks for them, and
+ * os_anon_huge_bytes reads back from /proc/self/smaps how much of the
+ * arenas the kernel holds in huge pages), and bound to its node with
+ * mbind.  Topology comes from libnuma; without NUMA support (or where the
+ * kernel refuses the policy) the pool is one unbound arena and rmem still
+ * works, only without placement. */
 #include <errno.h>
+#include <inttypes.h>
 #include <numa.h>
 #include <numaif.h>
 #include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -117,13 +122,61 @@ int os_arena_map(uint64_t bytes, int node, bool bind, void **out)
     base = map_aligned(bytes);
     if (!base)
         return -ENOMEM;
-#ifdef MADV_HUGEPAGE
-    /* A hint: without THP the pool works in 4 KiB pages. */
-    (void)madvise(base, bytes, MADV_HUGEPAGE);
-#endif
     if (bind && node >= 0 && node < 64)
         bind_arena(base, bytes, node);
     *out = base;
+    return 0;
+}
+
+/* A hint: refused (THP "never", or a kernel without it), the pool works
+ * in 4 KiB pages. */
+int os_arena_advise_huge(void *base, uint64_t bytes)
+{
+#ifdef MADV_HUGEPAGE
+    return madvise(base, bytes, MADV_HUGEPAGE) ? -errno : 0;
+#else
+    (void)base;
+    (void)bytes;
+    return -EOPNOTSUPP;
+#endif
+}
+
+static bool vma_overlaps(uintptr_t start, uintptr_t end,
+                         const struct iovec *ranges, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++) {
+        uintptr_t b = (uintptr_t)ranges[i].iov_base;
+
+        if (start < b + ranges[i].iov_len && b < end)
+            return true;
+    }
+    return false;
+}
+
+/* The AnonHugePages of every mapping of /proc/self/smaps that overlaps one
+ * of the ranges.  The kernel walks the page tables of each mapping to
+ * print it: a few milliseconds for a GiB of 4 KiB pages. */
+int os_anon_huge_bytes(const struct iovec *ranges, unsigned n, uint64_t *bytes)
+{
+    FILE *f = fopen("/proc/self/smaps", "re");
+    char *line = NULL;
+    size_t cap = 0;
+    bool counted = false;
+    uint64_t kb;
+
+    if (!f)
+        return -errno;
+    *bytes = 0;
+    while (getline(&line, &cap, f) > 0) {
+        uintptr_t start, end;
+
+        if (sscanf(line, "%" SCNxPTR "-%" SCNxPTR " ", &start, &end) == 2)
+            counted = vma_overlaps(start, end, ranges, n);
+        else if (counted && sscanf(line, "AnonHugePages: %" SCNu64 " kB", &kb) == 1)
+            *bytes += kb * 1024;
+    }
+    free(line);
+    fclose(f);
     return 0;
 }
 

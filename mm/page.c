@@ -13,13 +13,17 @@
 
 #define BIT(s) (1u << PAGE_##s)
 
-/* page_allowed_from[to]: the states a page may come from. */
+/* page_allowed_from[to]: the states a page may come from.  TAIL ->
+ * ALLOCATED is a split (buddy_split_pages): a tail of an allocated block
+ * becomes the head of an allocated block of its own. */
 const unsigned page_allowed_from[NR_PAGE_STATES] = {
     [PAGE_FREE] = BIT(ALLOCATED) | BIT(TAIL),
-    [PAGE_ALLOCATED] = BIT(FREE) | BIT(DATA) | BIT(TABLE) | BIT(SLAB),
+    [PAGE_ALLOCATED] = BIT(FREE) | BIT(DATA) | BIT(TABLE) | BIT(SLAB) |
+                       BIT(KVMALLOC) | BIT(TAIL),
     [PAGE_DATA] = BIT(ALLOCATED),
     [PAGE_TABLE] = BIT(ALLOCATED),
     [PAGE_SLAB] = BIT(ALLOCATED) | BIT(TAIL),
+    [PAGE_KVMALLOC] = BIT(ALLOCATED),
     [PAGE_TAIL] = BIT(FREE) | BIT(SLAB),
 };
 

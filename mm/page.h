@@ -8,13 +8,20 @@
  *   FREE  --buddy alloc-->  ALLOCATED  --segment write-->  DATA
  *   ^  |                      |   ^  <--discard / destroy--'
  *   |  '-----buddy free-------'   |--> TABLE (page-table page) --'
- *   |                             '--> SLAB (slab of a cache) ---'
+ *   |                             |--> SLAB (slab of a cache) ---'
+ *   |                             '--> KVMALLOC (a big object) --'
  *   '--merge / split-->  TAIL  <--slab's own pages--> SLAB
+ *                         '--split of an allocated block--> ALLOCATED
  *
  * The state of a buddy block lives on its first page, its head (buddy.c):
- * FREE and ALLOCATED are heads' states; the other pages of a block are
- * TAIL and clean (every field 0) while it is free or allocated, and only
- * a slab gives them a role (SLAB) for as long as it holds the block.
+ * FREE, ALLOCATED and the roles after ALLOCATED are heads' states; the
+ * other pages of a block are TAIL and clean (every field 0) while it is
+ * free or allocated, and only a slab gives them a role (SLAB) for as long
+ * as it holds the block, because kfree takes any address in a slab and
+ * must find the slab from the page.  A kvmalloc object is freed by its
+ * first address alone, so its tails stay TAIL: the run is split
+ * (buddy_split_pages, Linux's split_page) into allocated blocks, largest
+ * first, whose heads turn KVMALLOC - a few descriptors, not one per page.
  *
  * Which fields mean what depends on the state:
  *   FREE       the head of a free buddy block: PG_buddy, ->order and
@@ -47,7 +54,12 @@
  *              first page has PG_slab, keeps ->order, links the cache's
  *              slab lists through ->next/->prev, holds the index of its
  *              first free object in ->index_lo and its objects in use in
- *              ->nr_used; every other page names the first in ->index_lo. */
+ *              ->nr_used; every other page names the first in ->index_lo.
+ *   KVMALLOC   the head of one block of a run holding an object too big for
+ *              kmalloc (kvmalloc.c): ->order is its block's, ->refcount
+ *              1; each names the run's first page in ->index_lo, and the
+ *              first holds the run's length in pages in ->nr_used.  The
+ *              blocks' other pages are TAIL. */
 #ifndef RMEM_MM_PAGE_H
 #define RMEM_MM_PAGE_H
 
@@ -62,6 +74,7 @@
     X(DATA)             \
     X(TABLE)            \
     X(SLAB)             \
+    X(KVMALLOC)         \
     X(TAIL)
 
 enum page_state {
@@ -128,7 +141,8 @@ struct page {
     union {
         uint32_t memcg_id;              /* DATA: owner memcg */
         uint32_t nr_used;               /* TABLE: entries that are not none;
-                                           SLAB head: objects in use */
+                                           SLAB head: objects in use;
+                                           KVMALLOC first: its run's pages */
     };
 };
 

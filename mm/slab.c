@@ -7,7 +7,7 @@
  * partial and empty; allocation takes from the first partial slab, then an
  * empty one, then a new one; an empty slab beyond keep_empty goes back to
  * the buddy allocator at once.  kmalloc is a table of caches, one per
- * power of two from 8 to 8192 bytes.
+ * power of two from 8 to 8192 bytes; bigger objects are kvmalloc.c's.
  *
  * The slab descriptor is the memmap itself, as in SLUB: the first page of
  * a slab (PG_slab) links the lists by pfn and holds the free list head
@@ -39,25 +39,6 @@
 #include <string.h>
 
 #include "internal.h"
-
-#if defined(__SANITIZE_ADDRESS__)
-#define SLAB_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SLAB_ASAN 1
-#endif
-#endif
-
-#ifdef SLAB_ASAN
-#include <sanitizer/asan_interface.h>
-#define asan_poison(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
-#define asan_unpoison(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
-#define asan_is_poisoned(p) __asan_address_is_poisoned(p)
-#else
-#define asan_poison(p, n) ((void)(p), (void)(n))
-#define asan_unpoison(p, n) ((void)(p), (void)(n))
-#define asan_is_poisoned(p) ((void)(p), 0)
-#endif
 
 #define SLAB_MIN_OBJECTS 8
 #define SLAB_KEEP_EMPTY 1
@@ -357,7 +338,6 @@ void slab_fini(struct mm *mm)
                    "teardown", c->name, (unsigned long long)c->active_objs);
         cache_release_all(c);
     }
-    idr_destroy(&mm->slab_caches);
 }
 
 /* A cache that stops poisoning keeps old poison in its free objects,
@@ -452,7 +432,7 @@ bool mm_addr_in_pool(const struct mm *mm, const void *p)
     return false;
 }
 
-static int addr_to_pfn(const struct mm *mm, const void *p, pfn_t *pfn)
+int pool_addr_to_pfn(const struct mm *mm, const void *p, pfn_t *pfn)
 {
     for (unsigned z = 0; z < mm->nr_zones; z++) {
         const struct zone *zone = &mm->zones[z];
@@ -474,7 +454,7 @@ static int slab_lookup_head(const struct mm *mm, const void *p,
     pfn_t pfn, head;
     uint64_t off;
 
-    if (addr_to_pfn(mm, p, &pfn)) {
+    if (pool_addr_to_pfn(mm, p, &pfn)) {
         mm_log(MM_LOG_ERR, "slab: free of %p, which is not pool memory", p);
         return -EINVAL;
     }
@@ -602,40 +582,6 @@ void mm_kfree(struct mm *mm, void *p)
     if (slab_lookup_head(mm, p, &c, &head, &idx))
         return;
     __slab_free(c, head, idx, p);
-}
-
-void *mm_kvmalloc(struct mm *mm, size_t size)
-{
-    if (size > SLAB_KMALLOC_MAX_SIZE)
-        return malloc(size);
-    return mm_kmalloc(mm, size ? size : 1);
-}
-
-void *mm_kvzalloc(struct mm *mm, size_t size)
-{
-    if (size > SLAB_KMALLOC_MAX_SIZE)
-        return calloc(1, size);
-    return mm_kzalloc(mm, size ? size : 1);
-}
-
-char *mm_kvstrdup(struct mm *mm, const char *s)
-{
-    size_t len = strlen(s) + 1;
-    char *p = mm_kvmalloc(mm, len);
-
-    if (p)
-        memcpy(p, s, len);
-    return p;
-}
-
-void mm_kvfree(struct mm *mm, void *p)
-{
-    if (!p)
-        return;
-    if (mm_addr_in_pool(mm, p))
-        mm_kfree(mm, p);
-    else
-        free(p);
 }
 
 /* ---- figures ------------------------------------------------------- */

@@ -31,8 +31,8 @@
  * min watermark but never reclaims for them.
  *
  * The swap_info of a file comes from kmalloc, its per-slot arrays from
- * kvmalloc (slab for a small file, the C heap past MM_KMALLOC_MAX), like
- * every other piece of mm metadata (slab.c).
+ * kvmalloc (slab for a small file, buddy pages past MM_KMALLOC_MAX), like
+ * every other piece of mm metadata (slab.c, kvmalloc.c).
  *
  * With zswap on (zswap.c), swap_writepage offers the page to zswap first
  * and writes it only when zswap declines; a swap-in loads from zswap when

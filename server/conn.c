@@ -1,9 +1,13 @@
 /* A client connection: receive buffer, framing, and response writes.
  *
- * Bytes are received into one per-connection buffer (256 KiB, grown to at
- * most one maximal frame) and frames are handled in place, so a WRITE's
- * pages go from that buffer straight into the segment.  Both lengths of a
- * frame prefix are bounds-checked before the buffer grows for it.  Each
+ * Bytes are received into one per-connection buffer and frames are handled
+ * in place, so a WRITE's pages go from that buffer straight into the
+ * segment.  The buffer is pool memory like all server metadata: one
+ * kmalloc-8k object, which holds any request but a WRITE of more than one
+ * page, so that an idle or admin connection costs no page of its own;
+ * grown, on kvmalloc pages, to the next frame's size when that is bigger,
+ * at most one maximal frame.  Both lengths of a frame prefix are
+ * bounds-checked before the buffer grows for it.  Each
  * response is one uv_write of two buffers, prefix+header and payload, freed
  * in the write callback.  A connection whose peer stops reading stops being
  * read (CONN_WRITE_HIGH) until its backlog drains.  A connection is freed
@@ -41,7 +45,7 @@ static void on_close(uv_handle_t *h)
         server_swapin_conn_closed(c->swapin);   /* it finishes by itself */
     if (c->session)
         session_detach(c->session);
-    free(c->rbuf);
+    mm_kvfree(srv->mm, c->rbuf);
     slab_free(srv->conn_cache, c);
 }
 
@@ -189,7 +193,7 @@ static void conn_process(struct conn *c)
         c->rlen -= pos;
     }
     if (need > c->rcap) {               /* need <= CONN_MAX_FRAME: checked */
-        uint8_t *nb = realloc(c->rbuf, need);
+        uint8_t *nb = mm_kvmalloc(c->srv->mm, need);
 
         if (!nb) {
             log_error("conn %llu (%s): no memory for a %zu-byte frame, closing",
@@ -197,6 +201,8 @@ static void conn_process(struct conn *c)
             conn_close(c);
             return;
         }
+        memcpy(nb, c->rbuf, c->rlen);
+        mm_kvfree(c->srv->mm, c->rbuf);
         c->rbuf = nb;
         c->rcap = need;
     }
@@ -227,7 +233,7 @@ int conn_accept(struct server *srv)
         log_warn("accept: %s", uv_strerror(err));
         goto err_close;
     }
-    c->rbuf = malloc(CONN_RBUF_INITIAL);
+    c->rbuf = mm_kvmalloc(srv->mm, CONN_RBUF_INITIAL);
     if (!c->rbuf) {
         log_error("no memory for a connection buffer");
         err = -ENOMEM;
@@ -264,7 +270,7 @@ int conn_accept(struct server *srv)
 
 err_close:
     /* Not yet on the list: the close callback must not unlink it. */
-    free(c->rbuf);
+    mm_kvfree(srv->mm, c->rbuf);
     c->rbuf = NULL;
     c->closing = true;
     uv_close((uv_handle_t *)&c->tcp, free_unlisted);

@@ -3,23 +3,34 @@
  *
  * Open addressing with linear probing and backward-shift deletion, so there
  * are no tombstones; key 0 marks an empty slot and is never a valid id.
- * Header-only (static inline) so it adds no symbols to the test runner,
- * which links every server object next to the client library. */
+ * Keys and values share one table from the pool (mm_kvzalloc), like every
+ * other piece of server metadata.  Header-only (static inline) so it adds
+ * no symbols to the test runner, which links every server object next to
+ * the client library. */
 #ifndef RMEM_SERVER_IDMAP_H
 #define RMEM_SERVER_IDMAP_H
 
 #include <errno.h>
 #include <stdint.h>
-#include <stdlib.h>
+#include <string.h>
+
+#include "../mm/mm.h"
 
 struct idmap {
+    struct mm *mm;                      /* the table's memory (idmap_init) */
     uint64_t *keys;                     /* 0 = empty slot */
-    void **vals;
+    void **vals;                        /* after the keys, in one table */
     uint32_t cap;                       /* power of two, or 0 */
     uint32_t len;
 };
 
 #define IDMAP_MIN_CAP 16u
+
+static inline void idmap_init(struct idmap *m, struct mm *mm)
+{
+    memset(m, 0, sizeof(*m));
+    m->mm = mm;
+}
 
 static inline uint32_t idmap__slot(const struct idmap *m, uint64_t key)
 {
@@ -57,21 +68,18 @@ static inline int idmap__grow(struct idmap *m)
 
     if (cap < old.cap)
         return -ENOMEM;
-    m->keys = calloc(cap, sizeof(*m->keys));
-    m->vals = calloc(cap, sizeof(*m->vals));
-    if (!m->keys || !m->vals) {
-        free(m->keys);
-        free(m->vals);
+    m->keys = mm_kvzalloc(m->mm, (size_t)cap * (sizeof(*m->keys) + sizeof(*m->vals)));
+    if (!m->keys) {
         *m = old;
         return -ENOMEM;
     }
+    m->vals = (void **)(m->keys + cap);
     m->cap = cap;
     m->len = 0;
     for (uint32_t i = 0; i < old.cap; i++)
         if (old.keys[i])
             idmap__insert(m, old.keys[i], old.vals[i]);
-    free(old.keys);
-    free(old.vals);
+    mm_kvfree(m->mm, old.keys);
     return 0;
 }
 
@@ -124,11 +132,8 @@ static inline void *idmap_del(struct idmap *m, uint64_t key)
 
 static inline void idmap_free(struct idmap *m)
 {
-    free(m->keys);
-    free(m->vals);
-    m->keys = NULL;
-    m->vals = NULL;
-    m->cap = m->len = 0;
+    mm_kvfree(m->mm, m->keys);
+    idmap_init(m, m->mm);
 }
 
 /* Iterate: for (uint32_t i = 0; i < m.cap; i++) if (m.keys[i]) ... */

@@ -221,7 +221,7 @@ int  server_run(struct config *cfg);  /* the whole life of rmemd */
 
 /* ---- conn.c: one client connection (TLS will live behind it) ---- */
 
-#define CONN_RBUF_INITIAL (256u * 1024)
+#define CONN_RBUF_INITIAL MM_KMALLOC_MAX     /* grows to CONN_MAX_FRAME */
 #define CONN_MAX_FRAME (FRAME_PREFIX_LEN + FRAME_MAX_HEADER + FRAME_MAX_PAYLOAD)
 #define CONN_WRITE_HIGH (8u * 1024 * 1024)  /* stop reading above this backlog */
 #define CONN_WRITE_LOW (1u * 1024 * 1024)   /* resume below this */
@@ -284,7 +284,8 @@ struct rpc_ctx {
     } reply;
     void *out_payload;                  /* response payload, malloc'd */
     uint32_t out_len;
-    void *scratch;                      /* mm_kvmalloc'd; freed after the reply */
+    void *scratch;                      /* mm_kvzalloc'd: kmalloc or buddy
+                                           pages; freed after the reply */
     bool close;                         /* close the connection after replying */
     bool deferred;                      /* the handler answers later (swapin.c) */
     char msg[256];

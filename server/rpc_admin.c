@@ -51,7 +51,7 @@ int rpc_tenant_list(struct rpc_ctx *ctx)
     Rmem__TenantInfo *infos, **ptrs;
     size_t n = 0;
 
-    infos = calloc(srv->ntenants + 1, sizeof(*infos) + sizeof(*ptrs));
+    infos = mm_kvzalloc(srv->mm, (srv->ntenants + 1) * (sizeof(*infos) + sizeof(*ptrs)));
     if (!infos)
         return rpc_fail(ctx, -ENOMEM, "no memory for the tenant list");
     ctx->scratch = infos;
@@ -160,7 +160,7 @@ int rpc_cgroup_get(struct rpc_ctx *ctx)
         return rpc_fail(ctx, -EINVAL, "no cgroup file '%.64s' (memory.limit_in_bytes, "
                         "memory.stat, ... : rmemctl cgroup get %s lists them)",
                         g->key, t->name);
-    sc = calloc(1, sizeof(*sc));
+    sc = mm_kvzalloc(ctx->srv->mm, sizeof(*sc));
     if (!sc)
         return rpc_fail(ctx, -ENOMEM, "no memory for the cgroup reply");
     ctx->scratch = sc;
@@ -312,7 +312,7 @@ int rpc_segment_list(struct rpc_ctx *ctx)
     for (struct tenant *t = ctx->srv->tenants; t; t = t->next)
         if (!only || t == only)
             total += count_segments(t);
-    infos = calloc(total + 1, sizeof(*infos) + sizeof(*ptrs));
+    infos = mm_kvzalloc(ctx->srv->mm, (total + 1) * (sizeof(*infos) + sizeof(*ptrs)));
     if (!infos)
         return rpc_fail(ctx, -ENOMEM, "no memory for a list of %zu segments", total);
     ctx->scratch = infos;

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 int rpc_stat(struct rpc_ctx *ctx)
 {
@@ -24,28 +25,34 @@ int rpc_stat(struct rpc_ctx *ctx)
     return 0;
 }
 
-/* One allocation for the zone messages, their pointers and free lists. */
-struct info_scratch {
-    Rmem__ZoneInfo zones[MM_MAX_ZONES];
-    Rmem__ZoneInfo *zone_ptrs[MM_MAX_ZONES];
-    uint64_t free_per_order[MM_MAX_ZONES][MM_NR_ORDERS];
-    Rmem__MemZoneStat zone_stats[MM_MAX_ZONES];        /* rpc_mem.c fills */
-    Rmem__MemZoneStat *zone_stat_ptrs[MM_MAX_ZONES];
+/* A zone's messages and free lists; the reply's scratch holds one per
+ * zone, then the two pointer arrays, sized for the zones there are so
+ * that it is one kmalloc object. */
+struct info_zone {
+    Rmem__ZoneInfo zone;
+    Rmem__MemZoneStat stat;             /* rpc_mem.c fills */
+    uint64_t free_per_order[MM_NR_ORDERS];
 };
 
 int rpc_info(struct rpc_ctx *ctx)
 {
     struct server *srv = ctx->srv;
     Rmem__InfoReply *r = &ctx->reply.info;
-    struct info_scratch *sc;
+    struct info_zone *iz;
+    Rmem__ZoneInfo **zone_ptrs;
+    Rmem__MemZoneStat **stat_ptrs;
     struct mm_stat st;
     unsigned nz = 0;
 
-    sc = mm_kvzalloc(srv->mm, sizeof(*sc));
-    if (!sc)
-        return rpc_fail(ctx, -ENOMEM, "no memory for the info reply");
-    ctx->scratch = sc;
     mm_get_stat(srv->mm, &st);
+    iz = mm_kvzalloc(srv->mm, st.zones * (sizeof(*iz) + sizeof(*zone_ptrs) +
+                                          sizeof(*stat_ptrs)));
+    if (!iz)
+        return rpc_fail(ctx, -ENOMEM, "no memory for the info reply");
+    ctx->scratch = iz;
+    zone_ptrs = (Rmem__ZoneInfo **)(iz + st.zones);
+    stat_ptrs = (Rmem__MemZoneStat **)(zone_ptrs + st.zones);
+    mm_get_stat(srv->mm, &st);          /* the scratch may have taken a slab */
 
     rmem__info_reply__init(r);
     r->version = (char *)RMEMD_VERSION;
@@ -68,9 +75,9 @@ int rpc_info(struct rpc_ctx *ctx)
     r->bad_frames = srv->stats[SERVER_STAT_bad_frames];
     rpc_swap_fill_info(srv, r);
 
-    for (unsigned z = 0; z < st.zones && nz < MM_MAX_ZONES; z++) {
+    for (unsigned z = 0; z < st.zones; z++) {
         struct mm_zone_info zi;
-        Rmem__ZoneInfo *m = &sc->zones[nz];
+        Rmem__ZoneInfo *m = &iz[nz].zone;
 
         if (mm_zone_info(srv->mm, z, &zi))
             continue;
@@ -78,23 +85,30 @@ int rpc_info(struct rpc_ctx *ctx)
         m->node = (uint32_t)zi.node;
         m->name = (char *)zi.name;
         for (unsigned o = 0; o < MM_NR_ORDERS; o++)
-            sc->free_per_order[nz][o] = zi.nr_free[o];
+            iz[nz].free_per_order[o] = zi.nr_free[o];
         m->n_free_per_order = MM_NR_ORDERS;
-        m->free_per_order = sc->free_per_order[nz];
+        m->free_per_order = iz[nz].free_per_order;
         m->managed_pages = zi.managed_pages;
         m->free_pages = zi.free_pages;
         m->min_pages = zi.min_pages;
         m->low_pages = zi.low_pages;
         m->high_pages = zi.high_pages;
-        rpc_mem_zone_stat(&zi, &sc->zone_stats[nz]);
-        sc->zone_stat_ptrs[nz] = &sc->zone_stats[nz];
-        sc->zone_ptrs[nz++] = m;
+        rpc_mem_zone_stat(&zi, &iz[nz].stat);
+        stat_ptrs[nz] = &iz[nz].stat;
+        zone_ptrs[nz++] = m;
     }
     r->n_zones = nz;
-    r->zones = sc->zone_ptrs;
+    r->zones = zone_ptrs;
     r->n_zone_stats = nz;
-    r->zone_stats = sc->zone_stat_ptrs;
+    r->zone_stats = stat_ptrs;
     rpc_mem_info(srv, r);
+    if (ctx->req->info->anon_huge) {
+        int err = mm_anon_huge_bytes(srv->mm, &r->anon_huge_bytes);
+
+        if (err)
+            return rpc_fail(ctx, err, "cannot read /proc/self/smaps: %s",
+                            strerror(-err));
+    }
     ctx->resp.body_case = RMEM__RESPONSE__BODY_INFO;
     ctx->resp.info = r;
     return 0;

@@ -1,10 +1,13 @@
 /* SlabInfo and the memory-by-use part of Info: what rmemctl's slabinfo,
  * meminfo, zoneinfo and numastat print.  SlabInfo lists every slab cache
- * as /proc/slabinfo does; the Info fields 20-29 add the pool's pages by
- * use (data, tables, slab) per zone and in total, with the numastat
- * counters each zone keeps.  MemAvailable is Linux's si_mem_available()
- * reduced to what a pool has: free pages above the zones' high
- * watermarks, plus empty slabs that can be handed back at once. */
+ * as /proc/slabinfo does; the Info fields 20-29 and 120-129 add the
+ * pool's pages by use (data, tables, slab, kvmalloc runs, the LRU lists)
+ * per zone and in total, with the numastat counters each zone keeps.
+ * MemAvailable is Linux's si_mem_available() reduced to what a pool has:
+ * free pages above the zones' high watermarks, plus empty slabs that can
+ * be handed back at once.  Named segments are rmem's shared memory, so
+ * their pages are Shmem (and Cached, as Linux counts shmem there); the
+ * rest of the data pages are AnonPages. */
 #include "internal.h"
 
 #include <errno.h>
@@ -87,4 +90,13 @@ void rpc_mem_info(struct server *srv, Rmem__InfoReply *r)
     r->slab_bytes = st.slab_pages * MM_PAGE_SIZE;
     r->slab_reclaimable_bytes = st.slab_reclaimable_pages * MM_PAGE_SIZE;
     r->available_bytes = avail * MM_PAGE_SIZE;
+    r->active_anon_bytes = st.active_anon_pages * MM_PAGE_SIZE;
+    r->inactive_anon_bytes = st.inactive_anon_pages * MM_PAGE_SIZE;
+    r->active_file_bytes = st.active_file_pages * MM_PAGE_SIZE;
+    r->inactive_file_bytes = st.inactive_file_pages * MM_PAGE_SIZE;
+    r->shmem_bytes = r->active_file_bytes + r->inactive_file_bytes;
+    r->anon_bytes = r->data_bytes - r->shmem_bytes;
+    r->writeback_bytes = st.writeback_pages * MM_PAGE_SIZE;
+    r->kvmalloc_bytes = st.kvmalloc_pages * MM_PAGE_SIZE;
+    r->kvmalloc_heap_bytes = st.kvmalloc_heap_bytes;
 }

@@ -48,7 +48,7 @@ int rpc_swap_info(struct rpc_ctx *ctx)
     struct swap_scratch *sc;
     unsigned n = 0;
 
-    sc = calloc(1, sizeof(*sc));
+    sc = mm_kvzalloc(mm, sizeof(*sc));
     if (!sc)
         return rpc_fail(ctx, -ENOMEM, "no memory for the swapinfo reply");
     ctx->scratch = sc;

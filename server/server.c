@@ -146,6 +146,12 @@ int server_init(struct server *srv, struct config *cfg, uv_loop_t *loop)
                   (unsigned long long)cfg->pool_bytes, strerror(-err));
         return err;
     }
+    err = mm_thp_advised(srv->mm);
+    if (err)
+        log_info("pool: transparent huge pages refused (MADV_HUGEPAGE: %s); "
+                 "4 KiB pages only", strerror(-err));
+    else
+        log_info("pool: transparent huge pages asked for (MADV_HUGEPAGE)");
     srv->swap.fd = -1;
     err = server_create_caches(srv);
     if (err) {

@@ -35,6 +35,8 @@ int session_create(struct tenant *t, struct session **out)
     if (!s)
         return -ENOMEM;
     s->tenant = t;
+    idmap_init(&s->segments, t->srv->mm);
+    idmap_init(&s->named, t->srv->mm);
     s->id = new_session_id(t);
     if (!s->id) {
         slab_free(t->srv->session_cache, s);

@@ -44,6 +44,7 @@ int tenant_create(struct server *srv, const char *name, const char *token,
     if (!t)
         return -ENOMEM;
     t->srv = srv;
+    idmap_init(&t->sessions, srv->mm);
     t->name = mm_kvstrdup(srv->mm, name);
     if (!t->name)
         goto err_free;

@@ -233,18 +233,22 @@ START_TEST(test_memsw_limit_refuses_mmap)
 }
 END_TEST
 
-/* memory.stat: Linux's `key value` lines in Linux's order, rss counting
- * the pages a client wrote back, pgfault the pages it read. */
+/* memory.stat: cgroup v1's `key value` lines, every one in v1's order,
+ * then rmem's additions; rss counting the pages a client wrote back,
+ * pgfault the pages it read. */
 START_TEST(test_stat_format)
 {
     static const char *const keys[] = {
-        "cache", "rss", "swap", "pgpgin", "pgpgout", "pgfault", "pgmajfault",
+        "cache", "rss", "rss_huge", "shmem", "mapped_file", "dirty",
+        "writeback", "swap", "pgpgin", "pgpgout", "pgfault", "pgmajfault",
         "inactive_anon", "active_anon", "inactive_file", "active_file",
         "unevictable", "hierarchical_memory_limit", "hierarchical_memsw_limit",
-        "total_cache", "total_rss", "total_swap", "total_pgpgin", "total_pgpgout",
-        "total_pgfault", "total_pgmajfault", "total_inactive_anon",
-        "total_active_anon", "total_inactive_file", "total_active_file",
-        "total_unevictable", "zswap", "zswapped", "ksm_merging_pages",
+        "total_cache", "total_rss", "total_rss_huge", "total_shmem",
+        "total_mapped_file", "total_dirty", "total_writeback", "total_swap",
+        "total_pgpgin", "total_pgpgout", "total_pgfault", "total_pgmajfault",
+        "total_inactive_anon", "total_active_anon", "total_inactive_file",
+        "total_active_file", "total_unevictable",
+        "zswap", "zswapped", "ksm_merging_pages",      /* rmem's additions */
     };
     struct rmem__conn cn;
     uint64_t seg;

@@ -117,7 +117,7 @@ static unsigned count_lines_with(const char *text, const char *needle)
 /* Client A writes and syncs, writes more and disconnects without a sync
  * (disconnect writes back like munmap); client B, on a new connection of
  * the same tenant after A's session is gone, reads everything.  The
- * pages are "cache" in the tenant's memory.stat, not rss. */
+ * pages are "cache" and "shmem" in the tenant's memory.stat, not rss. */
 START_TEST(data_outlives_the_writer)
 {
     rmem_client *a = client_of("default"), *b;
@@ -131,6 +131,7 @@ START_TEST(data_outlives_the_writer)
     rmem_disconnect(a);
 
     ck_assert_uint_eq(stat_key("default", "cache"), 2 * MiB);
+    ck_assert_uint_eq(stat_key("default", "shmem"), 2 * MiB);
     ck_assert_uint_eq(stat_key("default", "rss"), 0);
     ck_assert_uint_eq(stat_key("default", "inactive_file") +
                       stat_key("default", "active_file"), 2 * MiB);
@@ -144,6 +145,7 @@ START_TEST(data_outlives_the_writer)
                                        " named "), 1);
     ck_assert_int_eq(rmem_segment_unlink(b, "shared"), 0);
     ck_assert_uint_eq(stat_key("default", "cache"), 0);
+    ck_assert_uint_eq(stat_key("default", "shmem"), 0);
     rmem_disconnect(b);
 }
 END_TEST

@@ -2,8 +2,12 @@
  * numastat from the real binary against a real rmemd, each line rebuilt
  * from the numbers it carries in the Linux format and compared byte for
  * byte, and the numbers checked against `info`, `buddyinfo --json` and
- * each other.  --session-grace 0 so that each rmemctl's session goes with
- * its connection and the pool stands still between commands.
+ * each other; meminfo also after a librmem client wrote anonymous and
+ * named pages, its big Writes growing the connection's receive buffer
+ * into a kvmalloc run (VmallocUsed) and the pool's touched arena showing
+ * in huge pages (AnonHugePages) unless THP is off.  --session-grace 0 so that each
+ * rmemctl's session goes with its connection and the pool stands still
+ * between commands.
  *
  * rmemctl runs as a child with PR_SET_PDEATHSIG, like the server, so a
  * failing test leaves neither behind. */
@@ -22,6 +26,9 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "rmem.h"
+
+#define MiB (1024ul * 1024)
 
 
 static struct rmemd srv;
@@ -202,22 +209,27 @@ START_TEST(test_slabinfo_format_and_pages_match_meminfo)
 }
 END_TEST
 
+/* This machine's /proc/meminfo has them all, in this order. */
 static const char *const MEMINFO_KEYS[] = {
-    "MemTotal", "MemFree", "MemAvailable", "AnonPages", "KReclaimable", "Slab",
-    "SReclaimable", "SUnreclaim", "PageTables",
+    "MemTotal", "MemFree", "MemAvailable", "Cached", "SwapCached", "Active",
+    "Inactive", "Active(anon)", "Inactive(anon)", "Active(file)",
+    "Inactive(file)", "SwapTotal", "SwapFree", "Zswap", "Zswapped",
+    "Writeback", "AnonPages", "Shmem", "KReclaimable", "Slab",
+    "SReclaimable", "SUnreclaim", "PageTables", "VmallocUsed",
+    "AnonHugePages",
 };
 
-START_TEST(test_meminfo_format_and_agrees_with_info)
-{
-    static struct harness_run mem, info1, info2, js;
-    const char *line;
-    size_t k = 0;
-    uint64_t total, mfree, avail, slab, srec, sun;
+#define NR_MEMINFO_KEYS (sizeof(MEMINFO_KEYS) / sizeof(MEMINFO_KEYS[0]))
 
-    view(&info1, "info", NULL);
-    view(&mem, "meminfo", NULL);
-    view(&info2, "info", NULL);
-    for (line = mem.out; *line; line = strchr(line, '\n') + 1, k++) {
+/* Every line in the Linux format, the keys those above in their order,
+ * and --json with the same keys in the same order and the same values -
+ * but AnonHugePages', which khugepaged may change between the two. */
+static void assert_meminfo_format(const char *text, const char *json)
+{
+    const char *line, *at = json;
+    size_t k = 0;
+
+    for (line = text; *line; line = strchr(line, '\n') + 1, k++) {
         const char *nl = strchr(line, '\n');
         char key[32], label[40], want[80];
         unsigned long long kb;
@@ -232,7 +244,48 @@ START_TEST(test_meminfo_format_and_agrees_with_info)
         snprintf(want, sizeof(want), "%-16s%8llu kB", label, kb);
         assert_line(line, (size_t)(nl - line), want);
     }
-    ck_assert_uint_eq(k, sizeof(MEMINFO_KEYS) / sizeof(MEMINFO_KEYS[0]));
+    ck_assert_uint_eq(k, NR_MEMINFO_KEYS);
+    assert_json(json, '{');
+    for (k = 0; k < NR_MEMINFO_KEYS; k++) {
+        char pat[48];
+        int n = snprintf(pat, sizeof(pat), "\"%s_kB\": ", MEMINFO_KEYS[k]);
+
+        if (strcmp(MEMINFO_KEYS[k], "AnonHugePages") != 0)
+            snprintf(pat + n, sizeof(pat) - (size_t)n, "%" PRIu64,
+                     meminfo_kb(text, MEMINFO_KEYS[k]));
+        at = strstr(at, pat);
+        ck_assert_msg(at != NULL, "no %s, or out of order, in %s", pat, json);
+    }
+}
+
+/* /proc/meminfo has the keys of MEMINFO_KEYS in that order too. */
+static void assert_linux_order(void)
+{
+    FILE *f = fopen("/proc/meminfo", "r");
+    char line[256];
+    size_t k = 0;
+
+    ck_assert_ptr_nonnull(f);
+    while (k < NR_MEMINFO_KEYS && fgets(line, sizeof(line), f))
+        if (strncmp(line, MEMINFO_KEYS[k], strlen(MEMINFO_KEYS[k])) == 0 &&
+            line[strlen(MEMINFO_KEYS[k])] == ':')
+            k++;
+    fclose(f);
+    ck_assert_msg(k == NR_MEMINFO_KEYS, "/proc/meminfo lacks %s after the "
+                  "keys before it", MEMINFO_KEYS[k]);
+}
+
+START_TEST(test_meminfo_format_and_agrees_with_info)
+{
+    static struct harness_run mem, info1, info2, js;
+    uint64_t total, mfree, avail, slab, srec, sun, kv;
+
+    assert_linux_order();
+    view(&info1, "info", NULL);
+    view(&mem, "meminfo", NULL);
+    view(&info2, "info", NULL);
+    view(&js, "--json", "meminfo", NULL);
+    assert_meminfo_format(mem.out, js.out);
 
     total = meminfo_kb(mem.out, "MemTotal");
     mfree = meminfo_kb(mem.out, "MemFree");
@@ -250,19 +303,125 @@ START_TEST(test_meminfo_format_and_agrees_with_info)
     ck_assert_uint_eq(meminfo_kb(mem.out, "PageTables") * 1024,
                       info_u64(info2.out, "table_bytes"));
     ck_assert_uint_eq(meminfo_kb(mem.out, "AnonPages"), 0);    /* no segment yet */
+    ck_assert_uint_eq(meminfo_kb(mem.out, "Shmem"), 0);
+    ck_assert_uint_eq(meminfo_kb(mem.out, "SwapTotal"), 0);    /* no --swap */
     ck_assert_uint_eq(slab, srec + sun);
     ck_assert_uint_eq(meminfo_kb(mem.out, "KReclaimable"), srec);
     ck_assert_uint_gt(slab, 0);         /* the server's own metadata */
-    /* Nothing but slab is in use: every page is free or slab. */
-    ck_assert_uint_eq(mfree + slab, total);
+    /* Nothing but metadata is in use: every page is free, slab or a
+     * kvmalloc run. */
+    kv = meminfo_kb(mem.out, "VmallocUsed");
+    ck_assert_uint_eq(mfree + slab + kv, total);
     ck_assert_uint_le(avail, mfree + srec);
     ck_assert_uint_gt(avail, 0);
+}
+END_TEST
 
+/* THP mode as /sys/kernel/mm/transparent_hugepage/enabled marks it
+ * ("[madvise]"), or "none" without THP in the kernel. */
+static void thp_mode(char *mode, size_t len)
+{
+    FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+    char line[128] = "", *open, *close;
+
+    snprintf(mode, len, "none");
+    if (!f)
+        return;
+    if (fgets(line, sizeof(line), f) && (open = strchr(line, '[')) &&
+        (close = strchr(open, ']'))) {
+        *close = '\0';
+        snprintf(mode, len, "%s", open + 1);
+    }
+    fclose(f);
+}
+
+static rmem_client *client(void)
+{
+    rmem_options o;
+    rmem_client *c;
+
+    rmem_options_init(&o);
+    o.server = srv.addr;
+    c = rmem_connect(&o);
+    ck_assert_msg(c != NULL, "rmem_connect: %s", strerror(errno));
+    return c;
+}
+
+static char *map_written(rmem_client *c, size_t len, int flags, const char *name)
+{
+    char *p = rmem_mmap(c, NULL, len, PROT_READ | PROT_WRITE, flags, name, 0);
+
+    ck_assert_msg(p != MAP_FAILED, "rmem_mmap: %s", strerror(errno));
+    memset(p, 0x5a, len);
+    ck_assert_int_eq(rmem_msync(c, p, len, MS_SYNC), 0);
+    return p;
+}
+
+/* 4 MiB anonymous and 2 MiB named on the server: AnonPages and Shmem (and
+ * Cached), the LRU lists holding exactly them, and the 2 MiB Writes that
+ * carried them in a receive buffer counted as VmallocUsed until the
+ * client goes. */
+START_TEST(test_meminfo_counts_pages_by_kind)
+{
+    static struct harness_run mem, js;
+    rmem_client *c = client();
+    uint64_t anon, shmem, total, huge, kv = 0;
+    char *a, *n, mode[32];
+
+    ck_assert_int_eq(rmem_segment_create(c, "views", 2 * MiB), 0);
+    a = map_written(c, 4 * MiB, MAP_PRIVATE | MAP_ANONYMOUS, NULL);
+    n = map_written(c, 2 * MiB, MAP_SHARED, "views");
+    view(&mem, "meminfo", NULL);
     view(&js, "--json", "meminfo", NULL);
-    assert_json(js.out, '{');
-    ck_assert_uint_eq(json_u64(js.out, "MemTotal_kB"), total);
-    ck_assert_uint_eq(json_u64(js.out, "PageTables_kB"),
-                      meminfo_kb(mem.out, "PageTables"));
+    assert_meminfo_format(mem.out, js.out);
+    anon = meminfo_kb(mem.out, "AnonPages");
+    shmem = meminfo_kb(mem.out, "Shmem");
+    total = meminfo_kb(mem.out, "MemTotal");
+    ck_assert_uint_eq(anon, 4096);
+    ck_assert_uint_eq(shmem, 2048);
+    ck_assert_uint_eq(meminfo_kb(mem.out, "Cached"), shmem);
+    ck_assert_uint_eq(meminfo_kb(mem.out, "Active(anon)") +
+                      meminfo_kb(mem.out, "Inactive(anon)"), anon);
+    ck_assert_uint_eq(meminfo_kb(mem.out, "Active(file)") +
+                      meminfo_kb(mem.out, "Inactive(file)"), shmem);
+    ck_assert_uint_eq(meminfo_kb(mem.out, "Active"),
+                      meminfo_kb(mem.out, "Active(anon)") +
+                      meminfo_kb(mem.out, "Active(file)"));
+    ck_assert_uint_eq(meminfo_kb(mem.out, "Inactive"),
+                      meminfo_kb(mem.out, "Inactive(anon)") +
+                      meminfo_kb(mem.out, "Inactive(file)"));
+    ck_assert_uint_eq(meminfo_kb(mem.out, "Writeback"), 0);     /* no swap */
+    /* The client's receive buffer grew to one 2 MiB Write frame. */
+    ck_assert_uint_ge(meminfo_kb(mem.out, "VmallocUsed"), 2048);
+    ck_assert_uint_eq(meminfo_kb(mem.out, "MemFree") + anon + shmem +
+                      meminfo_kb(mem.out, "Slab") +
+                      meminfo_kb(mem.out, "PageTables") +
+                      meminfo_kb(mem.out, "VmallocUsed"), total);
+    /* The arena is MADV_HUGEPAGE and 2 MiB aligned: with THP on for such
+     * mappings, its written part is in huge pages. */
+    huge = meminfo_kb(mem.out, "AnonHugePages");
+    thp_mode(mode, sizeof(mode));
+    ck_assert_uint_le(huge, total);
+    ck_assert_uint_eq(huge % 2048, 0);
+    if (strcmp(mode, "always") == 0 || strcmp(mode, "madvise") == 0)
+        ck_assert_msg(huge > 0, "THP %s, and no huge page in the pool", mode);
+    else
+        ck_assert_uint_eq(huge, 0);
+
+    ck_assert_int_eq(rmem_munmap(c, a, 4 * MiB), 0);
+    ck_assert_int_eq(rmem_munmap(c, n, 2 * MiB), 0);
+    rmem_disconnect(c);
+    /* The connection closes on the server's own time. */
+    for (int attempt = 0; attempt < 50; attempt++) {
+        view(&mem, "meminfo", NULL);
+        kv = meminfo_kb(mem.out, "VmallocUsed");
+        if (kv == 0)
+            break;
+        usleep(20000);
+    }
+    ck_assert_uint_eq(kv, 0);
+    ck_assert_uint_eq(meminfo_kb(mem.out, "AnonPages"), 0);
+    ck_assert_uint_eq(meminfo_kb(mem.out, "Shmem"), 2048);     /* named: kept */
 }
 END_TEST
 
@@ -436,6 +595,7 @@ Suite *rmemctl_views_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_slabinfo_format_and_pages_match_meminfo);
     tcase_add_test(tc, test_meminfo_format_and_agrees_with_info);
+    tcase_add_test(tc, test_meminfo_counts_pages_by_kind);
     tcase_add_test(tc, test_zoneinfo_format_and_agrees_with_buddyinfo);
     tcase_add_test(tc, test_numastat_table_and_identities);
     tcase_add_test(tc, test_views_refuse_arguments);

@@ -2,11 +2,14 @@
  * through a 64 MiB pool with a 256 MiB swap file, once with `--zswap off`
  * and once with zswap on (the default), and reads every page back intact.
  * Half-text pages (2 KiB of words, 2 KiB of zeros) mostly stay compressed
- * in the pool: `rmemctl swapinfo` shows zswap's stored pages and the file
- * holds fewer pages than without zswap.  Random pages do not compress and
- * go to the file (reject_compress_poor).  100 MiB of text fits in the
- * pool and zswap, and reads back from zswap (zswpin).  Each run prints its figures
- * (times are printed, never asserted).  Bad zswap options exit 2. */
+ * in the pool: `rmemctl swapinfo --json` shows zswap's stored pages, the
+ * file holds fewer pages than without zswap, and meminfo's Zswap and
+ * Zswapped agree with zswapinfo's figures.  Random pages do not compress
+ * and go to the file (reject_compress_poor).  100 MiB of text fits in the
+ * pool and zswap, and reads back from zswap (zswpin).  The text views:
+ * swapinfo is /proc/swaps and nothing more, zswapinfo the debugfs files,
+ * meminfo the swap keys.  Each run prints its figures (times are printed,
+ * never asserted).  Bad zswap options exit 2. */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -115,6 +118,39 @@ static uint64_t json_u64(const char *json, const char *key)
     return strtoull(p + strlen(pat), NULL, 10);
 }
 
+/* "Key:   N kB" of meminfo text, in kB. */
+static uint64_t meminfo_kb(const char *text, const char *key)
+{
+    size_t klen = strlen(key);
+
+    for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+        if (strncmp(p, key, klen) == 0 && p[klen] == ':')
+            return strtoull(p + klen + 1, NULL, 10);
+    ck_abort_msg("no %s in:\n%s", key, text);
+    return 0;
+}
+
+/* meminfo's Zswap and Zswapped are zswapinfo's pool_total_size and
+ * stored_pages; read between two meminfos that agree, as background
+ * reclaim may still be storing. */
+static void assert_meminfo_zswap(const struct rmemd *d)
+{
+    char mem1[4096], mem2[4096], zs[4096];
+
+    for (int attempt = 0; attempt < 20; attempt++) {
+        ck_assert_int_eq(ctl(d, "meminfo", mem1, sizeof(mem1)), 0);
+        ck_assert_int_eq(ctl(d, "--json zswapinfo", zs, sizeof(zs)), 0);
+        ck_assert_int_eq(ctl(d, "meminfo", mem2, sizeof(mem2)), 0);
+        if (strcmp(mem1, mem2) == 0)
+            break;
+        usleep(50000);
+    }
+    ck_assert_str_eq(mem1, mem2);
+    ck_assert_uint_eq(meminfo_kb(mem1, "Zswap"), json_u64(zs, "pool_total_size") / 1024);
+    ck_assert_uint_eq(meminfo_kb(mem1, "Zswapped"), json_u64(zs, "stored_pages") * PAGE / 1024);
+    ck_assert_uint_eq(meminfo_kb(mem1, "SwapTotal"), 256 * 1024);
+}
+
 struct run {
     uint64_t slots_used;        /* swap slots taken after the writes */
     uint64_t zswap_pages;       /* of those, held by zswap */
@@ -165,6 +201,7 @@ static void run_through(enum content kind, bool zswap, size_t mib, struct run *r
     ck_assert(strstr(out, zswap ? "\"enabled\": true" : "\"enabled\": false"));
     if (!zswap)
         ck_assert_uint_eq(r->zswap_pages, 0);
+    assert_meminfo_zswap(&d);
 
     t0 = now_s();
     for (size_t i = 0; i < npages; i++) {
@@ -207,7 +244,7 @@ START_TEST(test_text_pages_stay_compressed)
 {
     struct run off, on;
     struct rmemd d;
-    char out[8192];
+    char out[8192], want[512];
 
     run_through(TEXT, false, 200, &off);
     run_through(TEXT, true, 200, &on);
@@ -216,15 +253,31 @@ START_TEST(test_text_pages_stay_compressed)
     ck_assert_uint_lt(on.pswpout, off.pswpout);
     ck_assert_uint_eq(on.reject_poor, 0);
 
-    /* The text view: /proc/swaps, then zswap's section. */
+    /* The text views: /proc/swaps and nothing else; zswap's files as
+     * debugfs has them (ls order), its parameters and events; meminfo's
+     * swap keys. */
     ck_assert_int_eq(rmemd_start(&d, (const char *[]){"--pool", "16M", "--swap",
                                                       swap_arg, NULL}), 0);
     ck_assert_int_eq(ctl(&d, "swapinfo", out, sizeof(out)), 0);
-    ck_assert_msg(strstr(out, "\t-2\n\nzswap\nenabled Y\nmax_pool_percent 20\n"),
-                  "%s", out);
-    ck_assert_msg(strstr(out, "\nstored_pages 0\n") &&
-                  strstr(out, "\nwritten_back_pages 0\n") &&
-                  strstr(out, "\nzswpwb 0\n"), "%s", out);
+    snprintf(want, sizeof(want), "Filename\t\t\t\tType\t\tSize\t\tUsed\t\t"
+             "Priority\n%s%*sfile\t\t262144\t\t0\t\t-2\n", swap_path,
+             (int)(strlen(swap_path) < 40 ? 40 - strlen(swap_path) : 1), " ");
+    ck_assert_str_eq(out, want);
+    ck_assert_int_eq(ctl(&d, "zswapinfo", out, sizeof(out)), 0);
+    ck_assert_str_eq(out, "pool_limit_hit 0\npool_total_size 0\n"
+                     "reject_alloc_fail 0\nreject_compress_poor 0\n"
+                     "reject_kmemcache_fail 0\nreject_reclaim_fail 0\n"
+                     "same_filled_pages 0\nstored_pages 0\n"
+                     "written_back_pages 0\nenabled Y\nmax_pool_percent 20\n"
+                     "max_pool_bytes 3355443\nzswpin 0\nzswpout 0\nzswpwb 0\n");
+    ck_assert_int_eq(ctl(&d, "--json zswapinfo", out, sizeof(out)), 0);
+    ck_assert_msg(strstr(out, "{\"enabled\": true, \"max_pool_percent\": 20, ") == out &&
+                  strstr(out, ", \"zswpwb\": 0}\n"), "%s", out);
+    ck_assert_int_eq(ctl(&d, "meminfo", out, sizeof(out)), 0);
+    ck_assert_msg(strstr(out, "\nSwapTotal:        262144 kB\n"
+                         "SwapFree:         262144 kB\n"
+                         "Zswap:                 0 kB\n"
+                         "Zswapped:              0 kB\n"), "%s", out);
     ck_assert_int_eq(rmemd_stop(&d), 0);
 }
 END_TEST
@@ -284,6 +337,7 @@ START_TEST(test_options_shown_and_no_swap_no_zswap)
 {
     struct rmemd d;
     char out[4096];
+    int status;
 
     snprintf(swap_arg, sizeof(swap_arg), "%s:8M", swap_path);
     ck_assert_int_eq(rmemd_start(&d, (const char *[]){"--pool", "16M", "--swap",
@@ -297,6 +351,9 @@ START_TEST(test_options_shown_and_no_swap_no_zswap)
     ck_assert_int_eq(rmemd_start(&d, (const char *[]){"--pool", "16M", NULL}), 0);
     ck_assert_int_eq(ctl(&d, "--json swapinfo", out, sizeof(out)), 0);
     ck_assert_msg(!strstr(out, "zswap"), "%s", out);
+    status = ctl(&d, "zswapinfo 2>/dev/null", out, sizeof(out));
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 1 && !out[0],
+                  "zswapinfo without a swap file: status %d, %s", status, out);
     ck_assert_int_eq(rmemd_stop(&d), 0);
 }
 END_TEST

@@ -1,8 +1,9 @@
 /* test_buddy.c - the buddy allocator: split, merge, every order,
  * exhaustion, bad frees refused, buddy_check() catching corruption;
  * migrate types: the fallback stealing the largest block, pageblocks
- * converted or not, merges across types, metadata kept together, and the
- * block state kept on the head. */
+ * converted or not, merges across types, metadata kept together, the
+ * block state kept on the head, and an allocated block split into a row
+ * of allocated blocks with the rest given back. */
 #include <stdlib.h>
 
 #include "mm_test.h"
@@ -535,14 +536,15 @@ START_TEST(test_metadata_confined)
 }
 END_TEST
 
-/* Through mm_alloc_pages: table and slab pages are unmovable, data pages
- * movable, each in pageblocks of their type. */
+/* Through mm_alloc_pages: table, slab and kvmalloc pages are unmovable,
+ * data pages movable, each in pageblocks of their type. */
 START_TEST(test_purpose_picks_type)
 {
     static const struct { enum alloc_purpose purpose; enum migratetype mt; }
     cases[] = {
         { ALLOC_DATA, MIGRATE_MOVABLE }, { ALLOC_OPTIONAL, MIGRATE_MOVABLE },
         { ALLOC_TABLE, MIGRATE_UNMOVABLE }, { ALLOC_SLAB, MIGRATE_UNMOVABLE },
+        { ALLOC_KVMALLOC, MIGRATE_UNMOVABLE },
     };
     struct mm *mm = test_mm(8 * MiB);
     pfn_t pfn;
@@ -580,6 +582,87 @@ START_TEST(test_block_state_on_head)
 }
 END_TEST
 
+/* buddy_split_pages: an allocated block of order o keeps nr pages as
+ * allocated blocks, one per bit of nr from the highest, and the rest is
+ * free blocks on its pageblock's lists; buddy_check() holds after the
+ * split, and freeing the kept blocks coalesces the zone again. */
+static const struct { unsigned order; uint64_t nr; } splits[] = {
+    { 0, 1 }, { 3, 5 }, { 3, 8 }, { 9, 300 }, { 10, 529 }, { 10, 1023 },
+    { 10, 513 }, { 10, 1024 },
+};
+
+START_TEST(test_split_keeps_a_row_of_blocks)
+{
+    struct mm *mm = test_mm(8 * MiB);
+    struct zone *zone = &mm->zones[0];
+    unsigned order = splits[_i].order;
+    uint64_t nr = splits[_i].nr, off = 0, free_before;
+    pfn_t pfn, kept[MM_NR_ORDERS];
+    unsigned orders[MM_NR_ORDERS], nk = 0;
+
+    ck_assert_int_eq(buddy_alloc_pages(zone, order, MIGRATE_UNMOVABLE, &pfn), 0);
+    free_before = zone->free_pages;
+    ck_assert_int_eq(buddy_split_pages(zone, pfn, nr), 0);
+    ck_assert_mm_ok(mm);
+    ck_assert_uint_eq(zone->free_pages, free_before + (1ull << order) - nr);
+    for (unsigned k = order + 1; k-- > 0;) {
+        const struct page *head = pfn_to_page(mm, pfn + (pfn_t)off);
+
+        if (!(nr & (1ull << k)))
+            continue;
+        ck_assert_int_eq(head->state, PAGE_ALLOCATED);
+        ck_assert_uint_eq(head->order, k);
+        ck_assert_int_eq(head->refcount, 1);
+        kept[nk] = pfn + (pfn_t)off;
+        orders[nk++] = k;
+        off += 1ull << k;
+    }
+    ck_assert_uint_eq(zone->nr_state[PAGE_ALLOCATED], nk);
+    /* The rest sits on the Unmovable lists, where its pageblock is. */
+    while (off < (1ull << order)) {
+        const struct page *head = pfn_to_page(mm, pfn + (pfn_t)off);
+
+        ck_assert_int_eq(head->state, PAGE_FREE);
+        ck_assert_int_eq(pageblock_type(zone, pfn + (pfn_t)off),
+                         MIGRATE_UNMOVABLE);
+        off += 1ull << head->order;
+    }
+    for (unsigned i = 0; i < nk; i++) {
+        ck_assert_int_eq(buddy_free_pages(zone, kept[i], orders[i]), 0);
+        ck_assert_mm_ok(mm);
+    }
+    assert_fully_coalesced(zone);
+    mm_destroy(mm);
+}
+END_TEST
+
+/* A split of anything but a sole-owner allocated head, or to no pages
+ * or more than the block has, is refused and changes nothing. */
+START_TEST(test_split_refused)
+{
+    struct mm *mm = test_mm(4 * MiB);
+    struct zone *zone = &mm->zones[0];
+    uint64_t free_before;
+    pfn_t pfn;
+
+    ck_assert_int_eq(buddy_alloc_pages(zone, 2, MIGRATE_MOVABLE, &pfn), 0);
+    free_before = zone->free_pages;
+    test_log_quiet();
+    ck_assert_int_eq(buddy_split_pages(zone, pfn, 0), -EINVAL);
+    ck_assert_int_eq(buddy_split_pages(zone, pfn, 5), -EINVAL);
+    ck_assert_int_eq(buddy_split_pages(zone, pfn + 1, 1), -EINVAL);   /* a tail */
+    ck_assert_int_eq(buddy_split_pages(zone, pfn + 4, 1), -EINVAL);   /* free */
+    ck_assert_int_eq(mm_split_pages(mm, (pfn_t)mm->nr_pages, 1), -EINVAL);
+    test_log_restore();
+    ck_assert_int_eq(test_log_count, 5);
+    ck_assert_uint_eq(zone->free_pages, free_before);
+    ck_assert_mm_ok(mm);
+    ck_assert_int_eq(buddy_free_pages(zone, pfn, 2), 0);
+    assert_fully_coalesced(zone);
+    mm_destroy(mm);
+}
+END_TEST
+
 Suite *buddy_suite(void)
 {
     Suite *s = suite_create("buddy");
@@ -600,8 +683,11 @@ Suite *buddy_suite(void)
     tcase_add_test(tc, test_fallback_small_block_no_convert);
     tcase_add_test(tc, test_merge_across_types);
     tcase_add_test(tc, test_metadata_confined);
-    tcase_add_loop_test(tc, test_purpose_picks_type, 0, 4);
+    tcase_add_loop_test(tc, test_purpose_picks_type, 0, 5);
     tcase_add_test(tc, test_block_state_on_head);
+    tcase_add_loop_test(tc, test_split_keeps_a_row_of_blocks, 0,
+                        sizeof(splits) / sizeof(splits[0]));
+    tcase_add_test(tc, test_split_refused);
     suite_add_tcase(s, tc);
     return s;
 }

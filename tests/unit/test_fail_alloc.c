@@ -74,7 +74,8 @@ static void env_teardown(struct env *e)
     ck_assert_mm_ok(e->mm);
     mm_get_stat(e->mm, &st);
     ck_assert_uint_eq(st.data_pages + st.table_pages + st.segments, 0);
-    ck_assert_uint_eq(st.free_pages + st.slab_pages, st.total_pages);
+    ck_assert_uint_eq(st.free_pages + st.slab_pages + st.kvmalloc_pages,
+                      st.total_pages);
     ck_assert_uint_eq(slab_objects(e->mm), e->objs);
     for (unsigned t = 0; t < mm_nr_swapfiles(e->mm); t++) {
         struct mm_swap_info si;

@@ -312,11 +312,14 @@ START_TEST(test_swap_hooks)
     ck_assert_int_eq(memcg_charge_swap(cg, 9), -EINVAL);
     test_log_restore();
     ck_assert_str_eq(read_file(cg, "memory.stat") + strlen("cache 0\nrss 12288\n"),
+                     "rss_huge 0\nshmem 0\nmapped_file 0\ndirty 0\nwriteback 0\n"
                      "swap 0\npgpgin 7\npgpgout 4\npgfault 0\npgmajfault 1\n"
                      "inactive_anon 0\nactive_anon 0\ninactive_file 0\n"
                      "active_file 0\nunevictable 0\nhierarchical_memory_limit 16384\n"
                      "hierarchical_memsw_limit 24576\ntotal_cache 0\n"
-                     "total_rss 12288\ntotal_swap 0\ntotal_pgpgin 7\n"
+                     "total_rss 12288\ntotal_rss_huge 0\ntotal_shmem 0\n"
+                     "total_mapped_file 0\ntotal_dirty 0\ntotal_writeback 0\n"
+                     "total_swap 0\ntotal_pgpgin 7\n"
                      "total_pgpgout 4\ntotal_pgfault 0\ntotal_pgmajfault 1\n"
                      "total_inactive_anon 0\ntotal_active_anon 0\n"
                      "total_inactive_file 0\ntotal_active_file 0\n"

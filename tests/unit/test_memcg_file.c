@@ -138,7 +138,8 @@ END_TEST
 START_TEST(test_stat_counts)
 {
     static const char *const keys[] = {
-        "cache", "rss", "swap", "pgpgin", "pgpgout", "pgfault", "pgmajfault",
+        "cache", "rss", "rss_huge", "shmem", "mapped_file", "dirty",
+        "writeback", "swap", "pgpgin", "pgpgout", "pgfault", "pgmajfault",
         "inactive_anon", "active_anon", "inactive_file", "active_file",
         "unevictable",
     };
@@ -149,7 +150,7 @@ START_TEST(test_stat_counts)
     char want[4096], *p = want;
     /* LRU (lru.c): pages 0-2 written, rewritten, read: active; page 3
      * written and read once: inactive, referenced; page 4 inactive. */
-    const uint64_t vals[] = { 0, 5 * MM_PAGE_SIZE, 0, 7, 2, 4, 0,
+    const uint64_t vals[] = { 0, 5 * MM_PAGE_SIZE, 0, 0, 0, 0, 0, 0, 7, 2, 4, 0,
                               2 * MM_PAGE_SIZE, 3 * MM_PAGE_SIZE, 0, 0, 0 };
 
     ck_assert_int_eq(write_pages(seg, 0, 7), 0);
@@ -160,11 +161,11 @@ START_TEST(test_stat_counts)
     ck_assert_mm_ok(mm);
     ck_assert_int_eq(segment_discard(seg, 5, 2), 0);
     ck_assert_mm_ok(mm);
-    for (unsigned i = 0; i < 12; i++)
+    for (unsigned i = 0; i < 17; i++)
         p += sprintf(p, "%s %llu\n", keys[i], (unsigned long long)vals[i]);
     p += sprintf(p, "hierarchical_memory_limit 9223372036854771712\n"
                  "hierarchical_memsw_limit 9223372036854771712\n");
-    for (unsigned i = 0; i < 12; i++)
+    for (unsigned i = 0; i < 17; i++)
         p += sprintf(p, "total_%s %llu\n", keys[i], (unsigned long long)vals[i]);
     p += sprintf(p, "zswap 0\nzswapped 0\nksm_merging_pages 0\n");   /* no swap, zswap, KSM */
     ck_assert_str_eq(read_file(cg, "memory.stat"), want);
@@ -232,6 +233,7 @@ START_TEST(test_stat_file_pages)
     ck_assert_mm_ok(mm);
     ck_assert_uint_eq(stat_key(cg, "cache"), 6 * MM_PAGE_SIZE);
     ck_assert_uint_eq(stat_key(cg, "total_cache"), 6 * MM_PAGE_SIZE);
+    ck_assert_uint_eq(stat_key(cg, "shmem"), 6 * MM_PAGE_SIZE);
     ck_assert_uint_eq(stat_key(cg, "rss"), 2 * MM_PAGE_SIZE);
     ck_assert_uint_eq(stat_key(cg, "active_file"), 2 * MM_PAGE_SIZE);
     ck_assert_uint_eq(stat_key(cg, "inactive_file"), 4 * MM_PAGE_SIZE);
@@ -240,6 +242,7 @@ START_TEST(test_stat_file_pages)
     ck_assert_int_eq(segment_discard(named, 0, 6), 0);
     ck_assert_mm_ok(mm);
     ck_assert_uint_eq(stat_key(cg, "cache"), 0);
+    ck_assert_uint_eq(stat_key(cg, "shmem"), 0);
     ck_assert_uint_eq(stat_key(cg, "rss"), 2 * MM_PAGE_SIZE);
     mm_destroy(mm);
 }

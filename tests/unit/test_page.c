@@ -26,36 +26,49 @@ START_TEST(test_transition_table)
         { PAGE_FREE, PAGE_DATA, false },
         { PAGE_FREE, PAGE_TABLE, false },
         { PAGE_FREE, PAGE_SLAB, false },
+        { PAGE_FREE, PAGE_KVMALLOC, false },
         { PAGE_FREE, PAGE_TAIL, true },         /* merged into its buddy */
         { PAGE_ALLOCATED, PAGE_FREE, true },
         { PAGE_ALLOCATED, PAGE_ALLOCATED, false },
         { PAGE_ALLOCATED, PAGE_DATA, true },
         { PAGE_ALLOCATED, PAGE_TABLE, true },
         { PAGE_ALLOCATED, PAGE_SLAB, true },
+        { PAGE_ALLOCATED, PAGE_KVMALLOC, true }, /* a kvmalloc run's block */
         { PAGE_ALLOCATED, PAGE_TAIL, false },
         { PAGE_DATA, PAGE_FREE, false },
         { PAGE_DATA, PAGE_ALLOCATED, true },
         { PAGE_DATA, PAGE_DATA, false },
         { PAGE_DATA, PAGE_TABLE, false },
         { PAGE_DATA, PAGE_SLAB, false },
+        { PAGE_DATA, PAGE_KVMALLOC, false },
         { PAGE_DATA, PAGE_TAIL, false },
         { PAGE_TABLE, PAGE_FREE, false },
         { PAGE_TABLE, PAGE_ALLOCATED, true },
         { PAGE_TABLE, PAGE_DATA, false },
         { PAGE_TABLE, PAGE_TABLE, false },
         { PAGE_TABLE, PAGE_SLAB, false },
+        { PAGE_TABLE, PAGE_KVMALLOC, false },
         { PAGE_TABLE, PAGE_TAIL, false },
         { PAGE_SLAB, PAGE_FREE, false },
         { PAGE_SLAB, PAGE_ALLOCATED, true },
         { PAGE_SLAB, PAGE_DATA, false },
         { PAGE_SLAB, PAGE_TABLE, false },
         { PAGE_SLAB, PAGE_SLAB, false },
+        { PAGE_SLAB, PAGE_KVMALLOC, false },
         { PAGE_SLAB, PAGE_TAIL, true },         /* a slab's tail given back */
+        { PAGE_KVMALLOC, PAGE_FREE, false },
+        { PAGE_KVMALLOC, PAGE_ALLOCATED, true },
+        { PAGE_KVMALLOC, PAGE_DATA, false },
+        { PAGE_KVMALLOC, PAGE_TABLE, false },
+        { PAGE_KVMALLOC, PAGE_SLAB, false },
+        { PAGE_KVMALLOC, PAGE_KVMALLOC, false },
+        { PAGE_KVMALLOC, PAGE_TAIL, false },
         { PAGE_TAIL, PAGE_FREE, true },         /* split off a bigger block */
-        { PAGE_TAIL, PAGE_ALLOCATED, false },
+        { PAGE_TAIL, PAGE_ALLOCATED, true },    /* split off an allocated block */
         { PAGE_TAIL, PAGE_DATA, false },
         { PAGE_TAIL, PAGE_TABLE, false },
         { PAGE_TAIL, PAGE_SLAB, true },         /* a page of a new slab */
+        { PAGE_TAIL, PAGE_KVMALLOC, false },    /* a run's tails stay TAIL */
         { PAGE_TAIL, PAGE_TAIL, false },
     };
 

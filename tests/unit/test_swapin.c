@@ -65,8 +65,8 @@ static void assert_no_data_pages(const struct mm *mm)
 
     mm_get_stat(mm, &st);
     ck_assert_uint_eq(st.data_pages, 0);
-    ck_assert_uint_eq(st.free_pages + st.slab_pages + st.table_pages,
-                      st.total_pages);
+    ck_assert_uint_eq(st.free_pages + st.slab_pages + st.table_pages +
+                      st.kvmalloc_pages, st.total_pages);
     ck_assert_uint_eq(mm_nr_swapin(mm), 0);
 }
 
