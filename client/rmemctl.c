@@ -245,6 +245,7 @@ static const struct info_field {
     F(NULL, "bad_frames", F_U64, bad_frames),
     F("Swap", "swap_total_bytes", F_U64, swap_total_bytes),
     F(NULL, "swap_used_bytes", F_U64, swap_used_bytes),
+    F(NULL, "swap_cached_bytes", F_U64, swap_cached_bytes),
     F(NULL, "pswpin", F_U64, pswpin),
     F(NULL, "pswpout", F_U64, pswpout),
     F(NULL, "zswap_bytes", F_U64, zswap_bytes),
@@ -427,8 +428,9 @@ static int cmd_slabinfo(struct ctl *ctl, int argc, char **argv)
 }
 
 /* The /proc/meminfo keys the server has figures for, in Linux's order.
- * SwapCached is always 0 (rmem has no swap cache) but kept beside Cached,
- * where readers of the file look for it; Buffers, Unevictable, Mlocked,
+ * SwapCached is the swap cache (mm/swap_state.c): pages swapped in that
+ * still hold their slot, also counted in AnonPages or Shmem and on the
+ * LRU lists, as Linux counts them; Buffers, Unevictable, Mlocked,
  * Dirty, Mapped and the kernel's own keys have nothing behind them.  Only
  * this command asks for AnonHugePages, which costs the server a read of
  * /proc/self/smaps. */
@@ -446,7 +448,7 @@ static int cmd_meminfo(struct ctl *ctl, int argc, char **argv)
         {"MemFree", ir->free_bytes},
         {"MemAvailable", ir->available_bytes},
         {"Cached", ir->shmem_bytes},
-        {"SwapCached", 0},
+        {"SwapCached", ir->swap_cached_bytes},
         {"Active", ir->active_anon_bytes + ir->active_file_bytes},
         {"Inactive", ir->inactive_anon_bytes + ir->inactive_file_bytes},
         {"Active(anon)", ir->active_anon_bytes},

@@ -7,7 +7,8 @@
  * free pages above the zones' high watermarks, plus empty slabs that can
  * be handed back at once.  Named segments are rmem's shared memory, so
  * their pages are Shmem (and Cached, as Linux counts shmem there); the
- * rest of the data pages are AnonPages. */
+ * rest of the data pages are AnonPages.  Field 34 is the swap cache
+ * (SwapCached): data pages still holding the slot they came from. */
 #include "internal.h"
 
 #include <errno.h>
@@ -97,6 +98,7 @@ void rpc_mem_info(struct server *srv, Rmem__InfoReply *r)
     r->shmem_bytes = r->active_file_bytes + r->inactive_file_bytes;
     r->anon_bytes = r->data_bytes - r->shmem_bytes;
     r->writeback_bytes = st.writeback_pages * MM_PAGE_SIZE;
+    r->swap_cached_bytes = st.swapcache_pages * MM_PAGE_SIZE;
     r->kvmalloc_bytes = st.kvmalloc_pages * MM_PAGE_SIZE;
     r->kvmalloc_heap_bytes = st.kvmalloc_heap_bytes;
 }

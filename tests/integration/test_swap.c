@@ -3,7 +3,8 @@
  * back, every page reads back intact, and `rmemctl swapinfo` shows the
  * swap in use exactly as /proc/swaps would; the swap file rmemd created is gone after it exits, one it
  * did not create stays.  A tenant's memory.limit_in_bytes lowered below
- * its usage reclaims to swap, as memory.stat and segment list show.
+ * its usage reclaims to swap, as memory.stat and segment list show, and
+ * what the client then only reads back is meminfo's SwapCached.
  * Without swap a full pool answers the client's
  * write-back with ENOMEM and the server keeps serving. */
 #include <check.h>
@@ -208,6 +209,44 @@ static uint64_t stat_u64(const char *text, const char *key)
     return strtoull(p + strlen(pat), NULL, 10);
 }
 
+/* rmemd with a POOL pool and a 64 MiB swap file (extra options after
+ * them, NULL-terminated), and a client with a LIMIT local limit that
+ * stamped every page of a LEN-byte anonymous MAP_NORESERVE mapping (*p);
+ * returns the default tenant's memory.usage_in_bytes once the client's
+ * evictor is idle: what it wrote back to the server. */
+static uint64_t write_through_swap(struct rmemd *d, const char *pool,
+                                   const char *const *extra, size_t limit,
+                                   size_t len, rmem_client **c, char **p)
+{
+    const char *argv[16] = {"--pool", pool, "--swap", swap_arg};
+    uint64_t usage = 0;
+    char out[64];
+    int n = 4;
+
+    snprintf(swap_arg, sizeof(swap_arg), "%s:64M", swap_path);
+    while (extra && *extra && n < 15)
+        argv[n++] = *extra++;
+    argv[n] = NULL;
+    ck_assert_int_eq(rmemd_start(d, argv), 0);
+    *c = connect_limit(d, limit);
+    *p = rmem_mmap(*c, NULL, len, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, NULL, 0);
+    ck_assert_msg(*p != MAP_FAILED, "rmem_mmap: %s", strerror(errno));
+    for (size_t i = 0; i < len / PAGE; i++)
+        stamp((uint64_t *)(*p + i * PAGE), i);
+    for (int tries = 0; tries < 50; tries++) {
+        uint64_t before = usage;
+
+        usleep(100 * 1000);
+        ck_assert_int_eq(ctl(d, "cgroup get default memory.usage_in_bytes", out,
+                             sizeof(out)), 0);
+        usage = strtoull(out, NULL, 10);
+        if (usage == before)
+            break;
+    }
+    return usage;
+}
+
 /* Memory cgroups on swap, through rmemctl: lowering a tenant's
  * memory.limit_in_bytes below what it holds reclaims the difference to
  * swap instead of failing with EBUSY; memory.stat shows the swap, the LRU
@@ -216,32 +255,14 @@ static uint64_t stat_u64(const char *text, const char *key)
 START_TEST(test_cgroup_limit_lowered_reclaims_to_swap)
 {
     const size_t len = 24 * MiB, npages = len / PAGE;
-    uint64_t written = 0;
+    uint64_t written;
     struct rmemd d;
     rmem_client *c;
     char out[8192];
     char *p;
 
-    snprintf(swap_arg, sizeof(swap_arg), "%s:64M", swap_path);
-    ck_assert_int_eq(rmemd_start(&d, (const char *[]){"--pool", "32M", "--swap",
-                                                      swap_arg, NULL}), 0);
-    c = connect_limit(&d, 4 * MiB);
-    p = rmem_mmap(c, NULL, len, PROT_READ | PROT_WRITE,
-                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, NULL, 0);
-    ck_assert_msg(p != MAP_FAILED, "rmem_mmap: %s", strerror(errno));
-    for (size_t i = 0; i < npages; i++)
-        stamp((uint64_t *)(p + i * PAGE), i);
-    /* What the evictor wrote back (all but ~4 MiB), once it is idle. */
-    for (int tries = 0; tries < 50; tries++) {
-        uint64_t before = written;
-
-        usleep(100 * 1000);
-        ck_assert_int_eq(ctl(&d, "cgroup get default memory.usage_in_bytes", out,
-                             sizeof(out)), 0);
-        written = strtoull(out, NULL, 10);
-        if (written == before)
-            break;
-    }
+    /* What the evictor wrote back: all but ~4 MiB. */
+    written = write_through_swap(&d, "32M", NULL, 4 * MiB, len, &c, &p);
     ck_assert_uint_ge(written, 16 * MiB);
     ck_assert_int_eq(ctl(&d, "cgroup get default memory.stat", out, sizeof(out)), 0);
     ck_assert_uint_eq(stat_u64(out, "rss"), written);
@@ -273,6 +294,67 @@ START_TEST(test_cgroup_limit_lowered_reclaims_to_swap)
     ck_assert_uint_eq(json_u64(out, "used_bytes"), 0);
     ck_assert_int_eq(ctl(&d, "cgroup get default memory.stat", out, sizeof(out)), 0);
     ck_assert_uint_eq(stat_u64(out, "swap"), 0);
+    rmem_disconnect(c);
+    ck_assert_int_eq(rmemd_stop(&d), 0);
+}
+END_TEST
+
+/* The swap cache (mm/swap_state.c) in meminfo: pages a lowered limit
+ * sent to the swap file and the client then only read come back keeping
+ * their slots, so SwapCached is not 0 - the same figure in the text, in
+ * --json and in info's swap_cached_bytes, within the slots in use and the
+ * tenant's anonymous pages - and those slots are no longer the tenant's
+ * swap.  Unmapping frees them with their pages.  zswap is off: a page
+ * loaded from zswap drops its copy, as Linux's does, and keeps no slot. */
+START_TEST(test_meminfo_swapcached_after_read_back)
+{
+    const size_t len = 16 * MiB, npages = len / PAGE;
+    uint64_t written, cached_kb, swap_before;
+    struct rmemd d;
+    rmem_client *c;
+    char out[8192], want[64];
+    char *p;
+
+    written = write_through_swap(&d, "64M", (const char *[]){"--zswap", "off",
+                                                             NULL},
+                                 2 * MiB, len, &c, &p);
+    ck_assert_uint_ge(written, 12 * MiB);
+    ck_assert_int_eq(ctl(&d, "--json meminfo", out, sizeof(out)), 0);
+    ck_assert_uint_eq(json_u64(out, "SwapCached_kB"), 0);     /* nothing swapped */
+
+    /* To swap, and the limit back up so that reading needs no reclaim
+     * (which would take the cached pages' frames again). */
+    ck_assert_int_eq(ctl(&d, "cgroup set default memory.limit_in_bytes 4M", out,
+                         sizeof(out)), 0);
+    ck_assert_int_eq(ctl(&d, "cgroup get default memory.stat", out, sizeof(out)), 0);
+    swap_before = stat_u64(out, "swap");
+    ck_assert_uint_ge(swap_before, written - 4 * MiB);
+    ck_assert_int_eq(ctl(&d, "cgroup set default memory.limit_in_bytes 48M", out,
+                         sizeof(out)), 0);
+    for (size_t i = 0; i < npages; i++)
+        ck_assert_msg(stamp_ok((uint64_t *)(p + i * PAGE), i),
+                      "page %zu lost its contents", i);
+
+    ck_assert_int_eq(ctl(&d, "--json meminfo", out, sizeof(out)), 0);
+    cached_kb = json_u64(out, "SwapCached_kB");
+    ck_assert_uint_gt(cached_kb, 0);
+    ck_assert_uint_le(cached_kb, json_u64(out, "AnonPages_kB"));
+    ck_assert_uint_le(cached_kb, json_u64(out, "SwapTotal_kB") -
+                                 json_u64(out, "SwapFree_kB"));
+    ck_assert_int_eq(ctl(&d, "meminfo", out, sizeof(out)), 0);
+    snprintf(want, sizeof(want), "\nSwapCached:     %8llu kB\n",
+             (unsigned long long)cached_kb);
+    ck_assert_msg(strstr(out, want), "no \"%s\" in:\n%s", want + 1, out);
+    ck_assert_int_eq(ctl(&d, "--json info", out, sizeof(out)), 0);
+    ck_assert_uint_eq(json_u64(out, "swap_cached_bytes"), cached_kb * 1024);
+    /* A cached page's slot is charged to memory, not to swap. */
+    ck_assert_int_eq(ctl(&d, "cgroup get default memory.stat", out, sizeof(out)), 0);
+    ck_assert_uint_le(stat_u64(out, "swap") + cached_kb * 1024, swap_before);
+
+    ck_assert_int_eq(rmem_munmap(c, p, len), 0);
+    ck_assert_int_eq(ctl(&d, "--json meminfo", out, sizeof(out)), 0);
+    ck_assert_uint_eq(json_u64(out, "SwapCached_kB"), 0);
+    ck_assert_uint_eq(json_u64(out, "SwapFree_kB"), json_u64(out, "SwapTotal_kB"));
     rmem_disconnect(c);
     ck_assert_int_eq(rmemd_stop(&d), 0);
 }
@@ -426,6 +508,7 @@ Suite *swapfile_suite(void)
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_200m_through_64m_pool_and_swap);
     tcase_add_test(tc, test_cgroup_limit_lowered_reclaims_to_swap);
+    tcase_add_test(tc, test_meminfo_swapcached_after_read_back);
     tcase_add_test(tc, test_existing_file_kept);
     tcase_add_test(tc, test_no_swap_pool_full_enomem_server_serves);
     tcase_add_loop_test(tc, test_bad_swap_option_exits_2, 0, 5);
