@@ -42,6 +42,7 @@ run_timeout=${BENCH_TIMEOUT:-3600}
 swapdir=${BENCH_DIR:-/var/tmp}
 
 tmp='' swapfile='' swapfile_on='' zdev='' zdev_on='' cgroup='' mc_pid='' rmemd_pid='' run_pid=''
+tracefs_mounted=''
 declare -A skip=()
 
 say() { printf '%s\n' "$*" >&2; }
@@ -89,6 +90,7 @@ cleanup() {
     fi
     stop_pid "$mc_pid"
     stop_pid "$rmemd_pid"
+    [ -n "$tracefs_mounted" ] && umount /sys/kernel/tracing 2>/dev/null
     [ -n "$tmp" ] && rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -194,6 +196,13 @@ setup_rmemd() {
     cat "$tmp/rmemd.err" >&2
     return 1
 }
+
+# rmem-bench counts system calls with tracepoint counters, which need
+# tracefs; mount it for the run where the machine has not.
+if [ ! -e /sys/kernel/tracing/events/raw_syscalls ] &&
+   mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null; then
+    tracefs_mounted=1
+fi
 
 cg_kind=
 if want swapfile || want zram; then

@@ -61,6 +61,7 @@ $1 == "result" {
     runs[k]++
     add(k SUBSEP "seconds", kv($0, "seconds"))
     add(k SUBSEP "majflt", kv($0, "majflt"))
+    add(k SUBSEP "sys", kv($0, "syscalls"))
     if (kv($0, "backend") != "local") {
         pager[c] = 1
         add(k SUBSEP "remote", kv($0, "remote_faults"))
@@ -91,37 +92,42 @@ $1 == "failed" {
 }
 
 END {
-    print "| workload | config | median s | min–max s | ×rmem | runs | major faults | remote faults | prefetch hits | write-backs | fault p50 µs | fault p99 µs |"
-    print "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    print "| workload | config | median s | min–max s | ×rmem | runs | major faults | syscalls | remote faults | prefetch hits | write-backs | fault p50 µs | fault p99 µs |"
+    print "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     for (i = 1; i <= nw; i++) {
         w = worder[i]
         base = ((w SUBSEP "rmem") in runs) ? median(vals[w SUBSEP "rmem" SUBSEP "seconds"]) : ""
         for (j = 1; j <= nc; j++) {
             c = corder[j]; k = w SUBSEP c
             if (!(k in runs)) {
-                printf "| %s | %s | failed | | | 0/%d | | | | | | |\n", w, c, failed[k]
+                printf "| %s | %s | failed | | | 0/%d | | | | | | | |\n", w, c, failed[k]
                 continue
             }
             m = median(vals[k SUBSEP "seconds"])
             ratio = base > 0 ? sprintf("%.2f", m / base) : "-"
             runs_s = runs[k] (failed[k] ? "/" runs[k] + failed[k] : "")
+            sys = median(vals[k SUBSEP "sys"])
+            sys = sys == "" || sys < 0 ? "-" : sprintf("%d", sys)
             if (c in pager)
-                printf "| %s | %s | %.3f | %s | %s | %s | %d | %d | %d | %d | %s | %s |\n",
+                printf "| %s | %s | %.3f | %s | %s | %s | %d | %s | %d | %d | %d | %s | %s |\n",
                        w, c, m, minmax(vals[k SUBSEP "seconds"]), ratio, runs_s,
-                       median(vals[k SUBSEP "majflt"]), median(vals[k SUBSEP "remote"]),
+                       median(vals[k SUBSEP "majflt"]), sys, median(vals[k SUBSEP "remote"]),
                        median(vals[k SUBSEP "hits"]), median(vals[k SUBSEP "wb"]),
                        us(median(vals[k SUBSEP "p50"])), us(median(vals[k SUBSEP "p99"]))
             else
-                printf "| %s | %s | %.3f | %s | %s | %s | %d | - | - | - | - | - |\n",
+                printf "| %s | %s | %.3f | %s | %s | %s | %d | %s | - | - | - | - | - |\n",
                        w, c, m, minmax(vals[k SUBSEP "seconds"]), ratio, runs_s,
-                       median(vals[k SUBSEP "majflt"])
+                       median(vals[k SUBSEP "majflt"]), sys
         }
     }
     print ""
     print "×rmem: the configuration's median time over rmem's (above 1: rmem is faster)."
     print "Remote faults, write-backs and fault times are the pager's own counters"
     print "(rmem_stat for rmem; GETs, SETs and GET-fault times for memcached); major"
-    print "faults are the kernel's count for the benchmark process (getrusage)."
+    print "faults are the kernel's count for the benchmark process (getrusage);"
+    print "syscalls, the benchmark process's system calls over the timed part, its"
+    print "pager's threads included (a spinning fault thread's non-blocking reads and"
+    print "yields among them; - where the kernel would not count them)."
     if ("floor" in vals) {
         f = median(vals["floor"])
         wf = ("wfloor" in vals) ? median(vals["wfloor"]) : 0
