@@ -145,13 +145,21 @@ static void drop_runs(rmem_client *c, struct rmem__wb *wb, size_t i, size_t end)
 
 /* ---- asynchronous write protection ---------------------------------- */
 
-/* PAGEMAP_SCAN callback, under c->lock: the bits the scan just reset
- * survive as RP_DIRTY, on victims and bystanders alike; a bystander on the
- * LRU was referenced.  Pages a fault thread is mapping count as well: the
- * program may store to them before the thread marks them resident. */
+struct scan_ctx {
+    rmem_client *c;
+    struct rmem__vma *vma;
+};
+
+/* PAGEMAP_SCAN callback: the bits the scan just reset survive as
+ * RP_DIRTY, on victims and bystanders alike; a bystander on the LRU was
+ * referenced.  Pages a fault thread is mapping count as well: the program
+ * may store to them before the thread marks them resident.  A page
+ * dropped since the scan is skipped; one dropped and fetched again is
+ * marked for nothing, which costs a write-back, not data. */
 static void mark_written(void *arg, char *start, size_t len)
 {
-    struct rmem__vma *vma = arg;
+    struct scan_ctx *sc = arg;
+    struct rmem__vma *vma = sc->vma;
     uint64_t first, end;
 
     if (start < vma->start)
@@ -160,26 +168,32 @@ static void mark_written(void *arg, char *start, size_t len)
     end = first + len / RMEM_PAGE_SIZE;
     if (end > vma->npages)
         end = vma->npages;
+    pthread_mutex_lock(&sc->c->lock);
     for (uint64_t i = first; i < end; i++) {
         struct rmem__page *p = &vma->pages[i];
 
         if (p->flags & (RP_RESIDENT | RP_FETCHING))
             p->flags |= RP_DIRTY | RP_REFERENCED;
     }
+    pthread_mutex_unlock(&sc->c->lock);
 }
 
 /* Folds the written bits of v[i..end) (one mapping) into RP_DIRTY and
- * dirty[]. */
+ * dirty[].  The scan walks the whole span of the batch, which for
+ * scattered victims is most of the mapping, so it runs without c->lock:
+ * faults go on meanwhile.  Nothing else decides from RP_DIRTY while we
+ * hold wb_lock, and the mapping stays while its victims are under
+ * write-back, so the bits need only reach the flags before the victims'
+ * are read. */
 static int scan_written(rmem_client *c, struct rmem__wb *wb, size_t i, size_t end)
 {
     struct rmem__page **v = wb->pages;
-    struct rmem__vma *vma = v[i]->vma;
+    struct scan_ctx sc = {c, v[i]->vma};
     char *lo = rmem__page_addr(v[i]);
     size_t len = (size_t)(rmem__page_addr(v[end - 1]) - lo) + RMEM_PAGE_SIZE;
-    int err;
+    int err = rmem__pagemap_scan_written(c->pagemap, lo, len, mark_written, &sc);
 
     pthread_mutex_lock(&c->lock);
-    err = rmem__pagemap_scan_written(c->pagemap, lo, len, mark_written, vma);
     for (size_t k = i; k < end; k++)
         wb->dirty[k] = v[k]->flags & RP_DIRTY;
     pthread_mutex_unlock(&c->lock);

@@ -5,7 +5,7 @@
 #          prefetch_hits=.. writebacks=.. p50_ns=.. p99_ns=.. checksum=..
 #   floor round=N uffd_p50_ns=.. rtt_p50_ns=.. floor_p50_ns=.. window=W
 #         win_uffd_p50_ns=.. win_rtt_p50_ns=.. win_floor_p50_ns=..
-#   failed config=C workload=W round=N
+#   failed config=C workload=W round=N why=cgroup_oom_kill|status_N
 # Per workload and configuration: median and min-max of the wall time of
 # the timed part, the ratio of its median to rmem's (above 1: rmem is
 # faster), and medians of the counters.  Pager counters exist only for
@@ -88,7 +88,15 @@ $1 == "floor" {
     window = kv($0, "window")
 }
 $1 == "failed" {
-    failed[kv($0, "workload") SUBSEP kv($0, "config")]++
+    c = kv($0, "config"); w = kv($0, "workload")
+    if (!(w in wseen)) { wseen[w] = 1; worder[++nw] = w }
+    if (!(c in cseen)) { cseen[c] = 1; corder[++nc] = c }
+    failed[w SUBSEP c]++
+    why = kv($0, "why")
+    why = why == "cgroup_oom_kill" ? "killed by the memory cgroup's OOM killer" : \
+          why != "" ? "exit " substr(why, 8) : "failed"
+    failures = failures sprintf("\n- %s %s, round %s: %s", kv($0, "config"),
+                                kv($0, "workload"), kv($0, "round"), why)
 }
 
 END {
@@ -151,6 +159,8 @@ END {
         if (line != "")
             print "rmem remote-fault p50 over the floor:" line "."
     }
+    if (failures != "")
+        print "\nRuns that did not finish:" failures
     bad = 0
     for (w in mismatch) {
         print "checksum mismatch: " w ":" mismatch[w]
