@@ -22,7 +22,8 @@
  *               its own that it owns
  *   swap_check(): slot use counts == swap PTEs of all segments + pages
  *               under writeback + pages in the swap cache; slots owned
- *               by none == discarded ones; slot pins == nr_swapin
+ *               by none == discarded ones; slot pins == nr_swapin +
+ *               zswap's writebacks in flight
  *   zswap_check(): entries, sizes and memcg sums == the counters
  *   ksm_check(): stable nodes == PG_ksm pages, their mappers' PTEs,
  *               refcounts and slot counts, the KSM counters
@@ -252,9 +253,10 @@ int mm_check(const struct mm *mm)
     err = swap_check(mm, &slots, &orphan_slots, &pins);
     if (err)
         return err;
-    CHECK(pins == mm->nr_swapin, "mm: swap slots pinned %llu times, %llu "
-          "pages being swapped in", (unsigned long long)pins,
-          (unsigned long long)mm->nr_swapin);
+    CHECK(pins == mm->nr_swapin + mm->zswap.nr_wb_io, "mm: swap slots pinned "
+          "%llu times, %llu pages being swapped in, %llu zswap writebacks",
+          (unsigned long long)pins, (unsigned long long)mm->nr_swapin,
+          (unsigned long long)mm->zswap.nr_wb_io);
     err = swapcache_check(mm);
     if (err)
         return err;

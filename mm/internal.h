@@ -218,6 +218,10 @@ struct zswap {
     uint64_t nr_slots[MAX_SWAPFILES];
     struct zswap_entry *lru_head, *lru_tail;    /* compressed ones; head newest */
     uint64_t stat[NR_MM_ZSWAP_STATS];   /* enum mm_zswap_stat */
+    uint64_t nr_writeback;              /* entries being written to their slot */
+    uint64_t writeback_bytes;           /* their pool bytes, soon free */
+    uint64_t nr_wb_io;                  /* writes in flight, of entries freed
+                                           meanwhile too: each pins its slot */
     uint8_t cbuf[ZSWAP_MAX_COMPRESSED]; /* compression output */
     uint8_t wb_page[MM_PAGE_SIZE];      /* a page decompressed for writeback */
 };
@@ -276,6 +280,9 @@ struct mm {
     pte_t *swapcache;                   /* by pfn: a PG_swapcache page's entry */
     uint64_t nr_swapcache;              /* PG_swapcache pages (swap_state.c) */
     uint32_t swap_read_latency_us;      /* testing: mm_swap_set_read_latency */
+    uint32_t swap_write_latency_us;     /* testing: mm_swap_set_write_latency */
+    enum mm_reclaim_mode direct_mode;   /* mm_set_direct_reclaim */
+    struct mm_swap_batch *direct_batch; /* MM_RECLAIM_ASYNC: writes go here */
     struct zswap zswap;                 /* zswap.c */
     struct ksm ksm;                     /* ksm.c */
     /* fail_alloc.c */
@@ -579,11 +586,20 @@ bool swap_half_full(const struct mm *mm);       /* Linux's vm_swap_full() */
 int  swap_dup_entry(struct mm *mm, pte_t entry);
 /* Slots whose owner segment charges cg (each charged once, to cg). */
 uint64_t swap_memcg_slots(const struct mm *mm, const struct memcg *cg);
-int  swap_writepage(struct mm *mm, pfn_t pfn, pte_t entry);
-/* As swap_writepage, but a page for the file is queued in b instead of
- * written: 0 (zswap took it), 1 (queued) or a negative errno. */
-int  swap_writepage_queue(struct mm *mm, pfn_t pfn, pte_t entry,
-                          struct mm_swap_batch *b);
+/* Linux's swap_writepage(): zswap first (its own writeback obeying b and
+ * may_write as below), else the file: queued in b if b has room (1),
+ * written now if may_write (0), or -EAGAIN: neither is allowed.  0 also
+ * when zswap took the page. */
+int  swap_writepage(struct mm *mm, pfn_t pfn, pte_t entry,
+                    struct mm_swap_batch *b, bool may_write);
+/* Whose write an mm_swap_io is: its completion differs (vmscan.c). */
+enum swap_io_kind {
+    SWAP_IO_KSWAPD,                     /* a page, background reclaim's */
+    SWAP_IO_DIRECT,                     /* a page, direct reclaim's */
+    SWAP_IO_ZSWAP,                      /* a zswap entry written back */
+};
+/* The next io of b, cleared, b's latency set: NULL when b is full. */
+struct mm_swap_io *swap_batch_add(struct mm *mm, struct mm_swap_batch *b);
 /* Fault on a swap entry: *pte becomes present, the slot is freed unless
  * others still use it; may read neighbouring slots ahead. */
 int  swap_do_page(struct segment *seg, uint64_t index, pte_t *pte);
@@ -601,12 +617,14 @@ int  swap_read_prepare(struct segment *seg, uint64_t first, uint32_t count,
 int  swap_check(const struct mm *mm, uint64_t *nr_slots_used,
                 uint64_t *nr_orphans, uint64_t *nr_pins);
 
-/* Slot helpers for zswap.c: write one page to (type, off), counted as
- * pswpout; the segment a used slot belongs to, -ENOENT for a free one. */
-int  swap_write_slot(struct mm *mm, unsigned type, uint64_t off,
-                     const void *page);
+/* Slot helpers for zswap.c: the segment a used slot belongs to (-ENOENT
+ * for a free one); an io's file position for slot (type, off), the slot
+ * pinned - neither freed nor handed out - until swap_unpin_entry(). */
 int  swap_slot_owner(const struct mm *mm, unsigned type, uint64_t off,
                      uint32_t *seg_id);
+int  swap_slot_pin(struct mm *mm, unsigned type, uint64_t off,
+                   struct mm_swap_io *io);
+void swap_unpin_entry(struct mm *mm, pte_t entry);
 
 /* ---- swap_state.c ---- */
 
@@ -629,8 +647,14 @@ int  swapcache_check(const struct mm *mm);
 int  zswap_swapon(struct mm *mm, unsigned type, uint64_t nr_slots);
 void zswap_swapoff(struct mm *mm, unsigned type);
 /* Keep page pfn, swapped out to (type, off), compressed: 0, or a negative
- * errno (counted in the reject_* stats) and the page goes to the file. */
-int  zswap_store(struct mm *mm, unsigned type, uint64_t off, pfn_t pfn);
+ * errno (counted in the reject_* stats) and the page goes to the file.
+ * With the pool full, the oldest entries are written back: queued in b
+ * (the store is then refused: room comes when b is done), written now
+ * if may_write, or not at all. */
+int  zswap_store(struct mm *mm, unsigned type, uint64_t off, pfn_t pfn,
+                 struct mm_swap_batch *b, bool may_write);
+/* The write of a zswap entry to its slot is done (mm_swap_batch_done). */
+void zswap_writeback_done(struct mm *mm, const struct mm_swap_io *io);
 /* The page of (type, off) into dst: 0, -ENOENT if zswap has none, -EIO. */
 int  zswap_load(struct mm *mm, unsigned type, uint64_t off, void *dst);
 bool zswap_has(const struct mm *mm, unsigned type, uint64_t off);
@@ -648,6 +672,11 @@ int  zswap_check(const struct mm *mm);
  * reclaimed. */
 uint64_t vmscan_try_to_free_pages(struct mm *mm, struct memcg *cg,
                                   uint64_t nr_pages, bool direct);
+/* Direct reclaim under MM_RECLAIM_ASYNC freed nothing: true when the
+ * caller is to fail with -EAGAIN and retry once a batch is done (writes
+ * it queued, or writeback in flight that may free what cg - NULL: the
+ * pool - needs); false when only -ENOMEM is left. */
+bool vmscan_direct_should_wait(const struct mm *mm, const struct memcg *cg);
 
 /* ---- vmpressure.c ---- */
 

@@ -212,6 +212,9 @@ static int do_charge(struct memcg *cg, uint64_t nr_pages, bool memsw,
 
         if (tries == MEMCG_RECLAIM_RETRIES || !may_reclaim || memsw_short ||
             !memcg_reclaim(cg, nr_pages)) {
+            if (may_reclaim && !memsw_short &&
+                vmscan_direct_should_wait(cg->mm, cg))
+                return -EAGAIN;         /* not refused: to be retried */
             cg->failcnt++;
             if (memsw_short && fits(cg->usage, nr_pages, cg->limit))
                 cg->memsw_failcnt++;

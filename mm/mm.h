@@ -258,20 +258,35 @@ const char *mm_zswap_stat_name(unsigned i);     /* NULL past the last */
 uint64_t mm_background_reclaim(struct mm *mm, uint64_t budget);
 bool mm_reclaim_pending(const struct mm *mm);
 
-/* Swap-out off the caller's thread (background reclaim only; direct
- * reclaim, for an allocation that needs a page now, stays synchronous).
- * mm_background_reclaim_async() picks its victims as mm_background_reclaim()
- * does; a page zswap keeps is freed at once, one bound for the file is
- * left mapped, off the LRU and under writeback (PG_writeback), and its
- * write is queued in b (at most MM_SWAP_IO_BATCH).  The caller runs
- * mm_swap_io_run(b) on any thread - it touches nothing of mm but the
- * pages' contents and the files - and then, on mm's thread,
- * mm_swap_batch_done(), which finishes each page: swapped out and freed;
- * or, if the write failed or the page was read or written meanwhile,
- * back on the LRU with its slot freed; or, if it was discarded
- * meanwhile, freed with its slot.  One batch at a time; every batch must
- * be done before mm_destroy().  Returns the pages freed now plus those
- * queued. */
+/* Swap-out off the caller's thread.  mm_background_reclaim_async()
+ * picks its victims as mm_background_reclaim() does; a page zswap keeps
+ * is freed at once, one bound for the file is left mapped, off the LRU
+ * and under writeback (PG_writeback), and its write is queued in b (at
+ * most MM_SWAP_IO_BATCH), as are zswap's writebacks of its oldest entries
+ * when its pool is full.  The caller runs mm_swap_io_run(b) on any
+ * thread - it touches nothing of mm but the pages' contents and the
+ * files - and then, on mm's thread, mm_swap_batch_done(), which finishes
+ * each page: swapped out and freed; or, if the write failed or the page
+ * was read or written meanwhile, back on the LRU with its slot freed; or,
+ * if it was discarded meanwhile, freed with its slot.  Any number of
+ * batches may be in flight; every one must be done before mm_destroy().
+ * Returns the pages freed now plus those queued.
+ *
+ * Direct reclaim (an allocation or a charge that needs a page now) obeys
+ * mm_set_direct_reclaim(), which holds until it is set again:
+ *   MM_RECLAIM_SYNC, the default: pages are written to the file on the
+ *       caller's thread;
+ *   MM_RECLAIM_ASYNC: writes are queued in b as background reclaim queues
+ *       them; what needs no I/O (zswap, the swap cache) is freed at once.
+ *       An allocation or charge that frees nothing now, while b holds
+ *       writes or writeback of the pages it could use is in flight, fails
+ *       with -EAGAIN - no failcnt, no OOM kill: the caller runs b as a
+ *       batch and tries again once a batch is done;
+ *   MM_RECLAIM_NOIO: nothing is written; pages that need a write stay,
+ *       and what only they could satisfy fails as when nothing is
+ *       reclaimable (-ENOMEM, failcnt, the OOM policy).
+ * A batch b holds mm's pages until done: the caller must run and finish
+ * it even when the call that filled it succeeded. */
 #define MM_SWAP_IO_BATCH 32u
 struct mm_swap_io {
     int fd;                             /* the swap file */
@@ -280,15 +295,24 @@ struct mm_swap_io {
     int err;                            /* set by mm_swap_io_run: 0 or -errno */
     uint32_t pfn;                       /* mm's: the page */
     uint64_t entry;                     /* mm's: its swap entry */
+    uint8_t kind;                       /* mm's: whose write (vmscan.c) */
 };
 struct mm_swap_batch {
     unsigned nr;
+    uint32_t latency_us;                /* mm's: mm_swap_set_write_latency */
     struct mm_swap_io io[MM_SWAP_IO_BATCH];
 };
 uint64_t mm_background_reclaim_async(struct mm *mm, uint64_t budget,
                                      struct mm_swap_batch *b);
+enum mm_reclaim_mode { MM_RECLAIM_SYNC, MM_RECLAIM_ASYNC, MM_RECLAIM_NOIO };
+void mm_set_direct_reclaim(struct mm *mm, enum mm_reclaim_mode mode,
+                           struct mm_swap_batch *b);
 void mm_swap_io_run(struct mm_swap_batch *b);
 void mm_swap_batch_done(struct mm *mm, struct mm_swap_batch *b);
+/* Testing, as mm_swap_set_read_latency: every submission of writes to
+ * the swap file - a synchronous pwrite, or a whole batch of
+ * mm_swap_io_run - takes usec longer. */
+void mm_swap_set_write_latency(struct mm *mm, uint32_t usec);
 uint64_t mm_nr_writeback(const struct mm *mm);    /* pages in flight */
 
 /* Swap-in off the caller's thread (swapin.c): a read that would wait for

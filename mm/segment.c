@@ -213,6 +213,8 @@ static int alloc_page(struct segment *seg, enum alloc_purpose purpose,
             reclaims++;
             continue;
         }
+        if (vmscan_direct_should_wait(seg->mm, NULL))
+            return -EAGAIN;
         if (kills++ == OOM_RETRIES)
             return -ENOMEM;
         err = oom_global(seg->mm, seg);
@@ -328,13 +330,12 @@ int segment_read(struct segment *seg, uint64_t first, uint32_t count, void *dst)
     err = check_range(seg, first, count);
     if (err)
         return err;
-    memcg_count_event(seg->memcg, MEMCG_PGFAULT, count);
-    for (uint32_t i = 0; i < count; i++) {
+    for (uint32_t i = 0; i < count && !err; i++)
         err = read_one_page(seg, first + i, (char *)dst + (size_t)i * MM_PAGE_SIZE);
-        if (err)
-            return err;
-    }
-    return 0;
+    /* A read to be retried (MM_RECLAIM_ASYNC) counts when it is. */
+    if (err != -EAGAIN)
+        memcg_count_event(seg->memcg, MEMCG_PGFAULT, count);
+    return err;
 }
 
 int segment_read_nowait(struct segment *seg, uint64_t first, uint32_t count,
@@ -356,7 +357,8 @@ int segment_read_nowait(struct segment *seg, uint64_t first, uint32_t count,
     if (err > 0)
         return -EINPROGRESS;
     if (err) {
-        memcg_count_event(seg->memcg, MEMCG_PGFAULT, count);
+        if (err != -EAGAIN)
+            memcg_count_event(seg->memcg, MEMCG_PGFAULT, count);
         return err;
     }
     return segment_read(seg, first, count, dst);

@@ -458,8 +458,11 @@ void swap_set_owner(struct mm *mm, pte_t entry, uint32_t seg_id, uint64_t index)
 static int write_slot(struct mm *mm, struct swap_info *si, uint64_t off,
                       const void *page)
 {
-    int err = os_swap_write(si->fd, page, off * MM_PAGE_SIZE);
+    int err;
 
+    if (mm->swap_write_latency_us)
+        os_delay_us(mm->swap_write_latency_us);
+    err = os_swap_write(si->fd, page, off * MM_PAGE_SIZE);
     if (err) {
         mm->events[MM_EV_swap_io_errors]++;
         mm_log(MM_LOG_ERR, "swap: write of slot %llu to %s: %s",
@@ -468,17 +471,6 @@ static int write_slot(struct mm *mm, struct swap_info *si, uint64_t off,
     }
     mm->events[MM_EV_pswpout]++;
     return 0;
-}
-
-int swap_write_slot(struct mm *mm, unsigned type, uint64_t off, const void *page)
-{
-    uint64_t o;
-    struct swap_info *si = type < mm->nr_swapfiles ?
-        entry_info(mm, swp_entry_pte(type, off), &o) : NULL;
-
-    if (!si)
-        return -EINVAL;
-    return write_slot(mm, si, off, page);
 }
 
 int swap_slot_owner(const struct mm *mm, unsigned type, uint64_t off,
@@ -494,43 +486,69 @@ int swap_slot_owner(const struct mm *mm, unsigned type, uint64_t off,
     return 0;
 }
 
-/* Linux's swap_writepage(): zswap first, the file when it says no. */
-int swap_writepage(struct mm *mm, pfn_t pfn, pte_t entry)
+struct mm_swap_io *swap_batch_add(struct mm *mm, struct mm_swap_batch *b)
 {
-    uint64_t off;
-    struct swap_info *si = entry_info(mm, entry, &off);
+    struct mm_swap_io *io;
 
-    if (!si)
-        return -EINVAL;
-    if (zswap_store(mm, si->type, off, pfn) == 0)
-        return 0;
-    return write_slot(mm, si, off, page_address(mm, pfn));
+    if (b->nr >= MM_SWAP_IO_BATCH)
+        return NULL;
+    if (b->nr == 0)
+        b->latency_us = mm->swap_write_latency_us;
+    io = &b->io[b->nr++];
+    memset(io, 0, sizeof(*io));
+    return io;
 }
 
-int swap_writepage_queue(struct mm *mm, pfn_t pfn, pte_t entry,
-                         struct mm_swap_batch *b)
+int swap_slot_pin(struct mm *mm, unsigned type, uint64_t off,
+                  struct mm_swap_io *io)
+{
+    uint64_t o;
+    struct swap_info *si = type < mm->nr_swapfiles ?
+        entry_info(mm, swp_entry_pte(type, off), &o) : NULL;
+
+    if (!si)
+        return -ENOENT;
+    si->owner[off].pinned++;
+    io->fd = si->fd;
+    io->pos = off * MM_PAGE_SIZE;
+    io->entry = swp_entry_pte(type, off);
+    return 0;
+}
+
+/* Linux's swap_writepage(): zswap first, the file when it says no. */
+int swap_writepage(struct mm *mm, pfn_t pfn, pte_t entry,
+                   struct mm_swap_batch *b, bool may_write)
 {
     uint64_t off;
     struct swap_info *si = entry_info(mm, entry, &off);
     struct mm_swap_io *io;
 
-    if (!si || b->nr >= MM_SWAP_IO_BATCH)
+    if (!si)
         return -EINVAL;
-    if (zswap_store(mm, si->type, off, pfn) == 0)
+    if (zswap_store(mm, si->type, off, pfn, b, may_write) == 0)
         return 0;
-    io = &b->io[b->nr++];
-    io->fd = si->fd;
-    io->pos = off * MM_PAGE_SIZE;
-    io->page = page_address(mm, pfn);
-    io->err = 0;
-    io->pfn = pfn;
-    io->entry = entry;
-    return 1;
+    io = b ? swap_batch_add(mm, b) : NULL;
+    if (io) {
+        io->fd = si->fd;
+        io->pos = off * MM_PAGE_SIZE;
+        io->page = page_address(mm, pfn);
+        io->pfn = pfn;
+        io->entry = entry;
+        return 1;
+    }
+    if (!may_write)
+        return -EAGAIN;
+    return write_slot(mm, si, off, page_address(mm, pfn));
 }
 
 void mm_swap_set_read_latency(struct mm *mm, uint32_t usec)
 {
     mm->swap_read_latency_us = usec;
+}
+
+void mm_swap_set_write_latency(struct mm *mm, uint32_t usec)
+{
+    mm->swap_write_latency_us = usec;
 }
 
 /* A synchronous read of the file, as slow as mm_swap_set_read_latency says. */
@@ -732,7 +750,7 @@ static void free_swapin_page(struct mm *mm, pfn_t pfn)
 }
 
 /* The slot named by entry loses a pin; with no user left it is free. */
-static void swap_unpin_entry(struct mm *mm, pte_t entry)
+void swap_unpin_entry(struct mm *mm, pte_t entry)
 {
     unsigned type = pte_swp_type(entry);
     struct swap_info *si = type < mm->nr_swapfiles ? mm->swap_info[type] : NULL;

@@ -56,14 +56,18 @@ struct scan_control {
     uint64_t max_scan;                  /* budget of nr_scanned */
     int priority;                       /* scan lru_size >> priority */
     struct memcg *target;               /* NULL: every memcg */
+    uint64_t nr_queued;                 /* pages left under writeback in batch */
     bool direct;                        /* for the counters */
     bool swap_stop;                     /* no slot left, or the file fails */
     struct mm_swap_batch *batch;        /* asynchronous: file writes go here */
+    bool may_writepage;                 /* a page batch cannot take is written
+                                           now (else it stays) */
 };
 
 static bool scan_done(const struct scan_control *sc)
 {
-    return sc->nr_reclaimed >= sc->nr_to_reclaim || sc->swap_stop ||
+    return sc->nr_reclaimed + sc->nr_queued >= sc->nr_to_reclaim ||
+           sc->swap_stop ||
            sc->nr_scanned >= sc->max_scan ||
            (sc->batch && sc->batch->nr == MM_SWAP_IO_BATCH);
 }
@@ -172,16 +176,17 @@ static void start_writeback(struct mm *mm, struct segment *seg,
 }
 
 /* Swap one isolated-to-be page out and free it: 0; or, with sc->batch,
- * queue its write: 1; or -ENOSPC (no slot), -EIO (write failed) or
- * -EUCLEAN with the page left on its list.  Only a page of one user goes
- * the asynchronous way: a shared one is written and unmapped from every
- * sharer at once. */
+ * queue its write: 1; or -EAGAIN (it needs a write this pass may not
+ * do), -ENOSPC (no slot), -EIO (write failed) or -EUCLEAN, with the page
+ * left on its list.  Only a page of one user goes the asynchronous way:
+ * a shared one is written and unmapped from every sharer at once. */
 static int pageout(struct scan_control *sc, struct mm *mm, struct page *page)
 {
     pfn_t pfn = page_to_pfn(mm, page);
     struct segment *seg;
     pte_t *pte, entry;
     uint64_t index = page_index(page);
+    bool alone = page->refcount == 1 && sc->batch;
     int err;
 
     pte = page_pte(mm, page, &seg);
@@ -203,16 +208,15 @@ static int pageout(struct scan_control *sc, struct mm *mm, struct page *page)
         return err;
     swap_set_owner(mm, entry, seg->id, index);
     lru_del_page(mm, page);
-    if (sc->batch && page->refcount == 1) {
-        err = swap_writepage_queue(mm, pfn, entry, sc->batch);
-        if (err == 1) {
-            start_writeback(mm, seg, page, entry);
-            return 1;
-        }
-    } else {
-        page_set(page, PG_locked);
-        err = swap_writepage(mm, pfn, entry);
-        page_clear(page, PG_locked);
+    page_set(page, PG_locked);
+    err = swap_writepage(mm, pfn, entry, alone ? sc->batch : NULL,
+                         !alone && sc->may_writepage);
+    page_clear(page, PG_locked);
+    if (err == 1) {
+        sc->batch->io[sc->batch->nr - 1].kind =
+            sc->direct ? SWAP_IO_DIRECT : SWAP_IO_KSWAPD;
+        start_writeback(mm, seg, page, entry);
+        return 1;
     }
     if (err) {
         swap_free_entry(mm, entry);
@@ -274,9 +278,11 @@ static void shrink_inactive_list(struct scan_control *sc, struct mm *mm,
         }
         err = pageout(sc, mm, page);
         if (err == 1) {
-            sc->nr_reclaimed++;         /* pgsteal counts it once written */
+            sc->nr_queued++;            /* pgsteal counts it once written */
             continue;
         }
+        if (err == -EAGAIN)
+            continue;                   /* back on its list: others may do */
         if (err && err != -EUCLEAN) {
             /* Swap is full or failing: this pass cannot free anything
              * more, and hammering a failing file helps no one. */
@@ -307,7 +313,8 @@ static void shrink_lruvec(struct scan_control *sc, struct mm *mm,
                           struct memcg *cg)
 {
     struct lruvec *lv = &cg->lruvec;
-    uint64_t scanned = sc->nr_scanned, reclaimed = sc->nr_reclaimed;
+    uint64_t scanned = sc->nr_scanned;
+    uint64_t reclaimed = sc->nr_reclaimed + sc->nr_queued;
 
     /* Both pairs alike: every page goes to swap, named or not (Linux's
      * swappiness balance has no cheaper file writeback to weigh here). */
@@ -320,7 +327,8 @@ static void shrink_lruvec(struct scan_control *sc, struct mm *mm,
         shrink_inactive_list(sc, mm, lv, in,
                              scan_size(lv->lists[in].nr, sc->priority));
     }
-    vmpressure(cg, sc->nr_scanned - scanned, sc->nr_reclaimed - reclaimed);
+    vmpressure(cg, sc->nr_scanned - scanned,
+               sc->nr_reclaimed + sc->nr_queued - reclaimed);
 }
 
 /* Every memcg once, from where the last global pass stopped, so that no
@@ -362,10 +370,24 @@ static void do_try_to_free_pages(struct scan_control *sc, struct mm *mm)
     }
     /* Stopped short for want of swap: Linux's pass would have gone on
      * down to priority 0, finding nothing it may reclaim. */
-    if (sc->target && sc->swap_stop && sc->nr_reclaimed < sc->nr_to_reclaim)
+    if (sc->target && sc->swap_stop &&
+        sc->nr_reclaimed + sc->nr_queued < sc->nr_to_reclaim)
         vmpressure_prio(sc->target, 0);
 }
 
+void mm_set_direct_reclaim(struct mm *mm, enum mm_reclaim_mode mode,
+                           struct mm_swap_batch *b)
+{
+    if (!mm)
+        return;
+    if (mode == MM_RECLAIM_ASYNC && !b)
+        mode = MM_RECLAIM_NOIO;
+    mm->direct_mode = mode;
+    mm->direct_batch = mode == MM_RECLAIM_ASYNC ? b : NULL;
+}
+
+/* Direct reclaim as mm_set_direct_reclaim() says; background reclaim
+ * passes its own batch to mm_background_reclaim_async(). */
 uint64_t vmscan_try_to_free_pages(struct mm *mm, struct memcg *cg,
                                   uint64_t nr_pages, bool direct)
 {
@@ -374,6 +396,8 @@ uint64_t vmscan_try_to_free_pages(struct mm *mm, struct memcg *cg,
         .max_scan = UINT64_MAX,
         .target = cg,
         .direct = direct,
+        .batch = direct ? mm->direct_batch : NULL,
+        .may_writepage = !direct || mm->direct_mode != MM_RECLAIM_NOIO,
     };
 
     if (nr_pages == 0)
@@ -388,6 +412,20 @@ uint64_t vmscan_try_to_free_pages(struct mm *mm, struct memcg *cg,
         mm->events[MM_EV_allocstall]++;
     do_try_to_free_pages(&sc, mm);
     return sc.nr_reclaimed;
+}
+
+/* Linux's reclaim_throttle(VMSCAN_THROTTLE_WRITEBACK), left to the
+ * caller: direct reclaim freed nothing now, but writes it queued, or
+ * writeback of pages cg (or, NULL, anyone) could use, will free some. */
+bool vmscan_direct_should_wait(const struct mm *mm, const struct memcg *cg)
+{
+    if (mm->direct_mode != MM_RECLAIM_ASYNC)
+        return false;
+    if (mm->direct_batch->nr > 0)
+        return true;
+    /* zswap's memory is nobody's charge: only the pool gains by it. */
+    return cg ? cg->nr_writeback > 0 :
+                mm->nr_writeback > 0 || mm->zswap.nr_writeback > 0;
 }
 
 /* Pages to free until every zone is above high; 0 when none is below low
@@ -420,7 +458,8 @@ bool mm_reclaim_pending(const struct mm *mm)
 uint64_t mm_background_reclaim_async(struct mm *mm, uint64_t budget,
                                      struct mm_swap_batch *b)
 {
-    struct scan_control sc = { .max_scan = budget, .batch = b };
+    struct scan_control sc = { .max_scan = budget, .batch = b,
+                               .may_writepage = true };
     uint64_t deficit;
 
     if (b)
@@ -437,7 +476,7 @@ uint64_t mm_background_reclaim_async(struct mm *mm, uint64_t budget,
     do_try_to_free_pages(&sc, mm);
     if (background_deficit(mm) == 0 || sc.swap_stop || sc.nr_scanned == 0)
         mm->kswapd_awake = false;
-    return sc.nr_reclaimed;
+    return sc.nr_reclaimed + sc.nr_queued;
 }
 
 uint64_t mm_background_reclaim(struct mm *mm, uint64_t budget)
@@ -457,6 +496,9 @@ void mm_swap_io_run(struct mm_swap_batch *b)
 {
     struct iovec iov[MM_SWAP_IO_BATCH];
 
+    /* One device round trip for the batch: its writes are queued at once. */
+    if (b->latency_us && b->nr)
+        os_delay_us(b->latency_us);
     for (unsigned i = 0, n; i < b->nr; i += n) {
         int err;
 
@@ -522,14 +564,19 @@ static void finish_writeback(struct mm *mm, const struct mm_swap_io *io)
         return;
     }
     mm->events[MM_EV_pswpout]++;
-    mm->events[MM_EV_pgsteal_kswapd]++;
+    mm->events[io->kind == SWAP_IO_DIRECT ? MM_EV_pgsteal_direct :
+                                            MM_EV_pgsteal_kswapd]++;
     unmap_and_free(mm, page, seg, pte, io->entry);
 }
 
 void mm_swap_batch_done(struct mm *mm, struct mm_swap_batch *b)
 {
-    for (unsigned i = 0; i < b->nr; i++)
-        finish_writeback(mm, &b->io[i]);
+    for (unsigned i = 0; i < b->nr; i++) {
+        if (b->io[i].kind == SWAP_IO_ZSWAP)
+            zswap_writeback_done(mm, &b->io[i]);
+        else
+            finish_writeback(mm, &b->io[i]);
+    }
     b->nr = 0;
 }
 

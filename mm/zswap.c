@@ -69,6 +69,8 @@ struct zswap_entry {
     uint32_t length;                    /* compressed bytes; 0: same-filled */
     uint32_t memcg_id;                  /* charged for it in memory.stat */
     uint8_t type;                       /* swap file */
+    bool writeback;                     /* being written to its slot: off
+                                           the LRU, loaded as ever */
 };
 
 static const char *const zswap_stat_names[NR_MM_ZSWAP_STATS] = {
@@ -169,11 +171,17 @@ static void lru_del_entry(struct zswap *zs, struct zswap_entry *e)
     e->prev = e->next = NULL;
 }
 
+/* Pool bytes an entry takes: its kmalloc object's whole size class. */
+static uint64_t entry_bytes(const struct zswap_entry *e)
+{
+    return e->length ? kmalloc_size_roundup(e->length) : 0;
+}
+
 static void account_entry(struct mm *mm, const struct zswap_entry *e, int sign)
 {
     struct zswap *zs = &mm->zswap;
     struct memcg *cg = idr_find(&mm->memcgs, e->memcg_id);
-    uint64_t bytes = e->length ? kmalloc_size_roundup(e->length) : 0;
+    uint64_t bytes = entry_bytes(e);
 
     if (sign > 0) {
         zs->stat[MM_ZSWAP_stored_pages]++;
@@ -201,12 +209,21 @@ static void entry_insert(struct mm *mm, unsigned type, uint64_t off,
     account_entry(mm, e, 1);
 }
 
+static void writeback_end(struct zswap *zs, struct zswap_entry *e)
+{
+    e->writeback = false;
+    zs->nr_writeback--;
+    zs->writeback_bytes -= entry_bytes(e);
+}
+
 static void entry_free(struct mm *mm, struct zswap_entry *e)
 {
     struct zswap *zs = &mm->zswap;
 
     zs->tree[e->type][e->offset] = NULL;
-    if (e->length)
+    if (e->writeback)
+        writeback_end(zs, e);
+    else if (e->length)
         lru_del_entry(zs, e);
     account_entry(mm, e, -1);
     if (e->length)
@@ -278,41 +295,115 @@ static int entry_decompress(const struct zswap_entry *e, void *dst)
     return 0;
 }
 
-/* Linux's zswap_writeback_entry(): the page goes to its own slot in the
- * swap file, and the entry is freed; the PTE keeps the same swap entry. */
-static int writeback_entry(struct mm *mm, struct zswap_entry *e)
+/* Linux's zswap_writeback_entry(), split in two around the write: queue
+ * e's page, decompressed, for its own slot in b.  The entry stays where
+ * it is until the write is done - a load still finds it - but leaves the
+ * LRU, and its slot is pinned so that, freed meanwhile, it is not handed
+ * to another page whose write could race this one.  The page is
+ * zs->wb_page for a write done at once, else a pool page taken without
+ * reclaim (none to be had: no writeback). */
+static int writeback_queue(struct mm *mm, struct zswap_entry *e,
+                           struct mm_swap_batch *b, bool now)
 {
     struct zswap *zs = &mm->zswap;
-    int err = entry_decompress(e, zs->wb_page);
+    struct mm_swap_io *io;
+    pfn_t pfn = PFN_NONE;
+    void *page = zs->wb_page;
+    int err;
 
-    if (!err)
-        err = swap_write_slot(mm, e->type, e->offset, zs->wb_page);
-    if (err)
-        return err;
-    entry_free(mm, e);
-    zs->stat[MM_ZSWAP_written_back_pages]++;
-    mm->events[MM_EV_zswpwb]++;
+    if (!now) {
+        err = mm_alloc_pages(mm, 0, ALLOC_OPTIONAL, &pfn);
+        if (err)
+            return err;
+        page = page_address(mm, pfn);
+    }
+    err = entry_decompress(e, page);
+    io = err ? NULL : swap_batch_add(mm, b);
+    if (!io || swap_slot_pin(mm, e->type, e->offset, io)) {
+        if (io)
+            b->nr--;
+        if (pfn != PFN_NONE)
+            mm_free_pages(mm, pfn, 0);
+        return err ? err : -EINVAL;
+    }
+    io->page = page;
+    io->pfn = pfn;
+    io->kind = SWAP_IO_ZSWAP;
+    lru_del_entry(zs, e);
+    e->writeback = true;
+    zs->nr_writeback++;
+    zs->writeback_bytes += entry_bytes(e);
+    zs->nr_wb_io++;
     return 0;
 }
 
-/* Make room for a store of `need` pool bytes: write back the oldest
- * entries until the pool is below the accept threshold and need fits. */
-static int shrink_pool(struct mm *mm, uint64_t need)
+void zswap_writeback_done(struct mm *mm, const struct mm_swap_io *io)
+{
+    struct zswap *zs = &mm->zswap;
+    /* The slot was pinned: an entry there is still the one written. */
+    struct zswap_entry *e = entry_find(mm, pte_swp_type(io->entry),
+                                       pte_swp_offset(io->entry));
+
+    if (io->pfn != PFN_NONE)
+        mm_free_pages(mm, io->pfn, 0);
+    zs->nr_wb_io--;
+    if (io->err) {
+        mm->events[MM_EV_swap_io_errors]++;
+        mm_log(MM_LOG_ERR, "zswap: writeback of %llu bytes at %llu: %s",
+               (unsigned long long)MM_PAGE_SIZE, (unsigned long long)io->pos,
+               strerror(-io->err));
+    } else {
+        mm->events[MM_EV_pswpout]++;
+    }
+    if (e && e->writeback && io->err) {
+        writeback_end(zs, e);
+        lru_add_entry(zs, e);           /* kept; tried again later */
+    } else if (e && e->writeback) {
+        entry_free(mm, e);
+        zs->stat[MM_ZSWAP_written_back_pages]++;
+        mm->events[MM_EV_zswpwb]++;
+    }
+    swap_unpin_entry(mm, io->entry);
+}
+
+/* Make room for a store of `need` pool bytes by writing back the oldest
+ * entries until the pool - counting what is being written back as gone -
+ * is below the accept threshold: queued in b, leaving room there for the
+ * page being stored, or one by one now (may_write).  0 if need fits now. */
+static int shrink_pool(struct mm *mm, uint64_t need, struct mm_swap_batch *b,
+                       bool may_write)
 {
     struct zswap *zs = &mm->zswap;
     uint64_t limit = pool_limit(mm);
     uint64_t accept = limit / 100 * ZSWAP_ACCEPT_PERCENT;
 
     for (unsigned n = 0; n < ZSWAP_WB_BATCH && zs->lru_tail; n++) {
-        if (zs->stat[MM_ZSWAP_pool_total_size] + need <= accept)
+        struct mm_swap_batch one;
+
+        if (zs->stat[MM_ZSWAP_pool_total_size] - zs->writeback_bytes + need <=
+            accept)
             break;
-        if (writeback_entry(mm, zs->lru_tail))
+        if (b) {
+            if (b->nr + 1 >= MM_SWAP_IO_BATCH ||
+                writeback_queue(mm, zs->lru_tail, b, false))
+                break;
+            continue;
+        }
+        if (!may_write)
+            break;
+        one.nr = 0;
+        if (writeback_queue(mm, zs->lru_tail, &one, true))
+            break;
+        mm_swap_io_run(&one);
+        zswap_writeback_done(mm, &one.io[0]);
+        if (one.io[0].err)
             break;
     }
     return zs->stat[MM_ZSWAP_pool_total_size] + need <= limit ? 0 : -ENOSPC;
 }
 
-int zswap_store(struct mm *mm, unsigned type, uint64_t off, pfn_t pfn)
+int zswap_store(struct mm *mm, unsigned type, uint64_t off, pfn_t pfn,
+                struct mm_swap_batch *b, bool may_write)
 {
     struct zswap *zs = &mm->zswap;
     const void *src = page_address(mm, pfn);
@@ -343,8 +434,10 @@ int zswap_store(struct mm *mm, unsigned type, uint64_t off, pfn_t pfn)
     need = kmalloc_size_roundup((size_t)len);
     if (zs->stat[MM_ZSWAP_pool_total_size] + need > pool_limit(mm)) {
         zs->stat[MM_ZSWAP_pool_limit_hit]++;
-        if (shrink_pool(mm, need)) {
-            zs->stat[MM_ZSWAP_reject_reclaim_fail]++;
+        if (shrink_pool(mm, need, b, may_write)) {
+            /* Writeback under way is no failure: room comes with it. */
+            if (!zs->nr_writeback)
+                zs->stat[MM_ZSWAP_reject_reclaim_fail]++;
             return -ENOSPC;
         }
     }
@@ -407,7 +500,10 @@ static int check_entry(const struct mm *mm, const struct zswap_entry *e,
     CHECK(e->memcg_id && e->memcg_id < cap && idr_find(&mm->memcgs, e->memcg_id),
           "zswap: entry at swap %u slot %llu: memcg %u is gone", type,
           (unsigned long long)off, e->memcg_id);
-    per_memcg[2 * e->memcg_id] += e->length ? kmalloc_size_roundup(e->length) : 0;
+    CHECK(!e->writeback || e->length,
+          "zswap: same-filled entry at swap %u slot %llu under writeback",
+          type, (unsigned long long)off);
+    per_memcg[2 * e->memcg_id] += entry_bytes(e);
     per_memcg[2 * e->memcg_id + 1]++;
     return 0;
 }
@@ -449,7 +545,7 @@ static int check_memcgs(const struct mm *mm, const uint64_t *per_memcg,
 int zswap_check(const struct mm *mm)
 {
     const struct zswap *zs = &mm->zswap;
-    uint64_t entries = 0, bytes = 0, same = 0, on_lru;
+    uint64_t entries = 0, bytes = 0, same = 0, on_lru, wb = 0, wb_bytes = 0;
     uint32_t cap = mm->memcgs.cap + 1;
     uint64_t *per_memcg;
     int err = 0;
@@ -467,8 +563,10 @@ int zswap_check(const struct mm *mm)
             if (err)
                 break;
             entries++;
-            bytes += e->length ? kmalloc_size_roundup(e->length) : 0;
+            bytes += entry_bytes(e);
             same += e->length == 0;
+            wb += e->writeback;
+            wb_bytes += e->writeback ? entry_bytes(e) : 0;
         }
     }
     if (!err)
@@ -486,10 +584,18 @@ int zswap_check(const struct mm *mm)
           (unsigned long long)bytes,
           (unsigned long long)zs->stat[MM_ZSWAP_pool_total_size]);
     CHECK(same == zs->stat[MM_ZSWAP_same_filled_pages] &&
-          on_lru + same == entries,
+          on_lru + same + wb == entries,
           "zswap: %llu same-filled entries (counter %llu), %llu on the LRU, "
-          "%llu in all", (unsigned long long)same,
+          "%llu under writeback, %llu in all", (unsigned long long)same,
           (unsigned long long)zs->stat[MM_ZSWAP_same_filled_pages],
-          (unsigned long long)on_lru, (unsigned long long)entries);
+          (unsigned long long)on_lru, (unsigned long long)wb,
+          (unsigned long long)entries);
+    CHECK(wb == zs->nr_writeback && wb_bytes == zs->writeback_bytes &&
+          wb <= zs->nr_wb_io,
+          "zswap: %llu entries (%llu bytes) under writeback, counted %llu "
+          "(%llu bytes), %llu writes in flight", (unsigned long long)wb,
+          (unsigned long long)wb_bytes, (unsigned long long)zs->nr_writeback,
+          (unsigned long long)zs->writeback_bytes,
+          (unsigned long long)zs->nr_wb_io);
     return 0;
 }
