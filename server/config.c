@@ -88,6 +88,12 @@ static const struct config_option options[] = {
      "testing: milliseconds every read of the swap file takes longer, as "
      "on a slow device (synchronous reads too); 0 (the default) for none.",
      AT_START},
+    /* swap-out off the loop (server/swap.c) */
+    {"swap-write-delay", OPT_UINT, offsetof(struct config, swap_write_delay_ms),
+     "0", 0, 10000,
+     "testing: milliseconds every write to the swap file takes longer, as "
+     "on a slow device (synchronous writes too); 0 (the default) for none.",
+     AT_START},
 };
 
 #define NR_OPTIONS (sizeof(options) / sizeof(options[0]))

@@ -41,8 +41,7 @@ static void on_close(uv_handle_t *h)
         c->next->prev = c->prev;
     srv->stats[SERVER_STAT_connections]--;
     log_debug("conn %llu (%s) closed", (unsigned long long)c->id, c->peer);
-    if (c->swapin)
-        server_swapin_conn_closed(c->swapin);   /* it finishes by itself */
+    server_park_conn_closed(c);         /* its I/O finishes by itself */
     if (c->session)
         session_detach(c->session);
     mm_kvfree(srv->mm, c->rbuf);
@@ -114,11 +113,11 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     }
 }
 
-/* Reading goes on unless the peer lags behind its replies, a READ waits
- * for swap-in, or the connection is going. */
+/* Reading goes on unless the peer lags behind its replies, a request is
+ * parked on swap I/O, or the connection is going. */
 static bool conn_may_read(const struct conn *c)
 {
-    return !c->paused && !c->swapin && !c->closing && !c->draining;
+    return !c->paused && !c->park_on && !c->closing && !c->draining;
 }
 
 static void conn_resume(struct conn *c)
@@ -133,23 +132,24 @@ static void conn_resume(struct conn *c)
         uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
 }
 
-void conn_swapin_done(struct conn *c)
+void conn_park_done(struct conn *c)
 {
-    conn_process(c);                    /* the frames that waited behind it */
+    conn_process(c);                    /* it, then the frames behind it */
     if (conn_may_read(c))
         uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
 }
 
 /* Handle every complete frame in the buffer, then keep the remainder at its
- * start, growing the buffer if the next frame is bigger than it.  A READ
- * that waits for swap-in (swapin.c) stops this until it is answered, so
- * that replies keep the order of their requests; reading stops too, the
- * frames behind it staying in the buffer (or the socket). */
+ * start, growing the buffer if the next frame is bigger than it.  A
+ * request parked on swap I/O (park.c) stays there, first, and stops this
+ * until it runs again, so that replies keep the order of their requests;
+ * reading stops too, the frames behind it staying in the buffer (or the
+ * socket). */
 static void conn_process(struct conn *c)
 {
     size_t pos = 0, need = 0;
 
-    while (!c->closing && !c->draining && !c->swapin) {
+    while (!c->closing && !c->draining && !c->park_on) {
         size_t avail = c->rlen - pos;
         uint32_t hlen, plen;
         int err;
@@ -182,11 +182,16 @@ static void conn_process(struct conn *c)
         }
         rpc_handle_frame(c, c->rbuf + pos + FRAME_PREFIX_LEN, hlen,
                          c->rbuf + pos + FRAME_PREFIX_LEN + hlen, plen);
+        if (c->park_on)
+            break;
+        c->park_rounds = 0;
+        c->park_progress = 0;
+        c->park_err = 0;
         pos += FRAME_PREFIX_LEN + (size_t)hlen + plen;
     }
     if (c->closing)
         return;
-    if (c->swapin)
+    if (c->park_on)
         uv_read_stop((uv_stream_t *)&c->tcp);
     if (pos) {
         memmove(c->rbuf, c->rbuf + pos, c->rlen - pos);

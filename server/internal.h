@@ -79,6 +79,7 @@ struct config {
     uint64_t ksm_pages_to_scan;         /* pages per KSM step */
     uint64_t ksm_sleep_ms;              /* between KSM steps */
     uint64_t swap_read_delay_ms;        /* testing: a slow swap device */
+    uint64_t swap_write_delay_ms;       /* testing: slow swap writes */
     int argc;                           /* the command line, for reloads */
     char **argv;
 };
@@ -103,7 +104,15 @@ int  config_reload(struct config *cur, unsigned *nr_changed);
 bool config_addr_is_loopback(const struct sockaddr *sa);
 void config_print_help(FILE *f);
 
-/* ---- swap.c: the swap file and the background reclaim it makes possible ---- */
+/* ---- swap.c: the swap file, background reclaim, and the write-out of
+ * both background and direct reclaim on libuv workers ---- */
+
+/* One batch of writes to the swap file, run on a worker. */
+struct server_writeout {
+    uv_work_t work;
+    struct server *srv;
+    struct mm_swap_batch batch;
+};
 
 struct server_swap {
     int fd;                             /* -1: no swap file */
@@ -111,9 +120,10 @@ struct server_swap {
     uv_timer_t timer;                   /* wakes background reclaim */
     uv_idle_t idle;                     /* keeps it going while it progresses */
     bool started;                       /* handles initialised */
-    uv_work_t work;                     /* writes batch on a worker */
-    struct mm_swap_batch batch;         /* background reclaim's writes */
-    bool writing;                       /* batch in flight: no new step */
+    struct server_writeout bg;          /* background reclaim's writes */
+    bool writing;                       /* bg in flight: no new step */
+    struct server_writeout *spare;      /* a direct reclaim job kept for reuse */
+    uint64_t direct_jobs;               /* direct reclaim's in flight */
 };
 
 /* ---- ksm.c: ksmd, a timer running mm's KSM scan ---- */
@@ -140,28 +150,46 @@ struct rpc_ctx;
 int  server_swap_init(struct server *srv);  /* after mm exists; logs failures */
 void server_swap_stop(struct server *srv);  /* close the handles */
 void server_swap_fini(struct server *srv);  /* after mm_destroy: close, remove */
+/* Direct reclaim of the mm calls that follow, until server_reclaim_end():
+ * MM_RECLAIM_ASYNC queues its writes in a job of its own (NOIO when no
+ * job can be had), the other modes as mm_set_direct_reclaim says.
+ * server_reclaim_end() puts mm back to synchronous, runs the job's writes
+ * on a worker if it has any, and returns what a request that got -EAGAIN
+ * is to wait for (server_park): that job, or any write-out in flight; NULL
+ * when there is nothing to wait for (no worker: the writes were done). */
+struct server_writeout *server_reclaim_begin(struct server *srv,
+                                             enum mm_reclaim_mode mode);
+const void *server_reclaim_end(struct server *srv, struct server_writeout *job);
+
+/* ---- park.c: requests waiting for swap I/O on a worker ---- */
+
+/* Park the request being handled until `on` - a swap-in (swapin.c) or a
+ * write-out (swap.c) - is done: it is not answered now, its frame stays
+ * first in the connection's buffer, and the connection parses nothing
+ * more and stops reading; then the frame runs again from the start. */
+void server_park(struct rpc_ctx *ctx, const void *on);
+/* `on` is done: its requests run again (err, if any, is their answer:
+ * conn's park_err); a write-out also wakes those waiting for any. */
+void server_park_wake(struct server *srv, const void *on, bool writeout,
+                      int err);
+/* The requests parked on `from` wait for `to` instead. */
+void server_park_move(struct server *srv, const void *from, const void *to);
+void server_park_conn_closed(struct conn *c);
+/* What server_reclaim_end() hands out to wait for any write-out. */
+extern const char server_park_any;
 
 /* ---- swapin.c: READs that wait for the swap file on a libuv worker ---- */
 
 struct server_swapin {
     uv_work_t work;
     struct server *srv;
-    struct conn *conn;                  /* NULL: closed while waiting */
-    uint64_t id;                        /* the READ request's */
-    uint64_t segment, first;            /* its range, by the session's handle */
-    uint32_t count;
-    void *buf;                          /* the reply payload being filled */
-    unsigned rounds, max_rounds;
     struct mm_swapin_req req;           /* mm's, being read */
 };
 
-/* segment_read_nowait() gave -EINPROGRESS into srv->swapin_req: park the
- * READ (buf taken) and answer it when its pages are in: 0, ctx->deferred
- * set; or a negative errno with mm's request cancelled and buf still the
- * caller's (it then reads synchronously). */
-int  server_swapin_wait(struct rpc_ctx *ctx, uint64_t segment, uint64_t first,
-                        uint32_t count, void *buf);
-void server_swapin_conn_closed(struct server_swapin *w);
+/* segment_read_nowait() gave -EINPROGRESS into srv->swapin_req: read on
+ * a worker and park the READ on it (0), or -errno with mm's request
+ * cancelled. */
+int  server_swapin_start(struct rpc_ctx *ctx);
 
 /* ---- server.c: the loop, listener, signals and server-wide counters ---- */
 
@@ -205,6 +233,7 @@ struct server {
     struct server_swap swap;            /* swap.c */
     struct server_ksm ksm;              /* ksm.c */
     struct mm_swapin_req swapin_req;    /* swapin.c: a READ's, until it waits */
+    struct conn *parked;                /* park.c: connections waiting */
 };
 
 int  server_init(struct server *srv, struct config *cfg, uv_loop_t *loop);
@@ -240,8 +269,13 @@ struct conn {
     bool paused;                        /* reading stopped: write backlog */
     bool draining;                      /* answer sent, closing after flush */
     bool closing;                       /* uv_close called */
-    struct server_swapin *swapin;       /* a READ waiting for swap-in: the
-                                           frames after it wait too */
+    const void *park_on;                /* park.c: what the request first in
+                                           rbuf waits for; NULL: none */
+    struct conn *park_next;             /* srv->parked */
+    unsigned park_rounds;               /* its runs after the first (a WRITE:
+                                           since it last made progress) */
+    uint64_t park_progress;             /* a WRITE: its pages already written */
+    int park_err;                       /* its answer, from the I/O waited for */
     char peer[64];
 };
 
@@ -253,9 +287,9 @@ int  conn_send(struct conn *c, const Rmem__Response *resp, void *payload,
                uint32_t payload_len);
 void conn_close(struct conn *c);
 void conn_close_after_flush(struct conn *c);
-/* Its waiting READ was answered: handle the frames that waited behind it,
+/* Its parked request may run again: handle it and the frames behind it,
  * then read on. */
-void conn_swapin_done(struct conn *c);
+void conn_park_done(struct conn *c);
 /* Log a malformed frame, count it, close the connection. */
 void conn_bad_frame(struct conn *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -287,7 +321,7 @@ struct rpc_ctx {
     void *scratch;                      /* mm_kvzalloc'd: kmalloc or buddy
                                            pages; freed after the reply */
     bool close;                         /* close the connection after replying */
-    bool deferred;                      /* the handler answers later (swapin.c) */
+    bool deferred;                      /* not answered now (park.c) */
     char msg[256];
 };
 
@@ -308,9 +342,6 @@ int rpc_segment_create(struct rpc_ctx *ctx);    /* rpc_segment.c */
 int rpc_segment_free(struct rpc_ctx *ctx);
 int rpc_discard(struct rpc_ctx *ctx);
 int rpc_read(struct rpc_ctx *ctx);
-/* READ's answer once its pages are read (or not: err), buf taken. */
-int rpc_read_finish(struct rpc_ctx *ctx, uint64_t segment, uint32_t count,
-                    void *buf, int err);
 int rpc_write(struct rpc_ctx *ctx);
 int rpc_stat(struct rpc_ctx *ctx);              /* rpc_info.c */
 int rpc_info(struct rpc_ctx *ctx);

@@ -146,7 +146,9 @@ void rpc_handle_frame(struct conn *c, const uint8_t *hdr, uint32_t hdr_len,
         goto out_free_req;
     }
     h = &rpc_table[req->body_case];
-    c->srv->stats[SERVER_STAT_requests]++;
+    /* Once, not again when it runs after being parked (park.c). */
+    if (!c->park_rounds && !c->park_progress)
+        c->srv->stats[SERVER_STAT_requests]++;
 
     rpc_ctx_init(&ctx, c, req->id);
     ctx.req = req;
@@ -167,8 +169,7 @@ void rpc_handle_frame(struct conn *c, const uint8_t *hdr, uint32_t hdr_len,
     } else {
         err = h->fn(&ctx);
     }
-    /* Answered later, in order: the connection parses nothing more until
-     * then (conn.c). */
+    /* Parked: run again, and answered, later. */
     if (!ctx.deferred)
         rpc_reply(&ctx, err, frame_request_name(req));
 out_free_req:

@@ -14,6 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define PARK_EXTRA_ROUNDS 4             /* a READ's, beyond one per batch */
+#define PARK_STALL_ROUNDS 8             /* a WRITE's, without progress */
+
 static int segment_dead(struct rpc_ctx *ctx, uint64_t id)
 {
     return rpc_fail(ctx, -EOWNERDEAD, "segment %llu was killed by the OOM killer "
@@ -116,41 +119,29 @@ int rpc_discard(struct rpc_ctx *ctx)
     return 0;
 }
 
-int rpc_read(struct rpc_ctx *ctx)
+/* Rounds a request for `pages` pages may be parked on swap I/O: one per
+ * batch of its own pages, and a few more for pages that reclaim took
+ * back, or others took, between rounds. */
+static unsigned max_rounds(uint64_t pages)
 {
-    const Rmem__Read *r = ctx->req->read;
-    struct segment *seg;
-    void *buf;
-    int err;
-
-    if (r->count == 0 || r->count > FRAME_MAX_IO_PAGES)
-        return rpc_fail(ctx, -EINVAL, "read of %u pages; 1..%u allowed", r->count,
-                        FRAME_MAX_IO_PAGES);
-    err = lookup(ctx, r->segment, &seg);
-    if (err)
-        return err;
-    if (!range_inside(seg, r->first, r->count))
-        return rpc_fail(ctx, -ERANGE, "pages %llu+%u outside segment %llu of %llu pages",
-                        (unsigned long long)r->first, r->count,
-                        (unsigned long long)r->segment,
-                        (unsigned long long)segment_npages(seg));
-    buf = malloc((size_t)r->count * RMEM_PAGE_SIZE);
-    if (!buf)
-        return rpc_fail(ctx, -ENOMEM, "no memory for a %u-page reply", r->count);
-    /* Pages in the swap file are read on a worker (swapin.c); when the
-     * READ cannot be parked, it reads them here. */
-    err = segment_read_nowait(seg, r->first, r->count, buf,
-                              &ctx->srv->swapin_req);
-    if (err == -EINPROGRESS) {
-        if (server_swapin_wait(ctx, r->segment, r->first, r->count, buf) == 0)
-            return 0;
-        err = segment_read(seg, r->first, r->count, buf);
-    }
-    return rpc_read_finish(ctx, r->segment, r->count, buf, err);
+    return (unsigned)((pages + MM_SWAP_IO_BATCH - 1) / MM_SWAP_IO_BATCH) +
+           PARK_EXTRA_ROUNDS;
 }
 
-int rpc_read_finish(struct rpc_ctx *ctx, uint64_t segment, uint32_t count,
-                    void *buf, int err)
+/* -EAGAIN: direct reclaim started writes (or found writeback under way)
+ * for pages this request needs: park it until they are done. */
+static int park_on_reclaim(struct rpc_ctx *ctx, const void *on, int err)
+{
+    if (err != -EAGAIN)
+        return err;
+    if (!on)
+        return -ENOMEM;
+    server_park(ctx, on);
+    return 0;
+}
+
+static int read_answer(struct rpc_ctx *ctx, uint64_t segment, uint32_t count,
+                       void *buf, int err)
 {
     if (err) {
         free(buf);
@@ -164,11 +155,77 @@ int rpc_read_finish(struct rpc_ctx *ctx, uint64_t segment, uint32_t count,
     return 0;
 }
 
+/* Pages in the swap file are read on a worker (swapin.c) and the READ
+ * runs again once they are in; a charge that must wait for direct
+ * reclaim's writes parks it on them.  After its rounds, or with no job
+ * to be had, it reads synchronously, reclaiming as it goes: a READ larger
+ * than its tenant's limit can finish no other way, since each round's
+ * pages push out the last round's. */
+int rpc_read(struct rpc_ctx *ctx)
+{
+    const Rmem__Read *r = ctx->req->read;
+    struct server *srv = ctx->srv;
+    struct server_writeout *job;
+    struct segment *seg;
+    const void *on;
+    bool waits;
+    void *buf;
+    int err;
+
+    if (r->count == 0 || r->count > FRAME_MAX_IO_PAGES)
+        return rpc_fail(ctx, -EINVAL, "read of %u pages; 1..%u allowed", r->count,
+                        FRAME_MAX_IO_PAGES);
+    err = ctx->conn->park_err;
+    if (err)
+        return read_answer(ctx, r->segment, r->count, NULL, err);
+    err = lookup(ctx, r->segment, &seg);
+    if (err)
+        return err;
+    if (!range_inside(seg, r->first, r->count))
+        return rpc_fail(ctx, -ERANGE, "pages %llu+%u outside segment %llu of %llu pages",
+                        (unsigned long long)r->first, r->count,
+                        (unsigned long long)r->segment,
+                        (unsigned long long)segment_npages(seg));
+    buf = malloc((size_t)r->count * RMEM_PAGE_SIZE);
+    if (!buf)
+        return rpc_fail(ctx, -ENOMEM, "no memory for a %u-page reply", r->count);
+    waits = ctx->conn->park_rounds < max_rounds(r->count);
+    job = server_reclaim_begin(srv, waits ? MM_RECLAIM_ASYNC : MM_RECLAIM_SYNC);
+    err = segment_read_nowait(seg, r->first, r->count, buf, &srv->swapin_req);
+    if (err == -EINPROGRESS) {
+        err = waits ? server_swapin_start(ctx) : -EAGAIN;
+        if (err) {
+            mm_swapin_cancel(srv->mm, &srv->swapin_req);
+            err = segment_read(seg, r->first, r->count, buf);
+        }
+    }
+    on = server_reclaim_end(srv, job);
+    if (!ctx->deferred)
+        err = park_on_reclaim(ctx, on, err);
+    if (ctx->deferred) {
+        free(buf);
+        return 0;
+    }
+    return read_answer(ctx, r->segment, r->count, buf, err);
+}
+
+/* Direct reclaim's writes go to a worker and the WRITE waits for them
+ * parked.  It resumes where it stopped rather than from the start: a
+ * WRITE larger than its tenant's limit would otherwise push its own first
+ * pages out and write them again forever.  Parked PARK_STALL_ROUNDS times
+ * in a row without writing a page, it reclaims only what needs no write,
+ * and fails with ENOMEM if that is not enough. */
 int rpc_write(struct rpc_ctx *ctx)
 {
     const Rmem__Write *w = ctx->req->write;
     const uint8_t *src = ctx->payload;
+    struct server *srv = ctx->srv;
+    struct conn *c = ctx->conn;
+    struct server_writeout *job;
+    const Rmem__PageRange *r = NULL;
     struct segment *seg;
+    uint64_t done = c->park_progress, k = 0;
+    const void *on;
     int err;
 
     /* Counts and the payload length were checked with the frame. */
@@ -182,26 +239,39 @@ int rpc_write(struct rpc_ctx *ctx)
                             (unsigned long long)w->ranges[i]->first,
                             w->ranges[i]->count, (unsigned long long)w->segment,
                             (unsigned long long)segment_npages(seg));
-    for (size_t i = 0; i < w->n_ranges; i++) {
-        const Rmem__PageRange *r = w->ranges[i];
-
-        err = segment_write(seg, r->first, r->count, src);
-        if (err == -EOWNERDEAD)
-            return segment_dead(ctx, w->segment);
-        if (err == -ENOMEM) {
-            struct memcg *cg = ctx->conn->session->tenant->memcg;
-
-            return rpc_fail(ctx, err, "out of memory writing pages %llu+%u: tenant "
-                            "'%s' uses %llu of %llu bytes, or the pool is full",
-                            (unsigned long long)r->first, r->count,
-                            ctx->conn->session->tenant->name,
-                            (unsigned long long)memcg_usage_bytes(cg),
-                            (unsigned long long)memcg_limit_bytes(cg));
+    job = server_reclaim_begin(srv, c->park_rounds < PARK_STALL_ROUNDS ?
+                                    MM_RECLAIM_ASYNC : MM_RECLAIM_NOIO);
+    for (size_t i = 0; i < w->n_ranges && !err; i++) {
+        r = w->ranges[i];
+        for (uint32_t p = 0; p < r->count && !err; p++, k++) {
+            if (k < c->park_progress)
+                continue;
+            err = segment_write(seg, r->first + p, 1, src + (size_t)p * RMEM_PAGE_SIZE);
+            c->park_progress += !err;
         }
-        if (err)
-            return rpc_fail(ctx, err, "write failed: %s", strerror(-err));
-        ctx->srv->stats[SERVER_STAT_pages_written] += r->count;
         src += (size_t)r->count * RMEM_PAGE_SIZE;
     }
+    on = server_reclaim_end(srv, job);
+    err = park_on_reclaim(ctx, on, err);
+    if (ctx->deferred) {
+        if (c->park_progress > done)
+            c->park_rounds = 0;         /* a stall is rounds without progress */
+        return 0;
+    }
+    srv->stats[SERVER_STAT_pages_written] += c->park_progress;
+    if (err == -EOWNERDEAD)
+        return segment_dead(ctx, w->segment);
+    if (err == -ENOMEM) {
+        struct memcg *cg = c->session->tenant->memcg;
+
+        return rpc_fail(ctx, err, "out of memory writing pages %llu+%u: tenant "
+                        "'%s' uses %llu of %llu bytes, or the pool is full",
+                        (unsigned long long)r->first, r->count,
+                        c->session->tenant->name,
+                        (unsigned long long)memcg_usage_bytes(cg),
+                        (unsigned long long)memcg_limit_bytes(cg));
+    }
+    if (err)
+        return rpc_fail(ctx, err, "write failed: %s", strerror(-err));
     return 0;
 }

@@ -257,6 +257,9 @@ void server_fini(struct server *srv)
     srv->tenants = NULL;
     server_destroy_caches(srv);
     if (srv->mm) {
+        /* The loop has ended: every write-out is done, this one idle. */
+        mm_kfree(srv->mm, srv->swap.spare);
+        srv->swap.spare = NULL;
         if (mm_check(srv->mm))
             log_error("memory manager invariants broken at exit");
         mm_destroy(srv->mm);

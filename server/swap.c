@@ -40,29 +40,58 @@
 
 static void on_reclaim_idle(uv_idle_t *idle);
 
-/* Write the batch on a libuv worker: mm_swap_io_run touches only the
- * pages' contents and the file, never mm's state. */
-static void writeback_work(uv_work_t *work)
+/* A worker: mm_swap_io_run touches only the pages' contents and the file,
+ * never mm's state. */
+static void writeout_work(uv_work_t *work)
 {
-    struct server *srv = work->data;
+    struct server_writeout *job = work->data;
 
-    mm_swap_io_run(&srv->swap.batch);
+    mm_swap_io_run(&job->batch);
 }
 
-static void writeback_done(uv_work_t *work, int status)
+static void writeout_done(uv_work_t *work, int status)
 {
-    struct server *srv = work->data;
+    struct server_writeout *job = work->data;
+    struct server *srv = job->srv;
     struct server_swap *sw = &srv->swap;
 
     if (status) {                       /* never ran: nothing was written */
-        for (unsigned i = 0; i < sw->batch.nr; i++)
-            sw->batch.io[i].err = status;
+        for (unsigned i = 0; i < job->batch.nr; i++)
+            job->batch.io[i].err = status;
     }
-    mm_swap_batch_done(srv->mm, &sw->batch);
-    sw->writing = false;
-    if (sw->started && mm_reclaim_pending(srv->mm) &&
+    mm_swap_batch_done(srv->mm, &job->batch);
+    if (job == &sw->bg) {
+        sw->writing = false;
+    } else {
+        sw->direct_jobs--;
+        if (!sw->spare)
+            sw->spare = job;
+        else
+            mm_kfree(srv->mm, job);
+    }
+    /* Pages are free: what waited for them runs again. */
+    server_park_wake(srv, job, true, 0);
+    if (sw->started && mm_reclaim_pending(srv->mm) && !sw->writing &&
         !uv_is_active((uv_handle_t *)&sw->idle))
         uv_idle_start(&sw->idle, on_reclaim_idle);
+}
+
+/* 0, or the batch could not go to a worker and was written here. */
+static int writeout_queue(struct server *srv, struct server_writeout *job)
+{
+    int err;
+
+    job->srv = srv;
+    job->work.data = job;
+    err = uv_queue_work(srv->loop, &job->work, writeout_work, writeout_done);
+    if (err) {
+        /* No worker to be had: write here rather than leave pages hanging. */
+        log_warn("swap: cannot queue the write-out (%s); writing inline",
+                 uv_strerror(err));
+        mm_swap_io_run(&job->batch);
+        mm_swap_batch_done(srv->mm, &job->batch);
+    }
+    return err;
 }
 
 /* One step of background reclaim; its file writes go to a worker.  While
@@ -72,24 +101,12 @@ static uint64_t reclaim_step(struct server *srv)
 {
     struct server_swap *sw = &srv->swap;
     uint64_t freed;
-    int err;
 
     if (sw->writing)
         return 0;
-    freed = mm_background_reclaim_async(srv->mm, RECLAIM_STEP_PAGES, &sw->batch);
-    if (sw->batch.nr == 0)
-        return freed;
-    sw->work.data = srv;
-    err = uv_queue_work(srv->loop, &sw->work, writeback_work, writeback_done);
-    if (err) {
-        /* No worker to be had: write here rather than leave pages hanging. */
-        log_warn("swap: cannot queue the write-out (%s); writing inline",
-                 uv_strerror(err));
-        mm_swap_io_run(&sw->batch);
-        mm_swap_batch_done(srv->mm, &sw->batch);
-        return freed;
-    }
-    sw->writing = true;
+    freed = mm_background_reclaim_async(srv->mm, RECLAIM_STEP_PAGES, &sw->bg.batch);
+    if (sw->bg.batch.nr && writeout_queue(srv, &sw->bg) == 0)
+        sw->writing = true;
     return freed;
 }
 
@@ -111,6 +128,48 @@ static void on_reclaim_timer(uv_timer_t *timer)
         return;
     if (reclaim_step(srv) && !srv->swap.writing && mm_reclaim_pending(srv->mm))
         uv_idle_start(&srv->swap.idle, on_reclaim_idle);
+}
+
+struct server_writeout *server_reclaim_begin(struct server *srv,
+                                             enum mm_reclaim_mode mode)
+{
+    struct server_swap *sw = &srv->swap;
+    struct server_writeout *job = NULL;
+
+    if (sw->fd < 0)
+        return NULL;                    /* nothing to reclaim to */
+    if (mode == MM_RECLAIM_ASYNC) {
+        job = sw->spare ? sw->spare : mm_kmalloc(srv->mm, sizeof(*job));
+        sw->spare = NULL;
+        if (job)
+            job->batch.nr = 0;
+        else
+            mode = MM_RECLAIM_NOIO;
+    }
+    mm_set_direct_reclaim(srv->mm, mode, job ? &job->batch : NULL);
+    return job;
+}
+
+const void *server_reclaim_end(struct server *srv, struct server_writeout *job)
+{
+    struct server_swap *sw = &srv->swap;
+
+    mm_set_direct_reclaim(srv->mm, MM_RECLAIM_SYNC, NULL);
+    if (!job)
+        return &server_park_any;
+    if (job->batch.nr == 0) {
+        if (!sw->spare)
+            sw->spare = job;
+        else
+            mm_kfree(srv->mm, job);
+        return &server_park_any;
+    }
+    if (writeout_queue(srv, job)) {
+        mm_kfree(srv->mm, job);
+        return NULL;
+    }
+    sw->direct_jobs++;
+    return job;
 }
 
 static int open_swapfile(const struct config_swap *cfg, bool *created)
@@ -170,6 +229,8 @@ int server_swap_init(struct server *srv)
         return err;
     }
     mm_swap_set_read_latency(srv->mm, (uint32_t)(srv->cfg->swap_read_delay_ms * 1000));
+    mm_swap_set_write_latency(srv->mm,
+                              (uint32_t)(srv->cfg->swap_write_delay_ms * 1000));
     err = mm_zswap_set(srv->mm, srv->cfg->zswap,
                        (unsigned)srv->cfg->zswap_max_pool_percent);
     if (err)
