@@ -13,8 +13,9 @@
  * needing a table, a new page the pool must reclaim for) and swap-in
  * (segment_read of swapped pages, also of slots the swap cache kept, and
  * segment_read_nowait's rounds of requests, each alone and shared with a
- * clone, swap file on a tmp file), and a clone of pages in the swap
- * cache. */
+ * clone, swap file on a tmp file), a clone of pages in the swap
+ * cache, and a write whose direct reclaim queues its writes (and zswap's
+ * writeback) in a batch and runs again once the batch is done. */
 #include "swap_test.h"
 
 #define SWEEP_MAX 400                   /* no operation here needs more */
@@ -384,6 +385,75 @@ static void verify_pool_full(struct env *e, int err)
         read_expect(e->seg[0], i, 6);
 }
 
+/* The far page written as rmemd writes it: direct reclaim queues its
+ * writes (MM_RECLAIM_ASYNC), and a write told to wait (-EAGAIN) runs
+ * again once the batch is written and done, as a parked request does,
+ * until its last round, which may write nothing (MM_RECLAIM_NOIO). */
+#define ASYNC_ROUNDS 8
+
+static int op_write_far_async(struct env *e)
+{
+    struct mm_swap_batch b;
+    int err = -EAGAIN;
+
+    for (int round = 0; round <= ASYNC_ROUNDS && err == -EAGAIN; round++) {
+        b.nr = 0;
+        mm_set_direct_reclaim(e->mm, round < ASYNC_ROUNDS ? MM_RECLAIM_ASYNC :
+                                     MM_RECLAIM_NOIO, &b);
+        err = op_write_far(e);
+        mm_set_direct_reclaim(e->mm, MM_RECLAIM_SYNC, NULL);
+        ck_assert_mm_ok(e->mm);
+        mm_swap_io_run(&b);
+        mm_swap_batch_done(e->mm, &b);
+    }
+    return err;
+}
+
+/* Quarter-stamped pages zswap keeps (seed 8), NR_ZSWAPPED of them, the
+ * tenant at its limit with them, and zswap's pool (1 %) full: a new page
+ * must reclaim, its store is refused, and zswap queues writeback. */
+#define NR_ZSWAPPED 160u
+
+static void quarter_stamp(uint64_t *buf, uint64_t index)
+{
+    test_stamp(buf, index, 8);
+    memset(buf + MM_PAGE_SIZE / 32, 0, MM_PAGE_SIZE - MM_PAGE_SIZE / 4);
+}
+
+static void setup_zswap_full(struct env *e)
+{
+    struct segment *seg = env_segment(e);
+    uint64_t buf[MM_PAGE_SIZE / sizeof(uint64_t)];
+    struct mm_zswap_info zi;
+    uint64_t objs = slab_objects(e->mm);
+
+    /* zswap's entry cache, once made, stays with the pool. */
+    ck_assert_int_eq(mm_zswap_set(e->mm, true, 1), 0);
+    e->objs += slab_objects(e->mm) - objs;
+    for (uint64_t i = 0; i < NR_ZSWAPPED; i++) {
+        quarter_stamp(buf, i);
+        ck_assert_int_eq(segment_write(seg, i, 1, buf), 0);
+    }
+    vmscan_try_to_free_pages(e->mm, e->cg, NR_ZSWAPPED - 16, false);
+    memcg_set_limit(e->cg, e->cg->usage * MM_PAGE_SIZE);
+    mm_zswap_info(e->mm, &zi);
+    ck_assert_uint_gt(zi.stat[MM_ZSWAP_written_back_pages], 0);
+}
+
+static void verify_zswap_full(struct env *e, int err)
+{
+    uint64_t want[MM_PAGE_SIZE / sizeof(uint64_t)];
+    uint64_t got[MM_PAGE_SIZE / sizeof(uint64_t)];
+
+    read_expect(e->seg[0], far_index, err ? 0 : 2);
+    for (uint64_t i = 0; i < NR_ZSWAPPED; i++) {
+        quarter_stamp(want, i);
+        ck_assert_int_eq(segment_read(e->seg[0], i, 1, got), 0);
+        ck_assert_msg(memcmp(want, got, MM_PAGE_SIZE) == 0, "page %llu lost",
+                      (unsigned long long)i);
+    }
+}
+
 /* The same run, then cloned: every slot has two users. */
 static void setup_swapped_shared(struct env *e)
 {
@@ -414,6 +484,10 @@ static const struct sweep_case {
       op_write_cow_and_table, verify_write_cow_and_table },
     { "segment_write, pool reclaimed for the page", true, true, setup_pool_full,
       op_write_far, verify_pool_full },
+    { "segment_write, pool reclaimed off the caller's thread", true, true,
+      setup_pool_full, op_write_far_async, verify_pool_full },
+    { "segment_write, zswap full, writeback off the caller's thread", true, true,
+      setup_zswap_full, op_write_far_async, verify_zswap_full },
     { "swap-in", true, true, setup_swapped_run, op_read_run, verify_read_run },
     { "swap-in of shared slots", true, true, setup_swapped_shared, op_read_run,
       verify_read_run },

@@ -5,7 +5,10 @@
  * written in between stays with its new contents and its slot freed; one
  * discarded or destroyed in between is freed with its slot at completion;
  * a failed write loses nothing; a page zswap keeps never enters a batch.
- * mm_check() runs in the middle of each
+ * Direct reclaim under MM_RECLAIM_ASYNC queues its writes the same way
+ * and fails the charge with -EAGAIN (no failcnt) until a batch is done,
+ * waits for writeback already in flight, and under MM_RECLAIM_NOIO fails
+ * as if nothing were reclaimable.  mm_check() runs in the middle of each
  * flight as well as after it. */
 #include "swap_test.h"
 
@@ -230,6 +233,110 @@ START_TEST(test_zswap_pages_never_queued)
 }
 END_TEST
 
+/* A tenant at its limit of `limit` pages, all written (seed 7). */
+static struct swap_fixture at_limit(uint64_t limit)
+{
+    struct swap_fixture f = swap_setup(8 * MiB, 32 * MiB, 8192);
+
+    memcg_set_limit(f.cg, limit * MM_PAGE_SIZE);
+    for (uint64_t i = 0; i < limit; i++)
+        test_write_stamped(f.seg, i, 7);
+    ck_assert_mm_ok(f.mm);
+    return f;
+}
+
+/* One write under mode, with b as its batch. */
+static int write_under(struct swap_fixture *f, enum mm_reclaim_mode mode,
+                       struct mm_swap_batch *b, uint64_t index)
+{
+    uint64_t buf[MM_PAGE_SIZE / sizeof(uint64_t)];
+    int err;
+
+    test_stamp(buf, index, 7);
+    b->nr = 0;
+    mm_set_direct_reclaim(f->mm, mode, b);
+    err = segment_write(f->seg, index, 1, buf);
+    mm_set_direct_reclaim(f->mm, MM_RECLAIM_SYNC, NULL);
+    ck_assert_mm_ok(f->mm);
+    return err;
+}
+
+START_TEST(test_direct_async_queues_then_retries)
+{
+    struct swap_fixture f = at_limit(64);
+    struct mm_swap_batch b;
+    uint64_t nr;
+
+    ck_assert_int_eq(write_under(&f, MM_RECLAIM_ASYNC, &b, 64), -EAGAIN);
+    /* Refused for now, not for good: no failcnt, nothing written yet. */
+    ck_assert_uint_gt(b.nr, 0);
+    ck_assert_uint_eq(f.cg->failcnt, 0);
+    ck_assert_uint_eq(mm_nr_writeback(f.mm), b.nr);
+    ck_assert_uint_eq(test_event(f.mm, MM_EV_pswpout), 0);
+    ck_assert(pte_none(test_pte(f.seg, 64)));
+    for (unsigned i = 0; i < b.nr; i++)
+        ck_assert_uint_eq(b.io[i].kind, SWAP_IO_DIRECT);
+    nr = b.nr;
+    mm_swap_io_run(&b);
+    mm_swap_batch_done(f.mm, &b);
+    ck_assert_mm_ok(f.mm);
+    ck_assert_uint_eq(test_event(f.mm, MM_EV_pgsteal_direct), nr);
+    ck_assert_uint_eq(test_event(f.mm, MM_EV_pswpout), nr);
+    ck_assert_uint_eq(f.cg->usage, 64 - nr);
+    /* Run again, it fits, and writes nothing more. */
+    ck_assert_int_eq(write_under(&f, MM_RECLAIM_ASYNC, &b, 64), 0);
+    ck_assert_uint_eq(b.nr, 0);
+    ck_assert_uint_eq(f.cg->failcnt, 0);
+    for (uint64_t i = 0; i <= 64; i++)
+        test_read_stamped(f.seg, i, 7);
+    ck_assert_mm_ok(f.mm);
+    swap_teardown(&f);
+}
+END_TEST
+
+/* Every page of the tenant under writeback already: a second request's
+ * reclaim finds nothing to queue, and waits for the first's batch. */
+START_TEST(test_direct_async_waits_for_writeback)
+{
+    struct swap_fixture f = at_limit(SWAP_CLUSTER_MAX);
+    struct mm_swap_batch b1, b2;
+
+    ck_assert_int_eq(write_under(&f, MM_RECLAIM_ASYNC, &b1, 40), -EAGAIN);
+    ck_assert_uint_eq(b1.nr, SWAP_CLUSTER_MAX);
+    ck_assert_int_eq(write_under(&f, MM_RECLAIM_ASYNC, &b2, 41), -EAGAIN);
+    ck_assert_uint_eq(b2.nr, 0);
+    ck_assert_uint_eq(f.cg->failcnt, 0);
+    mm_swap_io_run(&b1);
+    mm_swap_batch_done(f.mm, &b1);
+    ck_assert_mm_ok(f.mm);
+    ck_assert_int_eq(write_under(&f, MM_RECLAIM_ASYNC, &b2, 41), 0);
+    ck_assert_int_eq(write_under(&f, MM_RECLAIM_ASYNC, &b2, 40), 0);
+    for (uint64_t i = 0; i < SWAP_CLUSTER_MAX; i++)
+        test_read_stamped(f.seg, i, 7);
+    test_read_stamped(f.seg, 40, 7);
+    test_read_stamped(f.seg, 41, 7);
+    swap_teardown(&f);
+}
+END_TEST
+
+/* No write allowed: the charge fails as it would with nothing to
+ * reclaim - failcnt, -ENOMEM - and nothing is queued or lost. */
+START_TEST(test_direct_noio_fails_like_no_swap)
+{
+    struct swap_fixture f = at_limit(64);
+    struct mm_swap_batch b;
+
+    ck_assert_int_eq(write_under(&f, MM_RECLAIM_NOIO, &b, 64), -ENOMEM);
+    ck_assert_uint_eq(b.nr, 0);
+    ck_assert_uint_eq(f.cg->failcnt, 1);
+    ck_assert_uint_eq(mm_nr_writeback(f.mm), 0);
+    ck_assert_uint_eq(test_event(f.mm, MM_EV_pswpout), 0);
+    for (uint64_t i = 0; i < 64; i++)
+        test_read_stamped(f.seg, i, 7);
+    swap_teardown(&f);
+}
+END_TEST
+
 Suite *writeback_suite(void)
 {
     Suite *s = suite_create("writeback");
@@ -242,6 +349,9 @@ Suite *writeback_suite(void)
     tcase_add_test(tc, test_clone_during_flight);
     tcase_add_test(tc, test_write_error_restores_pages);
     tcase_add_test(tc, test_zswap_pages_never_queued);
+    tcase_add_test(tc, test_direct_async_queues_then_retries);
+    tcase_add_test(tc, test_direct_async_waits_for_writeback);
+    tcase_add_test(tc, test_direct_noio_fails_like_no_swap);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -353,6 +353,95 @@ START_TEST(test_check_catches_lying_counter)
 }
 END_TEST
 
+/* Direct reclaim passes under MM_RECLAIM_ASYNC until one queues zswap's
+ * writeback (the pool is full); the batches before it are done.  That
+ * batch is returned unrun, and the index of each of its zswap writes. */
+static unsigned queue_zswap_writeback(struct swap_fixture *f,
+                                      struct mm_swap_batch *b, uint64_t *idx)
+{
+    for (int pass = 0; pass < 64; pass++) {
+        unsigned nz = 0;
+
+        b->nr = 0;
+        mm_set_direct_reclaim(f->mm, MM_RECLAIM_ASYNC, b);
+        vmscan_try_to_free_pages(f->mm, f->cg, SWAP_CLUSTER_MAX, true);
+        mm_set_direct_reclaim(f->mm, MM_RECLAIM_SYNC, NULL);
+        ck_assert_mm_ok(f->mm);
+        for (unsigned i = 0; i < b->nr; i++)
+            if (b->io[i].kind == SWAP_IO_ZSWAP)
+                idx[nz++] = swap_entry_index(f->mm, b->io[i].entry);
+        if (nz)
+            return nz;
+        mm_swap_io_run(b);
+        mm_swap_batch_done(f->mm, b);
+    }
+    ck_abort_msg("zswap never wrote back");
+    return 0;
+}
+
+/* zswap's writeback in a batch, as rmemd runs it on a worker: the entries
+ * stay in zswap, off its LRU, until the writes are done, and a store that
+ * finds the pool full meanwhile is refused, not failed.  One entry's page
+ * is read meanwhile (from zswap: its slot is freed, but stays pinned until
+ * the write is done), one discarded, one's write fails (it stays in
+ * zswap); the others leave zswap for the file. */
+START_TEST(test_writeback_in_flight)
+{
+    struct swap_fixture f = zswap_setup(1);
+    struct mm_swap_batch b;
+    uint64_t idx[MM_SWAP_IO_BATCH], used;
+    unsigned nz;
+    struct mm_zswap_info zi;
+
+    write_pages(&f, 0, NPAGES, TEXT);
+    nz = queue_zswap_writeback(&f, &b, idx);
+    ck_assert_uint_ge(nz, 3);
+    mm_zswap_info(f.mm, &zi);
+    ck_assert_uint_eq(zi.stat[MM_ZSWAP_written_back_pages], 0);
+    ck_assert_uint_eq(f.mm->zswap.nr_writeback, nz);
+    for (unsigned k = 0; k < nz; k++)
+        ck_assert(in_zswap(&f, idx[k]));
+
+    read_pages(&f, idx[0], 1, TEXT);
+    ck_assert_mm_ok(f.mm);
+    ck_assert_uint_eq(f.mm->zswap.nr_writeback, nz - 1);
+    ck_assert_int_eq(segment_discard(f.seg, idx[1], 1), 0);
+    ck_assert_mm_ok(f.mm);
+    used = slots_used(f.mm);
+    mm_swap_io_run(&b);
+    for (unsigned i = 0; i < b.nr; i++)
+        if (b.io[i].kind == SWAP_IO_ZSWAP &&
+            swap_entry_index(f.mm, b.io[i].entry) == idx[2])
+            b.io[i].err = -EIO;
+    test_log_quiet();
+    mm_swap_batch_done(f.mm, &b);
+    test_log_restore();
+    ck_assert_mm_ok(f.mm);
+    /* The freed slots were held until their writes were done. */
+    ck_assert_uint_lt(slots_used(f.mm), used);
+    ck_assert_uint_eq(f.mm->zswap.nr_writeback, 0);
+    ck_assert_uint_eq(f.mm->zswap.nr_wb_io, 0);
+    ck_assert(in_zswap(&f, idx[2]));
+    for (unsigned k = 3; k < nz; k++)
+        ck_assert(!in_zswap(&f, idx[k]));
+    ck_assert_uint_eq(zstat(f.mm, MM_ZSWAP_written_back_pages), nz - 3);
+    ck_assert_uint_eq(test_event(f.mm, MM_EV_swap_io_errors), 1);
+
+    for (uint64_t i = 0; i < NPAGES; i++) {
+        if (i == idx[1]) {
+            static uint8_t zero[MM_PAGE_SIZE], got[MM_PAGE_SIZE];
+
+            ck_assert_int_eq(segment_read(f.seg, i, 1, got), 0);
+            ck_assert(memcmp(got, zero, MM_PAGE_SIZE) == 0);
+            continue;
+        }
+        read_pages(&f, i, 1, TEXT);
+    }
+    ck_assert_mm_ok(f.mm);
+    swap_teardown(&f);
+}
+END_TEST
+
 Suite *zswap_suite(void)
 {
     Suite *s = suite_create("zswap");
@@ -363,6 +452,7 @@ Suite *zswap_suite(void)
     tcase_add_test(tc, test_incompressible_goes_to_file);
     tcase_add_test(tc, test_same_filled_take_no_pool);
     tcase_add_test(tc, test_pool_limit_writes_back_oldest);
+    tcase_add_test(tc, test_writeback_in_flight);
     tcase_add_test(tc, test_discard_and_destroy_free_entries);
     tcase_add_test(tc, test_off_keeps_what_it_holds);
     tcase_add_test(tc, test_off_by_default);
