@@ -16,7 +16,9 @@
  * vmscan.c writing the memcg's coldest pages to swap - for room first (the
  * bounded retry of Linux's try_charge) and counts failcnt.  Refused by
  * memsw it does not: swapping a page out leaves memsw as it was (Linux's
- * noswap reclaim, which for anonymous memory frees nothing).  swap.c,
+ * noswap reclaim, which for anonymous memory frees nothing).  Reclaim
+ * that queued writes for another thread (MM_RECLAIM_ASYNC) refuses with
+ * -EAGAIN instead, counting no failure: the charge is to be retried.  swap.c,
  * vmscan.c and segment.c move charges between memory and swap through the
  * swap hooks below, so `swap` here is the one count of a memcg's pages in
  * swap.  The OOM policy on top of a refused charge lives in oom.c; the

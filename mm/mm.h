@@ -334,7 +334,10 @@ uint64_t mm_nr_writeback(const struct mm *mm);    /* pages in flight */
  * that gives up after some rounds calls segment_read()).
  * mm_swapin_done(): 0, or -EIO (a page the range needs could not be
  * read; counted in swap_io_errors), -ENOMEM / -EOWNERDEAD (its charge was
- * refused, or the OOM killer took the segment).  mm_swapin_cancel() undoes
+ * refused, or the OOM killer took the segment), or -EAGAIN (its charge
+ * waits for direct reclaim's writes, MM_RECLAIM_ASYNC: the page is
+ * dropped, its slot still holds it).  Under MM_RECLAIM_ASYNC,
+ * segment_read_nowait() and segment_read() may fail with -EAGAIN too.  mm_swapin_cancel() undoes
  * a request not run.  Every request must be done or cancelled before
  * mm_destroy(). */
 #define MM_SWAPIN_BATCH 32u

@@ -19,8 +19,11 @@
  * or discarded), a write replaces it by a new page without reading it (the
  * whole page is overwritten), and a new page that finds the memcg at its
  * limit reclaims that memcg (memcg_reclaim -> vmscan.c), one that finds
- * the pool at its min watermark reclaims every memcg.  Only when reclaim
- * frees nothing does the OOM policy (oom.c) run, which may kill a segment:
+ * the pool at its min watermark reclaims every memcg.  Reclaim whose
+ * writes were queued for another thread (MM_RECLAIM_ASYNC) fails the
+ * write with -EAGAIN, pages before it written, to be run again once
+ * they are done.  Only when reclaim frees nothing does the OOM policy
+ * (oom.c) run, which may kill a segment:
  * a dead segment holds nothing, neither pages nor swap slots, and refuses
  * all I/O with -EOWNERDEAD until its owner destroys it.  Every resident
  * page is on its memcg's LRU lists and every access marks it (lru.c).

@@ -39,14 +39,15 @@
  * it holds the slot, and freeing a slot frees its zswap entry.  Readahead
  * reads only slots in the file and stops at one zswap holds.
  *
- * swap_do_page (segment_read) and direct reclaim do synchronous
- * pread/pwrite (os.c) on the caller's thread, the page under I/O off the
- * LRU and PG_locked.  Background reclaim queues its file writes instead
- * (swap_writepage_queue, vmscan.c's asynchronous swap-out): the page stays
- * mapped under PG_writeback and its slot's owner names it until the write
- * is done.  segment_read_nowait queues its file reads (swap_read_prepare,
- * below): new pages, unmapped and uncharged, and pinned slots, mapped by
- * mm_swapin_done once read.
+ * swap_do_page (segment_read) does synchronous preadv (os.c) on the
+ * caller's thread, the page under I/O off the LRU and PG_locked, and so
+ * does reclaim's swap_writepage without a batch (MM_RECLAIM_SYNC, or a
+ * shared page).  With a batch it queues the write instead (vmscan.c's
+ * asynchronous swap-out): the page stays mapped under PG_writeback and its
+ * slot's owner names it until the write is done.  segment_read_nowait
+ * queues its file reads (swap_read_prepare, below): new pages, unmapped
+ * and uncharged, and pinned slots, mapped by mm_swapin_done once read.
+ * A slot is pinned as well while zswap writes an entry back to it.
  *
  * Identities swap_check() verifies, per swap file:
  *   cluster count == used slots in the cluster; inuse == sum of counts

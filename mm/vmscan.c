@@ -33,16 +33,19 @@
  * which rmemd runs from its event loop while a zone is between low and
  * high watermarks (kswapd's job, without a thread: mm/ has none).
  *
- * Background reclaim may swap out asynchronously
- * (mm_background_reclaim_async): a page bound for the file is not
- * written but queued in the caller's batch, left mapped, off the LRU and
- * PG_writeback, its swap entry in the descriptor and its slot owned;
- * the caller writes the batch on another thread and mm_swap_batch_done()
- * finishes each page.  A page read or written meanwhile stays (its slot
- * is freed), one discarded meanwhile becomes an orphan (ALLOCATED +
- * PG_writeback, its slot's owner 0) that completion frees.  Direct reclaim
- * stays synchronous: an allocation that needs a page now cannot wait for
- * another thread, and mm/ takes no locks. */
+ * Reclaim may swap out asynchronously (mm_background_reclaim_async, and
+ * direct reclaim under MM_RECLAIM_ASYNC): a page of one user bound for
+ * the file is not written but queued in the caller's batch, left mapped,
+ * off the LRU and PG_writeback, its swap entry in the descriptor and its
+ * slot owned; the caller writes the batch on another thread and
+ * mm_swap_batch_done() finishes each page.  A page read or written
+ * meanwhile stays (its slot is freed), one discarded meanwhile becomes an
+ * orphan (ALLOCATED + PG_writeback, its slot's owner 0) that completion
+ * frees.  An allocation that needs a page now cannot wait for another
+ * thread, and mm/ has none: direct reclaim that freed nothing inline but
+ * queued writes, or finds writeback in flight that will free some, makes
+ * its caller fail with -EAGAIN (vmscan_direct_should_wait, Linux's
+ * reclaim_throttle) and the caller retries once a batch is done. */
 #include <errno.h>
 #include <string.h>
 #include <sys/uio.h>

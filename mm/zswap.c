@@ -19,13 +19,28 @@
  *     the memory zswap really takes from the pool;
  *   - the pool holds at most max_pool_percent of the pool's bytes (20 by
  *     default, as Linux).  A store that finds it full (pool_limit_hit)
- *     first writes the oldest entries back to their slots in the swap file
- *     (Linux's shrink, LRU order, written_back_pages) until the pool is
- *     below ZSWAP_ACCEPT_PERCENT of its limit - the hysteresis that keeps
- *     every store from writing one entry back - at most ZSWAP_WB_BATCH
- *     entries per store; without room after that the page goes to the
- *     file (reject_reclaim_fail).  Same-filled entries take no pool memory,
- *     so they are never written back and stay off the LRU.
+ *     has the oldest entries written back to their slots in the swap file
+ *     (Linux's shrink, LRU order, written_back_pages) until the pool,
+ *     counting entries being written back as gone, is below
+ *     ZSWAP_ACCEPT_PERCENT of its limit - the hysteresis that keeps every
+ *     store from writing one entry back.  With a batch (reclaim off the
+ *     caller's thread) the writebacks are queued in it and this store is
+ *     refused - its page goes to the file in the same batch - as Linux's
+ *     zswap_store refuses and queues its shrink worker; without one they
+ *     are written now, at most ZSWAP_WB_BATCH per store, and the store
+ *     goes on if that made room (else reject_reclaim_fail).  Same-filled
+ *     entries take no pool memory, so they are never written back and
+ *     stay off the LRU.
+ *
+ * An entry being written back is decompressed into a page of its own
+ * (taken without reclaim; zs->wb_page for a write done at once) and goes
+ * STORED -> WRITEBACK: off the LRU but still in its array, so a load
+ * still finds it while the write is in flight, and its slot pinned, so
+ * that, freed meanwhile, it is not handed to a page whose write could
+ * race this one.  Done: written, the entry is freed and the page is in
+ * the file alone; failed, it goes back on the LRU (STORED).  A slot freed
+ * during the write (swap-in, discard) frees the entry at once; the write
+ * finishes into the pinned slot, which is released after it.
  *
  * A load leaves the entry in place; it goes when its swap slot is freed
  * (swap_free_entry -> zswap_invalidate, Linux's zswap_invalidate), which
@@ -42,6 +57,8 @@
  *
  * Identities zswap_check() verifies:
  *   entries in the arrays == stored_pages == LRU entries + same_filled_pages
+ *       + entries under writeback (nr_writeback, writeback_bytes; each a
+ *       write in flight of nr_wb_io, whose pins mm_check counts)
  *   sum of the compressed entries' class sizes == pool_total_size
  *   each entry sits at its own (type, offset), whose slot is in use
  *   per memcg: zswap bytes and zswapped pages == its entries' sums */

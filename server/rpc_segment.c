@@ -195,8 +195,14 @@ int rpc_read(struct rpc_ctx *ctx)
     if (err == -EINPROGRESS) {
         err = waits ? server_swapin_start(ctx) : -EAGAIN;
         if (err) {
+            uint64_t t0 = uv_hrtime();
+
             mm_swapin_cancel(srv->mm, &srv->swapin_req);
             err = segment_read(seg, r->first, r->count, buf);
+            log_debug("conn %llu: READ of %u pages read on the loop after %u "
+                      "rounds: %llu us", (unsigned long long)ctx->conn->id,
+                      r->count, ctx->conn->park_rounds,
+                      (unsigned long long)(uv_hrtime() - t0) / 1000);
         }
     }
     on = server_reclaim_end(srv, job);

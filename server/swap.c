@@ -19,14 +19,23 @@
  * service pages out (zeroed, sparse, text) mostly compresses; --zswap off
  * gives the plain file.
  *
- * Background reclaim's writes to the file run off the loop thread: a step
- * queues at most MM_SWAP_IO_BATCH pages (left mapped under writeback),
- * a libuv worker writes them (one pwritev per run of adjacent slots), and
- * the completion, back on the loop, frees them; one batch is in flight at
- * a time.  Swap-in runs on workers too (swapin.c).  The rule for the rest:
- * direct reclaim (a write that needs a page now) and zswap's writeback of
- * its oldest entries still do synchronous pwrite on the loop thread
- * (mm/os.c), as does a READ's rare synchronous fallback. */
+ * Writes to the file run off the loop thread, as jobs: mm queues at most
+ * MM_SWAP_IO_BATCH writes in a job's batch (pages left mapped under
+ * writeback, and zswap's writeback of its oldest entries when its pool is
+ * full), a libuv worker writes them (one pwritev per run of adjacent
+ * slots), and the completion, back on the loop, frees the pages.
+ * Background reclaim has one job, in flight at most once.  Direct reclaim
+ * - a READ or WRITE that needs a page now, at a zone's min watermark or
+ * its tenant's limit - gets a job of its own per request
+ * (server_reclaim_begin: MM_RECLAIM_ASYNC), any number in flight: what
+ * needs no I/O (zswap, the swap cache) is reclaimed inline, and a request
+ * that must wait for the writes is parked on its job (park.c) - Linux's
+ * direct reclaim, which does not block on the writeback it starts but
+ * throttles.  Swap-in runs on workers too (swapin.c).  What still writes
+ * on the loop thread: pages shared by clones or KSM that reclaim picks
+ * (written and unmapped from every sharer at once), reclaim for a lowered
+ * memory limit or a KSM unmerge, and a READ's rare synchronous fallback
+ * (rpc_segment.c), whose charges reclaim synchronously. */
 #include "internal.h"
 
 #include <errno.h>
