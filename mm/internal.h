@@ -592,6 +592,9 @@ uint64_t swap_memcg_slots(const struct mm *mm, const struct memcg *cg);
  * when zswap took the page. */
 int  swap_writepage(struct mm *mm, pfn_t pfn, pte_t entry,
                     struct mm_swap_batch *b, bool may_write);
+/* A failed read or write of a swap file at byte pos: counted
+ * (swap_io_errors) and logged. */
+void swap_io_error(struct mm *mm, const char *what, uint64_t pos, int err);
 /* Whose write an mm_swap_io is: its completion differs (vmscan.c). */
 enum swap_io_kind {
     SWAP_IO_KSWAPD,                     /* a page, background reclaim's */

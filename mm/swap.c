@@ -456,6 +456,13 @@ void swap_set_owner(struct mm *mm, pte_t entry, uint32_t seg_id, uint64_t index)
     }
 }
 
+void swap_io_error(struct mm *mm, const char *what, uint64_t pos, int err)
+{
+    mm->events[MM_EV_swap_io_errors]++;
+    mm_log(MM_LOG_ERR, "swap: %s of the page at byte %llu of the swap file: %s",
+           what, (unsigned long long)pos, strerror(-err));
+}
+
 static int write_slot(struct mm *mm, struct swap_info *si, uint64_t off,
                       const void *page)
 {
@@ -465,9 +472,7 @@ static int write_slot(struct mm *mm, struct swap_info *si, uint64_t off,
         os_delay_us(mm->swap_write_latency_us);
     err = os_swap_write(si->fd, page, off * MM_PAGE_SIZE);
     if (err) {
-        mm->events[MM_EV_swap_io_errors]++;
-        mm_log(MM_LOG_ERR, "swap: write of slot %llu to %s: %s",
-               (unsigned long long)off, si->path, strerror(-err));
+        swap_io_error(mm, "write", off * MM_PAGE_SIZE, err);
         return err;
     }
     mm->events[MM_EV_pswpout]++;
@@ -688,9 +693,7 @@ int swap_do_page(struct segment *seg, uint64_t index, pte_t *pte)
         iov.iov_len = MM_PAGE_SIZE;
         err = swap_readv(mm, si->fd, &iov, 1, off * MM_PAGE_SIZE);
         if (err) {
-            mm->events[MM_EV_swap_io_errors]++;
-            mm_log(MM_LOG_ERR, "swap: read of slot %llu from %s: %s",
-                   (unsigned long long)off, si->path, strerror(-err));
+            swap_io_error(mm, "read", off * MM_PAGE_SIZE, err);
         } else {
             mm->events[MM_EV_pswpin]++;
         }
@@ -984,10 +987,7 @@ int mm_swapin_done(struct mm *mm, struct mm_swapin_req *req)
         page_clear(page, PG_locked);
         mm->nr_swapin--;
         if (io->err) {
-            mm->events[MM_EV_swap_io_errors]++;
-            mm_log(MM_LOG_ERR, "swap: read of %llu bytes at %llu: %s",
-                   (unsigned long long)MM_PAGE_SIZE, (unsigned long long)io->pos,
-                   strerror(-io->err));
+            swap_io_error(mm, "read", io->pos, io->err);
             free_swapin_page(mm, io->pfn);
             /* Only a page the read still needs fails it. */
             if (!io->readahead && seg && !seg->dead) {

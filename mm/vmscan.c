@@ -551,10 +551,7 @@ static void finish_writeback(struct mm *mm, const struct mm_swap_io *io)
         return;                 /* logged; the page stays out of circulation */
     seg->memcg->nr_writeback--;
     if (io->err) {
-        mm->events[MM_EV_swap_io_errors]++;
-        mm_log(MM_LOG_ERR, "swap: write of %llu bytes at %llu: %s",
-               (unsigned long long)MM_PAGE_SIZE, (unsigned long long)io->pos,
-               strerror(-io->err));
+        swap_io_error(mm, "write", io->pos, io->err);
         page_set(page, PG_dirty);
     }
     /* Written or read meanwhile: not cold after all, and a written page's

@@ -364,14 +364,10 @@ void zswap_writeback_done(struct mm *mm, const struct mm_swap_io *io)
     if (io->pfn != PFN_NONE)
         mm_free_pages(mm, io->pfn, 0);
     zs->nr_wb_io--;
-    if (io->err) {
-        mm->events[MM_EV_swap_io_errors]++;
-        mm_log(MM_LOG_ERR, "zswap: writeback of %llu bytes at %llu: %s",
-               (unsigned long long)MM_PAGE_SIZE, (unsigned long long)io->pos,
-               strerror(-io->err));
-    } else {
+    if (io->err)
+        swap_io_error(mm, "zswap writeback", io->pos, io->err);
+    else
         mm->events[MM_EV_pswpout]++;
-    }
     if (e && e->writeback && io->err) {
         writeback_end(zs, e);
         lru_add_entry(zs, e);           /* kept; tried again later */
