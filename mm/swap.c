@@ -42,7 +42,7 @@
  * swap_do_page (segment_read) does synchronous preadv (os.c) on the
  * caller's thread, the page under I/O off the LRU and PG_locked, and so
  * does reclaim's swap_writepage without a batch (MM_RECLAIM_SYNC, or a
- * shared page).  With a batch it queues the write instead (vmscan.c's
+ * KSM page).  With a batch it queues the write instead (vmscan.c's
  * asynchronous swap-out): the page stays mapped under PG_writeback and its
  * slot's owner names it until the write is done.  segment_read_nowait
  * queues its file reads (swap_read_prepare, below): new pages, unmapped

@@ -34,8 +34,9 @@
  * high watermarks (kswapd's job, without a thread: mm/ has none).
  *
  * Reclaim may swap out asynchronously (mm_background_reclaim_async, and
- * direct reclaim under MM_RECLAIM_ASYNC): a page of one user bound for
- * the file is not written but queued in the caller's batch, left mapped,
+ * direct reclaim under MM_RECLAIM_ASYNC): a page bound for the file - but
+ * a KSM page - is not written but queued in the caller's batch, left mapped
+ * in every sharer,
  * off the LRU and PG_writeback, its swap entry in the descriptor and its
  * slot owned; the caller writes the batch on another thread and
  * mm_swap_batch_done() finishes each page.  A page read or written
@@ -181,15 +182,16 @@ static void start_writeback(struct mm *mm, struct segment *seg,
 /* Swap one isolated-to-be page out and free it: 0; or, with sc->batch,
  * queue its write: 1; or -EAGAIN (it needs a write this pass may not
  * do), -ENOSPC (no slot), -EIO (write failed) or -EUCLEAN, with the page
- * left on its list.  Only a page of one user goes the asynchronous way:
- * a shared one is written and unmapped from every sharer at once. */
+ * left on its list.  A page shared by a clone family waits for its write
+ * mapped in every sharer, as a page of one user does; a KSM page, whose
+ * sharers KSM may change at any step, is written and unmapped at once. */
 static int pageout(struct scan_control *sc, struct mm *mm, struct page *page)
 {
     pfn_t pfn = page_to_pfn(mm, page);
     struct segment *seg;
     pte_t *pte, entry;
     uint64_t index = page_index(page);
-    bool alone = page->refcount == 1 && sc->batch;
+    bool queue = sc->batch && !page_test(page, PG_ksm);
     int err;
 
     pte = page_pte(mm, page, &seg);
@@ -212,8 +214,8 @@ static int pageout(struct scan_control *sc, struct mm *mm, struct page *page)
     swap_set_owner(mm, entry, seg->id, index);
     lru_del_page(mm, page);
     page_set(page, PG_locked);
-    err = swap_writepage(mm, pfn, entry, alone ? sc->batch : NULL,
-                         !alone && sc->may_writepage);
+    err = swap_writepage(mm, pfn, entry, queue ? sc->batch : NULL,
+                         !queue && sc->may_writepage);
     page_clear(page, PG_locked);
     if (err == 1) {
         sc->batch->io[sc->batch->nr - 1].kind =
@@ -528,10 +530,17 @@ static void free_orphan(struct mm *mm, struct page *page, pte_t entry)
     mm_free_pages(mm, page_to_pfn(mm, page), 0);
 }
 
+static void test_young(struct segment *seg, pte_t *pte, void *arg)
+{
+    (void)seg;
+    *(bool *)arg |= (*pte & PTE_ACCESSED) != 0;
+}
+
 static void finish_writeback(struct mm *mm, const struct mm_swap_io *io)
 {
     struct page *page = pfn_to_page(mm, io->pfn);
     struct segment *seg;
+    bool young = false;
     pte_t *pte;
 
     if (!pfn_valid(mm, io->pfn) || !page_test(page, PG_writeback) ||
@@ -554,11 +563,12 @@ static void finish_writeback(struct mm *mm, const struct mm_swap_io *io)
         swap_io_error(mm, "write", io->pos, io->err);
         page_set(page, PG_dirty);
     }
-    /* Written or read meanwhile: not cold after all, and a written page's
-     * slot may hold a torn copy.  Cloned meanwhile (clone.c dirtied it):
-     * in use by more than the slot was taken for.  It stays; the slot goes. */
-    if (io->err || page_test(page, PG_dirty) || (*pte & PTE_ACCESSED) ||
-        page->refcount > 1) {
+    /* Written or read, through any sharer, meanwhile: not cold after all,
+     * and a written page's slot may hold a torn copy.  Cloned meanwhile
+     * (clone.c dirtied it): in use by more than the slot was taken for.
+     * It stays; the slot goes. */
+    rmap_walk(seg, page_index(page), *pte, test_young, &young);
+    if (io->err || page_test(page, PG_dirty) || young) {
         swap_free_entry(mm, io->entry);
         lru_add_page(mm, page);
         return;

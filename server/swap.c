@@ -32,10 +32,11 @@
  * that must wait for the writes is parked on its job (park.c) - Linux's
  * direct reclaim, which does not block on the writeback it starts but
  * throttles.  Swap-in runs on workers too (swapin.c).  What still writes
- * on the loop thread: pages shared by clones or KSM that reclaim picks
- * (written and unmapped from every sharer at once), reclaim for a lowered
- * memory limit or a KSM unmerge, and a READ's rare synchronous fallback
- * (rpc_segment.c), whose charges reclaim synchronously. */
+ * on the loop thread: KSM pages that reclaim picks (written and unmapped
+ * from every mapper at once: KSM may change those at any step), reclaim
+ * for a lowered memory limit or a KSM unmerge, and a READ's rare
+ * synchronous fallback (rpc_segment.c), whose charges reclaim
+ * synchronously. */
 #include "internal.h"
 
 #include <errno.h>

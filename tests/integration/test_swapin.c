@@ -422,7 +422,7 @@ START_TEST(test_other_tenant_served_during_direct_reclaim)
      * thread, bob would wait for every page of it. */
     ck_assert_uint_ge(answers, 10);
     ck_assert_int_eq(ctl("--json swapinfo", out, sizeof(out)), 0);
-    ck_assert_uint_ge(find_u64(out, "\"pgsteal_direct\": "), pgsteal + A_WRITE);
+    ck_assert_uint_gt(find_u64(out, "\"pgsteal_direct\": "), pgsteal);
     ck_assert_uint_eq(find_u64(out, "\"swap_io_errors\": "), 0);
     if (zswap)
         ck_assert_uint_gt(find_u64(out, "\"written_back_pages\": "), wb);

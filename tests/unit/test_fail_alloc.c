@@ -409,6 +409,27 @@ static int op_write_far_async(struct env *e)
     return err;
 }
 
+/* The full pool's pages shared with a clone, which writes the far page:
+ * reclaim queues shared pages, mapped in both, for their writes. */
+static void setup_pool_full_shared(struct env *e)
+{
+    struct segment *c;
+
+    setup_pool_full(e);
+    ck_assert_int_eq(segment_clone(e->seg[0], &c), 0);
+    e->seg[e->nseg++] = c;
+}
+
+static void verify_pool_full_shared(struct env *e, int err)
+{
+    read_expect(e->seg[1], far_index, err ? 0 : 2);
+    read_expect(e->seg[0], far_index, 0);
+    for (uint64_t i = 0; i < e->filled; i++) {
+        read_expect(e->seg[0], i, 6);
+        read_expect(e->seg[1], i, 6);
+    }
+}
+
 /* Quarter-stamped pages zswap keeps (seed 8), NR_ZSWAPPED of them, the
  * tenant at its limit with them, and zswap's pool (1 %) full: a new page
  * must reclaim, its store is refused, and zswap queues writeback. */
@@ -486,6 +507,8 @@ static const struct sweep_case {
       op_write_far, verify_pool_full },
     { "segment_write, pool reclaimed off the caller's thread", true, true,
       setup_pool_full, op_write_far_async, verify_pool_full },
+    { "segment_write, shared pages reclaimed off the caller's thread", true,
+      true, setup_pool_full_shared, op_write_far_async, verify_pool_full_shared },
     { "segment_write, zswap full, writeback off the caller's thread", true, true,
       setup_zswap_full, op_write_far_async, verify_zswap_full },
     { "swap-in", true, true, setup_swapped_run, op_read_run, verify_read_run },

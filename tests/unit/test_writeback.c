@@ -180,6 +180,55 @@ START_TEST(test_clone_during_flight)
 }
 END_TEST
 
+/* Pages shared with a clone wait for their writes mapped in both.  One
+ * is written by the clone meanwhile (its copy on write: the shared page
+ * itself is untouched), one discarded by its owner (the clone keeps it):
+ * both still go to swap for the sharer left; the others for both. */
+START_TEST(test_shared_pages_during_flight)
+{
+    struct swap_fixture f = swap_setup(8 * MiB, 32 * MiB, 8192);
+    struct mm_swap_batch b;
+    struct segment *clone;
+    uint64_t n = fill_below_low(&f, 6), written, dropped, nr;
+
+    ck_assert_int_eq(segment_clone(f.seg, &clone), 0);
+    queue_batch(&f, &b);
+    ck_assert_uint_ge(b.nr, 2);
+    for (unsigned i = 0; i < b.nr; i++)
+        ck_assert_int_eq(pfn_to_page(f.mm, b.io[i].pfn)->refcount, 2);
+    ck_assert_mm_ok(f.mm);
+    written = index_of(&f, &b.io[0]);
+    dropped = index_of(&f, &b.io[1]);
+    test_write_stamped(clone, written, 7);      /* copy on write */
+    ck_assert_mm_ok(f.mm);
+    ck_assert_int_eq(segment_discard(f.seg, dropped, 1), 0);
+    ck_assert_mm_ok(f.mm);
+    nr = b.nr;
+    mm_swap_io_run(&b);
+    mm_swap_batch_done(f.mm, &b);
+    ck_assert_mm_ok(f.mm);
+    ck_assert_uint_eq(mm_nr_writeback(f.mm), 0);
+    ck_assert_uint_eq(test_event(f.mm, MM_EV_pswpout), nr);
+    ck_assert(pte_is_swap(test_pte(f.seg, written)));
+    ck_assert(pte_is_swap(test_pte(clone, dropped)));
+    for (uint64_t i = 0; i < n; i++) {
+        if (i == dropped) {
+            char buf[MM_PAGE_SIZE];
+
+            ck_assert_int_eq(segment_read(f.seg, i, 1, buf), 0);
+            ck_assert(test_is_zero(buf, sizeof(buf)));
+        } else {
+            test_read_stamped(f.seg, i, 6);
+        }
+        test_read_stamped(clone, i, i == written ? 7 : 6);
+    }
+    ck_assert_mm_ok(f.mm);
+    segment_destroy(clone);
+    ck_assert_mm_ok(f.mm);
+    swap_teardown(&f);
+}
+END_TEST
+
 /* A read-only swap file: every write fails, every page stays. */
 START_TEST(test_write_error_restores_pages)
 {
@@ -347,6 +396,7 @@ Suite *writeback_suite(void)
     tcase_add_test(tc, test_used_or_discarded_during_flight);
     tcase_add_test(tc, test_destroy_during_flight);
     tcase_add_test(tc, test_clone_during_flight);
+    tcase_add_test(tc, test_shared_pages_during_flight);
     tcase_add_test(tc, test_write_error_restores_pages);
     tcase_add_test(tc, test_zswap_pages_never_queued);
     tcase_add_test(tc, test_direct_async_queues_then_retries);
