@@ -420,11 +420,14 @@ static void setup_pool_full_shared(struct env *e)
     e->seg[e->nseg++] = c;
 }
 
+/* A sample of the shared pages: reading all of them in both segments
+ * would take a private copy of each for one of them, more than pool and
+ * swap file hold. */
 static void verify_pool_full_shared(struct env *e, int err)
 {
     read_expect(e->seg[1], far_index, err ? 0 : 2);
     read_expect(e->seg[0], far_index, 0);
-    for (uint64_t i = 0; i < e->filled; i++) {
+    for (uint64_t i = 0; i < e->filled; i += 16) {
         read_expect(e->seg[0], i, 6);
         read_expect(e->seg[1], i, 6);
     }
