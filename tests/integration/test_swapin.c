@@ -118,30 +118,39 @@ static uint64_t wire_segment(struct rmem__conn *cn, uint64_t pages)
     return resp->segment_create->segment;
 }
 
-/* A WRITE of pages [first, first + count) stamped with seed, or a READ. */
-static void wire_range(Rmem__Request *req, bool is_write, uint64_t seg,
-                       uint64_t first, uint32_t count)
-{
-    static Rmem__PageRange range = RMEM__PAGE_RANGE__INIT, *ranges[1] = {&range};
-    static Rmem__Write w = RMEM__WRITE__INIT;
-    static Rmem__Read rd = RMEM__READ__INIT;
+/* A READ or a WRITE of pages [first, first + count), in storage of the
+ * caller's: alice's thread and bob's build theirs at the same time. */
+struct wire_msg {
+    Rmem__Request req;
+    Rmem__Read rd;
+    Rmem__Write w;
+    Rmem__PageRange range, *ranges[1];
+};
 
-    rmem__request__init(req);
+static Rmem__Request *wire_range(struct wire_msg *m, bool is_write,
+                                 uint64_t seg, uint64_t first, uint32_t count)
+{
+    rmem__request__init(&m->req);
     if (is_write) {
-        range.first = first;
-        range.count = count;
-        w.segment = seg;
-        w.n_ranges = 1;
-        w.ranges = ranges;
-        req->body_case = RMEM__REQUEST__BODY_WRITE;
-        req->write = &w;
+        rmem__page_range__init(&m->range);
+        rmem__write__init(&m->w);
+        m->range.first = first;
+        m->range.count = count;
+        m->ranges[0] = &m->range;
+        m->w.segment = seg;
+        m->w.n_ranges = 1;
+        m->w.ranges = m->ranges;
+        m->req.body_case = RMEM__REQUEST__BODY_WRITE;
+        m->req.write = &m->w;
     } else {
-        rd.segment = seg;
-        rd.first = first;
-        rd.count = count;
-        req->body_case = RMEM__REQUEST__BODY_READ;
-        req->read = &rd;
+        rmem__read__init(&m->rd);
+        m->rd.segment = seg;
+        m->rd.first = first;
+        m->rd.count = count;
+        m->req.body_case = RMEM__REQUEST__BODY_READ;
+        m->req.read = &m->rd;
     }
+    return &m->req;
 }
 
 static void stamp_range(uint64_t *buf, uint64_t seed, uint64_t first,
@@ -155,15 +164,15 @@ static void wire_write_stamped(struct rmem__conn *cn, uint64_t seg, uint64_t see
                                uint32_t pages)
 {
     static uint64_t buf[64 * PAGE / 8];
-    Rmem__Request req;
+    struct wire_msg m;
     Rmem__Response *resp;
 
     for (uint32_t first = 0; first < pages; first += 64) {
         struct iovec iov = {buf, 64 * PAGE};
 
         stamp_range(buf, seed, first, 64);
-        wire_range(&req, true, seg, first, 64);
-        ck_assert_int_eq(rmem__conn_rpc(cn, &req, &iov, 1, &resp, NULL, 0, NULL), 0);
+        ck_assert_int_eq(rmem__conn_rpc(cn, wire_range(&m, true, seg, first, 64),
+                                        &iov, 1, &resp, NULL, 0, NULL), 0);
     }
 }
 
@@ -172,14 +181,13 @@ static void wire_check_stamped(struct rmem__conn *cn, uint64_t seg, uint64_t see
                                uint32_t pages)
 {
     static uint64_t buf[64 * PAGE / 8];
-    Rmem__Request req;
+    struct wire_msg m;
     Rmem__Response *resp;
     size_t got;
 
     for (uint32_t first = 0; first < pages; first += 64) {
-        wire_range(&req, false, seg, first, 64);
-        ck_assert_int_eq(rmem__conn_rpc(cn, &req, NULL, 0, &resp, buf,
-                                        sizeof(buf), &got), 0);
+        ck_assert_int_eq(rmem__conn_rpc(cn, wire_range(&m, false, seg, first, 64),
+                                        NULL, 0, &resp, buf, sizeof(buf), &got), 0);
         ck_assert_uint_eq(got, sizeof(buf));
         for (uint32_t i = 0; i < 64; i++)
             ck_assert_msg(stamp_ok(buf + i * PAGE / 8, seed, first + i),
@@ -195,14 +203,14 @@ static int send_range(int fd, uint64_t id, bool is_write, uint64_t seg,
 {
     static uint8_t out[FRAME_PREFIX_LEN + FRAME_MAX_HEADER];
     static uint64_t pages[64 * PAGE / 8];
-    Rmem__Request req;
+    struct wire_msg m;
+    Rmem__Request *req = wire_range(&m, is_write, seg, first, count);
     int64_t n;
 
     if (is_write && count > 64)
         return -1;
-    wire_range(&req, is_write, seg, first, count);
-    req.id = id;
-    n = frame_pack_request(&req, is_write ? count * PAGE : 0, out, sizeof(out));
+    req->id = id;
+    n = frame_pack_request(req, is_write ? count * PAGE : 0, out, sizeof(out));
     if (n <= 0 || write(fd, out, (size_t)n) != n)
         return -1;
     if (!is_write)
@@ -313,14 +321,13 @@ static uint64_t bob_served_while_alice_waits(struct alice *a,
 
     ck_assert_int_eq(pthread_create(&t, NULL, alice_sends, a), 0);
     while (!atomic_load(&a->done)) {
-        Rmem__Request req;
+        struct wire_msg m;
         Rmem__Response *resp;
         uint64_t idx = total % B_PAGES;
         bool sent = atomic_load(&a->sent);
 
-        wire_range(&req, false, bob_seg, idx, 1);
-        ck_assert_int_eq(rmem__conn_rpc(bob, &req, NULL, 0, &resp, page,
-                                        sizeof(page), NULL), 0);
+        ck_assert_int_eq(rmem__conn_rpc(bob, wire_range(&m, false, bob_seg, idx, 1),
+                                        NULL, 0, &resp, page, sizeof(page), NULL), 0);
         ck_assert_msg(stamp_ok(page, 2, idx), "bob's page %llu lost",
                       (unsigned long long)idx);
         total++;
