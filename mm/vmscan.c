@@ -35,11 +35,10 @@
  *
  * Reclaim may swap out asynchronously (mm_background_reclaim_async, and
  * direct reclaim under MM_RECLAIM_ASYNC): a page bound for the file - but
- * a KSM page - is not written but queued in the caller's batch, left mapped
- * in every sharer,
- * off the LRU and PG_writeback, its swap entry in the descriptor and its
- * slot owned; the caller writes the batch on another thread and
- * mm_swap_batch_done() finishes each page.  A page read or written
+ * a KSM page - is not written but queued in the caller's batch, left
+ * mapped in every sharer, off the LRU and PG_writeback, its swap entry in
+ * the descriptor and its slot owned; the caller writes the batch on
+ * another thread and mm_swap_batch_done() finishes each page.  A page read or written
  * meanwhile stays (its slot is freed), one discarded meanwhile becomes an
  * orphan (ALLOCATED + PG_writeback, its slot's owner 0) that completion
  * frees.  An allocation that needs a page now cannot wait for another
