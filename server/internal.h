@@ -123,7 +123,6 @@ struct server_swap {
     struct server_writeout bg;          /* background reclaim's writes */
     bool writing;                       /* bg in flight: no new step */
     struct server_writeout *spare;      /* a direct reclaim job kept for reuse */
-    uint64_t direct_jobs;               /* direct reclaim's in flight */
 };
 
 /* ---- ksm.c: ksmd, a timer running mm's KSM scan ---- */

@@ -59,6 +59,15 @@ static void writeout_work(uv_work_t *work)
     mm_swap_io_run(&job->batch);
 }
 
+/* A direct reclaim job done with: kept for the next request, or freed. */
+static void job_put(struct server *srv, struct server_writeout *job)
+{
+    if (!srv->swap.spare)
+        srv->swap.spare = job;
+    else
+        mm_kfree(srv->mm, job);
+}
+
 static void writeout_done(uv_work_t *work, int status)
 {
     struct server_writeout *job = work->data;
@@ -70,15 +79,10 @@ static void writeout_done(uv_work_t *work, int status)
             job->batch.io[i].err = status;
     }
     mm_swap_batch_done(srv->mm, &job->batch);
-    if (job == &sw->bg) {
+    if (job == &sw->bg)
         sw->writing = false;
-    } else {
-        sw->direct_jobs--;
-        if (!sw->spare)
-            sw->spare = job;
-        else
-            mm_kfree(srv->mm, job);
-    }
+    else
+        job_put(srv, job);
     /* Pages are free: what waited for them runs again. */
     server_park_wake(srv, job, true, 0);
     if (sw->started && mm_reclaim_pending(srv->mm) && !sw->writing &&
@@ -162,23 +166,17 @@ struct server_writeout *server_reclaim_begin(struct server *srv,
 
 const void *server_reclaim_end(struct server *srv, struct server_writeout *job)
 {
-    struct server_swap *sw = &srv->swap;
-
     mm_set_direct_reclaim(srv->mm, MM_RECLAIM_SYNC, NULL);
     if (!job)
         return &server_park_any;
     if (job->batch.nr == 0) {
-        if (!sw->spare)
-            sw->spare = job;
-        else
-            mm_kfree(srv->mm, job);
+        job_put(srv, job);
         return &server_park_any;
     }
     if (writeout_queue(srv, job)) {
-        mm_kfree(srv->mm, job);
+        job_put(srv, job);
         return NULL;
     }
-    sw->direct_jobs++;
     return job;
 }
 
