@@ -337,8 +337,8 @@ uint64_t mm_nr_writeback(const struct mm *mm);    /* pages in flight */
  * refused, or the OOM killer took the segment), or -EAGAIN (its charge
  * waits for direct reclaim's writes, MM_RECLAIM_ASYNC: the page is
  * dropped, its slot still holds it).  Under MM_RECLAIM_ASYNC,
- * segment_read_nowait() and segment_read() may fail with -EAGAIN too.  mm_swapin_cancel() undoes
- * a request not run.  Every request must be done or cancelled before
+ * segment_read_nowait() and segment_read() may fail with -EAGAIN too.
+ * mm_swapin_cancel() undoes a request not run.  Every request must be done or cancelled before
  * mm_destroy(). */
 #define MM_SWAPIN_BATCH 32u
 struct mm_swapin_io {
@@ -428,8 +428,9 @@ int  segment_read(struct segment *seg, uint64_t first, uint32_t count, void *dst
  * pages) as needed and charging the memcg.  -ERANGE outside the segment,
  * -ENOMEM when the pool or the memcg limit is exhausted and the OOM
  * policy (memory.oom_control) kills nothing, -EOWNERDEAD if it killed this
- * very segment; on failure pages already written stay written (each page
- * is all-or-nothing). */
+ * very segment, -EAGAIN under MM_RECLAIM_ASYNC when a page must wait for
+ * reclaim's writes; on failure pages already written stay written (each
+ * page is all-or-nothing). */
 int  segment_write(struct segment *seg, uint64_t first, uint32_t count,
                    const void *src);
 
