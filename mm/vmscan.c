@@ -500,8 +500,9 @@ void mm_swap_io_run(struct mm_swap_batch *b)
 {
     struct iovec iov[MM_SWAP_IO_BATCH];
 
-    /* One device round trip for the batch: its writes are queued at once. */
-    if (b->latency_us && b->nr)
+    /* One device round trip for the batch: its writes are queued at once.
+     * An empty batch's latency was never set. */
+    if (b->nr && b->latency_us)
         os_delay_us(b->latency_us);
     for (unsigned i = 0, n; i < b->nr; i += n) {
         int err;
