@@ -150,7 +150,7 @@ int  server_swap_init(struct server *srv);  /* after mm exists; logs failures */
 void server_swap_stop(struct server *srv);  /* close the handles */
 void server_swap_fini(struct server *srv);  /* after mm_destroy: close, remove */
 /* Direct reclaim of the mm calls that follow, until server_reclaim_end():
- * MM_RECLAIM_ASYNC queues its writes in a job of its own (NOIO when no
+ * MM_RECLAIM_ASYNC queues its writes in a job of its own (SYNC when no
  * job can be had), the other modes as mm_set_direct_reclaim says.
  * server_reclaim_end() puts mm back to synchronous, runs the job's writes
  * on a worker if it has any, and returns what a request that got -EAGAIN

@@ -155,10 +155,15 @@ struct server_writeout *server_reclaim_begin(struct server *srv,
     if (mode == MM_RECLAIM_ASYNC) {
         job = sw->spare ? sw->spare : mm_kmalloc(srv->mm, sizeof(*job));
         sw->spare = NULL;
-        if (job)
+        /* The pool out of even its reserve: reclaim as before, on the
+         * loop, rather than fail for want of a job to write with. */
+        if (job) {
             job->batch.nr = 0;
-        else
-            mode = MM_RECLAIM_NOIO;
+        } else {
+            log_debug("swap: no memory for a write-out job: direct reclaim "
+                      "writes on the loop");
+            mode = MM_RECLAIM_SYNC;
+        }
     }
     mm_set_direct_reclaim(srv->mm, mode, job ? &job->batch : NULL);
     return job;
@@ -249,6 +254,9 @@ int server_swap_init(struct server *srv)
     sw->timer.data = sw->idle.data = srv;
     uv_timer_start(&sw->timer, on_reclaim_timer, RECLAIM_TICK_MS, RECLAIM_TICK_MS);
     sw->started = true;
+    /* Allocated now, so that direct reclaim, when the pool is short, finds
+     * a job without allocating one. */
+    sw->spare = mm_kmalloc(srv->mm, sizeof(*sw->spare));
     log_info("swap file %s: %llu bytes%s; zswap %s", cfg->path,
              (unsigned long long)cfg->bytes, sw->created ? " (created)" : "",
              srv->cfg->zswap && !err ? "on" : "off");
