@@ -34,9 +34,9 @@
  * throttles.  Swap-in runs on workers too (swapin.c).  What still writes
  * on the loop thread: KSM pages that reclaim picks (written and unmapped
  * from every mapper at once: KSM may change those at any step), reclaim
- * for a lowered memory limit or a KSM unmerge, and a READ's rare
- * synchronous fallback (rpc_segment.c), whose charges reclaim
- * synchronously. */
+ * for a lowered memory limit or a KSM unmerge, direct reclaim when not
+ * even a job can be had, and a READ's rare synchronous fallback
+ * (rpc_segment.c), whose charges reclaim synchronously. */
 #include "internal.h"
 
 #include <errno.h>
