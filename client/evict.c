@@ -442,6 +442,8 @@ static void *evict_thread(void *arg)
 {
     rmem_client *c = arg;
 
+    pthread_setname_np(pthread_self(), "rmem-evict");
+
     pthread_mutex_lock(&c->lock);
     while (!c->evict_stop) {
         bool failed = false;
