@@ -442,8 +442,6 @@ static void *evict_thread(void *arg)
 {
     rmem_client *c = arg;
 
-    pthread_setname_np(pthread_self(), "rmem-evict");
-
     pthread_mutex_lock(&c->lock);
     while (!c->evict_stop) {
         bool failed = false;
@@ -524,6 +522,7 @@ int rmem__evict_start(rmem_client *c)
 
     if (err)
         return -err;
+    pthread_setname_np(c->evict_thread, "rmem-evict");
     c->evict_started = true;
     return 0;
 }

@@ -434,7 +434,6 @@ static void *fault_thread(void *arg)
                             {.fd = c->stop_efd, .events = POLLIN}};
     int n;
 
-    pthread_setname_np(pthread_self(), "rmem-fault");
     rmem__steer_init(&w->steer, c->busy_poll_ns != 0);
     while ((n = wait_faults(c, msgs, pfd)) >= 0) {
         for (int i = 0; i < n; i++) {
@@ -459,6 +458,8 @@ int rmem__fault_start(rmem_client *c)
             rmem__fault_stop(c);
             return -err;
         }
+        /* Named here, so it has its name when rmem_connect returns. */
+        pthread_setname_np(w->thread, "rmem-fault");
         w->started = true;
     }
     return 0;
