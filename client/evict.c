@@ -522,6 +522,7 @@ int rmem__evict_start(rmem_client *c)
 
     if (err)
         return -err;
+    pthread_setname_np(c->evict_thread, "rmem-evict");
     c->evict_started = true;
     return 0;
 }

@@ -434,10 +434,14 @@ static void *fault_thread(void *arg)
                             {.fd = c->stop_efd, .events = POLLIN}};
     int n;
 
+    rmem__steer_init(&w->steer, c->busy_poll_ns != 0);
     while ((n = wait_faults(c, msgs, pfd)) >= 0) {
-        for (int i = 0; i < n; i++)
-            if (msgs[i].event == UFFD_EVENT_PAGEFAULT)
-                handle_fault(w, &msgs[i]);
+        for (int i = 0; i < n; i++) {
+            if (msgs[i].event != UFFD_EVENT_PAGEFAULT)
+                continue;
+            rmem__steer_fault(&w->steer, (pid_t)msgs[i].arg.pagefault.feat.ptid);
+            handle_fault(w, &msgs[i]);
+        }
     }
     if (n != -ECANCELED)
         fprintf(stderr, "librmem: fault thread stops: %s\n", strerror(-n));
@@ -454,6 +458,8 @@ int rmem__fault_start(rmem_client *c)
             rmem__fault_stop(c);
             return -err;
         }
+        /* Named here, so it has its name when rmem_connect returns. */
+        pthread_setname_np(w->thread, "rmem-fault");
         w->started = true;
     }
     return 0;

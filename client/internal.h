@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 #include <sys/uio.h>
 
@@ -211,12 +212,26 @@ struct rmem__wb {
     bool *dirty;                      /* pages[k] goes to the server */
 };
 
+/* steer.c: a fault thread follows the CPU of the one thread whose faults
+ * it serves.  Used by its fault thread only. */
+struct rmem__steer {
+    pid_t tid;                        /* the thread whose fault came last */
+    unsigned run;                     /* its faults in a row */
+    int cpu;                          /* pinned to; -1: the home CPUs */
+    cpu_set_t home;                   /* the CPUs it was started with */
+    bool enabled;
+};
+void rmem__steer_init(struct rmem__steer *st, bool enabled);
+/* Called for each fault message, with the faulting thread's id. */
+void rmem__steer_fault(struct rmem__steer *st, pid_t tid);
+
 /* fault.c: one fault thread, with its own connection and page buffer. */
 #define RMEM__MAX_FAULT_THREADS 16
 struct rmem__fault_worker {
     rmem_client *c;
     struct rmem__conn conn;           /* demand reads */
     void *iobuf;                      /* FRAME_MAX_PAYLOAD, mlocked */
+    struct rmem__steer steer;         /* steer.c */
     pthread_t thread;
     bool started;
 };

@@ -1,6 +1,7 @@
 /* Paging end to end: librmem against a real rmemd on loopback, with local
  * limits far below the working set, checking every byte that comes back. */
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
@@ -475,6 +476,104 @@ START_TEST(test_busy_poll_modes_page_intact)
 }
 END_TEST
 
+/* The librmem thread named `comm` ("rmem-fault"), or 0. */
+static pid_t librmem_thread(const char *comm)
+{
+    char path[300], name[32];
+    pid_t tid = 0;
+    DIR *d = opendir("/proc/self/task");
+    struct dirent *e;
+
+    ck_assert_ptr_nonnull(d);
+    while (!tid && (e = readdir(d))) {
+        FILE *f;
+
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
+        f = fopen(path, "r");
+        if (f && fgets(name, sizeof(name), f) && strncmp(name, comm, strlen(comm)) == 0)
+            tid = (pid_t)atoi(e->d_name);
+        if (f)
+            fclose(f);
+    }
+    closedir(d);
+    return tid;
+}
+
+/* Cpus_allowed_list of thread tid, as /proc prints it ("0-1", "1"). */
+static void allowed_cpus(pid_t tid, char out[static 256])
+{
+    char path[64], line[256];
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/self/task/%d/status", (int)tid);
+    f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    out[0] = '\0';
+    while (fgets(line, sizeof(line), f))
+        if (sscanf(line, "Cpus_allowed_list: %255s", out) == 1)
+            break;
+    fclose(f);
+}
+
+static void *touch_64_pages(void *arg)
+{
+    char *p = arg;
+
+    for (size_t i = 0; i < 64; i++)
+        p[i * PAGE] = 2;
+    return NULL;
+}
+
+/* Fault steering: after a run of faults from one thread the fault thread
+ * runs on that thread's CPU; a fault from another thread gives it back all
+ * the CPUs it started with.  On a single CPU nothing moves. */
+START_TEST(test_fault_thread_follows_the_faulting_thread)
+{
+    const size_t len = 8 * MiB;
+    char home[256], now[256], want[16];
+    cpu_set_t all, one;
+    rmem_options o;
+    rmem_client *c;
+    pthread_t other;
+    pid_t fault_tid;
+    int last = -1;
+    char *p;
+
+    ck_assert_int_eq(sched_getaffinity(0, sizeof(all), &all), 0);
+    for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
+        if (CPU_ISSET(cpu, &all))
+            last = cpu;
+    rmem_options_init(&o);
+    o.server = srv.addr;
+    o.prefetch_max = 0;
+    o.busy_poll = 50;
+    c = rmem_connect(&o);
+    ck_assert_msg(c != NULL, "rmem_connect: %s", strerror(errno));
+    fault_tid = librmem_thread("rmem-fault");
+    ck_assert_int_gt(fault_tid, 0);
+    allowed_cpus(fault_tid, home);
+    CPU_ZERO(&one);
+    CPU_SET(last, &one);
+    ck_assert_int_eq(sched_setaffinity(0, sizeof(one), &one), 0);
+
+    p = map_anon(c, len);
+    for (size_t i = 0; i < 512; i++)
+        p[i * PAGE] = 1;
+    allowed_cpus(fault_tid, now);
+    snprintf(want, sizeof(want), "%d", last);
+    ck_assert_str_eq(now, CPU_COUNT(&all) > 1 ? want : home);
+
+    ck_assert_int_eq(pthread_create(&other, NULL, touch_64_pages, p + 1024 * PAGE), 0);
+    ck_assert_int_eq(pthread_join(other, NULL), 0);
+    allowed_cpus(fault_tid, now);
+    ck_assert_str_eq(now, home);
+    ck_assert_int_eq(sched_setaffinity(0, sizeof(all), &all), 0);
+    rmem_disconnect(c);
+}
+END_TEST
+
 /* Several fault threads (rmem_options.fault_threads) serve the faults of
  * several program threads at once, each fetching without the client lock:
  * every page comes back intact through eviction, readahead windows
@@ -726,6 +825,7 @@ Suite *paging_suite(void)
     tcase_add_test(tc, test_descending_streams_use_readahead);
     tcase_add_test(tc, test_busy_poll_option);
     tcase_add_loop_test(tc, test_busy_poll_modes_page_intact, 0, 3);
+    tcase_add_test(tc, test_fault_thread_follows_the_faulting_thread);
     tcase_add_test(tc, test_read_write_syscalls_on_nonresident_pages);
     tcase_add_test(tc, test_fault_threads_serve_concurrent_faults);
     tcase_add_test(tc, test_two_clients_at_once);
