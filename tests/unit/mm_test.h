@@ -7,6 +7,7 @@
 #include <check.h>
 #include <errno.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
@@ -159,6 +160,55 @@ static inline void test_shuffle(pfn_t *a, uint64_t n, uint64_t seed)
         a[i - 1] = a[j];
         a[j] = t;
     }
+}
+
+/* Pages first..first+n-1 written one by one with test_fill(seed = index). */
+static inline int test_write_pages(struct segment *seg, uint64_t first,
+                                   uint64_t n)
+{
+    char buf[MM_PAGE_SIZE];
+
+    for (uint64_t i = 0; i < n; i++) {
+        int err;
+
+        test_fill(buf, sizeof(buf), first + i);
+        err = segment_write(seg, first + i, 1, buf);
+        if (err)
+            return err;
+    }
+    return 0;
+}
+
+/* A memcg file's text; valid until the next call. */
+static inline const char *test_memcg_file(const struct memcg *cg,
+                                          const char *name)
+{
+    static char buf[4096];
+
+    ck_assert_int_eq(memcg_file_read(cg, name, buf, sizeof(buf)), 0);
+    return buf;
+}
+
+static inline void test_memcg_set(struct memcg *cg, const char *name,
+                                  const char *value)
+{
+    ck_assert_int_eq(memcg_file_write(cg, name, value), 0);
+}
+
+/* The value of key in memory.stat. */
+static inline uint64_t test_memcg_stat(const struct memcg *cg, const char *key)
+{
+    const char *text = test_memcg_file(cg, "memory.stat"), *p = text;
+    size_t len = strlen(key);
+
+    while (p && *p) {
+        if (strncmp(p, key, len) == 0 && p[len] == ' ')
+            return strtoull(p + len + 1, NULL, 10);
+        p = strchr(p, '\n');
+        p = p ? p + 1 : NULL;
+    }
+    ck_abort_msg("memory.stat has no %s:\n%s", key, text);
+    return 0;
 }
 
 #endif

@@ -87,18 +87,6 @@ static uint64_t data_pages(const struct mm *mm)
     return st.data_pages;
 }
 
-static uint64_t stat_key(const struct memcg *cg, const char *key)
-{
-    char buf[4096], *p;
-
-    ck_assert_int_eq(memcg_file_read(cg, "memory.stat", buf, sizeof(buf)), 0);
-    for (p = buf; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
-        if (strncmp(p, key, strlen(key)) == 0 && p[strlen(key)] == ' ')
-            return strtoull(p + strlen(key) + 1, NULL, 10);
-    ck_abort_msg("memory.stat has no %s", key);
-    return 0;
-}
-
 #define NR_PAT 16u
 
 /* Patterns 0..NR_PAT-1 at indices i of a and i + 100 of b: pairs of
@@ -155,8 +143,8 @@ START_TEST(test_merge_after_two_passes)
     ck_assert_uint_eq(f.cg->usage, usage - NR_PAT);     /* charged once */
     ck_assert_uint_eq(data_pages(f.mm), data - NR_PAT);
     ck_assert_uint_eq(memcg_ksm_merging_pages(f.cg), 2 * NR_PAT);
-    ck_assert_uint_eq(stat_key(f.cg, "ksm_merging_pages"), 2 * NR_PAT);
-    ck_assert_uint_eq(stat_key(f.cg, "rss"), (usage - NR_PAT) * MM_PAGE_SIZE);
+    ck_assert_uint_eq(test_memcg_stat(f.cg, "ksm_merging_pages"), 2 * NR_PAT);
+    ck_assert_uint_eq(test_memcg_stat(f.cg, "rss"), (usage - NR_PAT) * MM_PAGE_SIZE);
     for (unsigned i = 0; i < NR_PAT; i++) {
         struct page *p = page_at(f.seg, i);
 

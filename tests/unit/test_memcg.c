@@ -5,21 +5,6 @@
  * The files themselves are test_memcg_file.c's. */
 #include "mm_test.h"
 
-static int write_pages(struct segment *seg, uint64_t first, uint64_t n)
-{
-    char buf[MM_PAGE_SIZE];
-
-    for (uint64_t i = 0; i < n; i++) {
-        int err;
-
-        test_fill(buf, sizeof(buf), first + i);
-        err = segment_write(seg, first + i, 1, buf);
-        if (err)
-            return err;
-    }
-    return 0;
-}
-
 /* Limit of limit_pages: the first limit_pages writes succeed, each one
  * after fails and counts. */
 START_TEST(test_limit_enomem_and_failcnt)
@@ -39,7 +24,7 @@ START_TEST(test_limit_enomem_and_failcnt)
 
     memcg_set_limit(cg, limit_bytes);
     for (uint64_t i = 0; i < writes; i++) {
-        ck_assert_int_eq(write_pages(seg, i * 3, 1), i < ok ? 0 : -ENOMEM);
+        ck_assert_int_eq(test_write_pages(seg, i * 3, 1), i < ok ? 0 : -ENOMEM);
         ck_assert_uint_eq(memcg_failcnt(cg), i < ok ? 0 : i - ok + 1);
         ck_assert_mm_ok(mm);
     }
@@ -47,7 +32,7 @@ START_TEST(test_limit_enomem_and_failcnt)
     ck_assert_uint_eq(segment_resident_pages(seg), ok);
     /* Overwriting a resident page needs no charge, even at the limit. */
     if (ok)
-        ck_assert_int_eq(write_pages(seg, 0, 1), 0);
+        ck_assert_int_eq(test_write_pages(seg, 0, 1), 0);
     ck_assert_uint_eq(memcg_failcnt(cg), writes - ok);
     mm_destroy(mm);
 }
@@ -68,7 +53,7 @@ START_TEST(test_max_usage_tracks_high_water)
 
     for (unsigned i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
         if (steps[i].op == 'w')
-            ck_assert_int_eq(write_pages(seg, steps[i].first, steps[i].n), 0);
+            ck_assert_int_eq(test_write_pages(seg, steps[i].first, steps[i].n), 0);
         else
             ck_assert_int_eq(segment_discard(seg, steps[i].first, steps[i].n), 0);
         ck_assert_uint_eq(memcg_usage_bytes(cg), steps[i].usage * MM_PAGE_SIZE);
@@ -157,7 +142,7 @@ START_TEST(test_destroy_with_live_segment_is_deferred)
     struct memcg *cg = test_memcg(mm, "t"), *successor;
     struct segment *seg = test_segment(mm, cg, 64), *refused = NULL;
 
-    ck_assert_int_eq(write_pages(seg, 0, 3), 0);
+    ck_assert_int_eq(test_write_pages(seg, 0, 3), 0);
     test_log_quiet();
     memcg_destroy(cg);
     test_log_restore();
@@ -165,7 +150,7 @@ START_TEST(test_destroy_with_live_segment_is_deferred)
     ck_assert_uint_eq(mm->memcgs.count, 1);
     ck_assert_int_eq(segment_create(mm, cg, 8, &refused), -EINVAL);
     successor = test_memcg(mm, "t");
-    ck_assert_int_eq(write_pages(seg, 3, 1), 0);     /* still charged */
+    ck_assert_int_eq(test_write_pages(seg, 3, 1), 0);     /* still charged */
     ck_assert_uint_eq(memcg_usage_bytes(cg), 4 * MM_PAGE_SIZE);
     ck_assert_mm_ok(mm);
     segment_destroy(seg);               /* frees cg */
@@ -183,9 +168,9 @@ START_TEST(test_tenants_charged_separately)
     struct segment *sa = test_segment(mm, a, 64), *sb = test_segment(mm, b, 64);
 
     memcg_set_limit(a, 2 * MM_PAGE_SIZE);
-    ck_assert_int_eq(write_pages(sa, 0, 2), 0);
-    ck_assert_int_eq(write_pages(sa, 2, 1), -ENOMEM);
-    ck_assert_int_eq(write_pages(sb, 0, 10), 0);
+    ck_assert_int_eq(test_write_pages(sa, 0, 2), 0);
+    ck_assert_int_eq(test_write_pages(sa, 2, 1), -ENOMEM);
+    ck_assert_int_eq(test_write_pages(sb, 0, 10), 0);
     ck_assert_uint_eq(memcg_usage_bytes(a), 2 * MM_PAGE_SIZE);
     ck_assert_uint_eq(memcg_usage_bytes(b), 10 * MM_PAGE_SIZE);
     ck_assert_uint_eq(memcg_failcnt(a), 1);
@@ -194,14 +179,6 @@ START_TEST(test_tenants_charged_separately)
     mm_destroy(mm);
 }
 END_TEST
-
-static const char *read_file(const struct memcg *cg, const char *key)
-{
-    static char buf[4096];
-
-    ck_assert_int_eq(memcg_file_read(cg, key, buf, sizeof(buf)), 0);
-    return buf;
-}
 
 #define UNLIMITED "9223372036854771712\n"
 
@@ -213,9 +190,9 @@ START_TEST(test_limits_ebusy_and_order)
     struct memcg *cg = test_memcg(mm, "t");
     struct segment *seg = test_segment(mm, cg, 64);
 
-    ck_assert_int_eq(write_pages(seg, 0, 10), 0);
+    ck_assert_int_eq(test_write_pages(seg, 0, 10), 0);
     ck_assert_int_eq(memcg_file_write(cg, "memory.limit_in_bytes", "36K"), -EBUSY);
-    ck_assert_str_eq(read_file(cg, "memory.limit_in_bytes"), UNLIMITED);
+    ck_assert_str_eq(test_memcg_file(cg, "memory.limit_in_bytes"), UNLIMITED);
     ck_assert_int_eq(memcg_file_write(cg, "memory.limit_in_bytes", "40K"), 0);
     ck_assert_int_eq(memcg_file_write(cg, "memory.memsw.limit_in_bytes", "36K"), -EINVAL);
     ck_assert_int_eq(memcg_file_write(cg, "memory.memsw.limit_in_bytes", "40K"), 0);
@@ -226,14 +203,14 @@ START_TEST(test_limits_ebusy_and_order)
     ck_assert_int_eq(segment_discard(seg, 0, 5), 0);
     ck_assert_int_eq(memcg_file_write(cg, "memory.limit_in_bytes", "20K"), 0);
     ck_assert_int_eq(memcg_file_write(cg, "memory.memsw.limit_in_bytes", "20K"), 0);
-    ck_assert_int_eq(write_pages(seg, 20, 1), -ENOMEM);
-    ck_assert_str_eq(read_file(cg, "memory.failcnt"), "1\n");
-    ck_assert_str_eq(read_file(cg, "memory.memsw.failcnt"), "0\n");  /* memory's refusal */
-    ck_assert_str_eq(read_file(cg, "memory.max_usage_in_bytes"), "40960\n");
+    ck_assert_int_eq(test_write_pages(seg, 20, 1), -ENOMEM);
+    ck_assert_str_eq(test_memcg_file(cg, "memory.failcnt"), "1\n");
+    ck_assert_str_eq(test_memcg_file(cg, "memory.memsw.failcnt"), "0\n");  /* memory's refusal */
+    ck_assert_str_eq(test_memcg_file(cg, "memory.max_usage_in_bytes"), "40960\n");
     ck_assert_int_eq(memcg_file_write(cg, "memory.max_usage_in_bytes", "0"), 0);
-    ck_assert_str_eq(read_file(cg, "memory.max_usage_in_bytes"), "20480\n");
+    ck_assert_str_eq(test_memcg_file(cg, "memory.max_usage_in_bytes"), "20480\n");
     ck_assert_int_eq(memcg_file_write(cg, "memory.failcnt", "0"), 0);
-    ck_assert_str_eq(read_file(cg, "memory.failcnt"), "0\n");
+    ck_assert_str_eq(test_memcg_file(cg, "memory.failcnt"), "0\n");
     ck_assert_mm_ok(mm);
     mm_destroy(mm);
 }
@@ -252,33 +229,33 @@ START_TEST(test_reservation)
     ck_assert_int_eq(memcg_file_write(cg, "memory.memsw.limit_in_bytes", "96K"), 0);
     ck_assert_int_eq(segment_reserve(a), 0);
     ck_assert_int_eq(segment_reserve(a), -EINVAL);          /* once */
-    ck_assert_str_eq(read_file(cg, "memory.memsw.usage_in_bytes"), "65536\n");
-    ck_assert_str_eq(read_file(cg, "memory.reserved_in_bytes"), "65536\n");
-    ck_assert_str_eq(read_file(cg, "memory.usage_in_bytes"), "0\n");
+    ck_assert_str_eq(test_memcg_file(cg, "memory.memsw.usage_in_bytes"), "65536\n");
+    ck_assert_str_eq(test_memcg_file(cg, "memory.reserved_in_bytes"), "65536\n");
+    ck_assert_str_eq(test_memcg_file(cg, "memory.usage_in_bytes"), "0\n");
     ck_assert_int_eq(segment_reserve(b), -ENOMEM);          /* 16 + 9 > 24 */
-    ck_assert_str_eq(read_file(cg, "memory.failcnt"), "1\n");
-    ck_assert_str_eq(read_file(cg, "memory.memsw.failcnt"), "1\n");
-    ck_assert_int_eq(write_pages(a, 0, 10), 0);
+    ck_assert_str_eq(test_memcg_file(cg, "memory.failcnt"), "1\n");
+    ck_assert_str_eq(test_memcg_file(cg, "memory.memsw.failcnt"), "1\n");
+    ck_assert_int_eq(test_write_pages(a, 0, 10), 0);
     ck_assert_uint_eq(segment_reserved_pages(a), 6);
-    ck_assert_str_eq(read_file(cg, "memory.memsw.usage_in_bytes"), "65536\n");
-    ck_assert_str_eq(read_file(cg, "memory.usage_in_bytes"), "40960\n");
+    ck_assert_str_eq(test_memcg_file(cg, "memory.memsw.usage_in_bytes"), "65536\n");
+    ck_assert_str_eq(test_memcg_file(cg, "memory.usage_in_bytes"), "40960\n");
     /* The unreserved b gets only what a's reservation leaves: 8 pages. */
-    ck_assert_int_eq(write_pages(b, 0, 8), 0);
-    ck_assert_int_eq(write_pages(c, 0, 1), -ENOMEM);
+    ck_assert_int_eq(test_write_pages(b, 0, 8), 0);
+    ck_assert_int_eq(test_write_pages(c, 0, 1), -ENOMEM);
     /* a's reserved pages still succeed at the memsw limit. */
-    ck_assert_int_eq(write_pages(a, 10, 6), 0);
+    ck_assert_int_eq(test_write_pages(a, 10, 6), 0);
     ck_assert_uint_eq(segment_reserved_pages(a), 0);
     ck_assert_int_eq(segment_discard(a, 0, 4), 0);           /* back to a's */
     ck_assert_uint_eq(segment_reserved_pages(a), 4);
-    ck_assert_str_eq(read_file(cg, "memory.memsw.usage_in_bytes"), "98304\n");
+    ck_assert_str_eq(test_memcg_file(cg, "memory.memsw.usage_in_bytes"), "98304\n");
     ck_assert_int_eq(memcg_file_write(cg, "memory.limit_in_bytes", "84K"), 0);
     /* memsw counts a's 4 reserved pages: 20 + 4 > 22. */
     ck_assert_int_eq(memcg_file_write(cg, "memory.memsw.limit_in_bytes", "88K"), -EBUSY);
     ck_assert_mm_ok(mm);
     segment_destroy(a);
-    ck_assert_str_eq(read_file(cg, "memory.memsw.usage_in_bytes"), "32768\n");
-    ck_assert_str_eq(read_file(cg, "memory.reserved_in_bytes"), "0\n");
-    ck_assert_str_eq(read_file(cg, "memory.memsw.max_usage_in_bytes"), "98304\n");
+    ck_assert_str_eq(test_memcg_file(cg, "memory.memsw.usage_in_bytes"), "32768\n");
+    ck_assert_str_eq(test_memcg_file(cg, "memory.reserved_in_bytes"), "0\n");
+    ck_assert_str_eq(test_memcg_file(cg, "memory.memsw.max_usage_in_bytes"), "98304\n");
     ck_assert_mm_ok(mm);
     mm_destroy(mm);
 }
@@ -311,7 +288,7 @@ START_TEST(test_swap_hooks)
     ck_assert_int_eq(memcg_charge_swapin(cg, 1), -EINVAL);
     ck_assert_int_eq(memcg_charge_swap(cg, 9), -EINVAL);
     test_log_restore();
-    ck_assert_str_eq(read_file(cg, "memory.stat") + strlen("cache 0\nrss 12288\n"),
+    ck_assert_str_eq(test_memcg_file(cg, "memory.stat") + strlen("cache 0\nrss 12288\n"),
                      "rss_huge 0\nshmem 0\nmapped_file 0\ndirty 0\nwriteback 0\n"
                      "swap 0\npgpgin 7\npgpgout 4\npgfault 0\npgmajfault 1\n"
                      "inactive_anon 0\nactive_anon 0\ninactive_file 0\n"

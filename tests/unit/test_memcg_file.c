@@ -10,45 +10,6 @@
 
 #include "mm_test.h"
 
-static int write_pages(struct segment *seg, uint64_t first, uint64_t n)
-{
-    char buf[MM_PAGE_SIZE];
-
-    for (uint64_t i = 0; i < n; i++) {
-        int err;
-
-        test_fill(buf, sizeof(buf), first + i);
-        err = segment_write(seg, first + i, 1, buf);
-        if (err)
-            return err;
-    }
-    return 0;
-}
-
-static const char *read_file(const struct memcg *cg, const char *key)
-{
-    static char buf[4096];
-
-    ck_assert_int_eq(memcg_file_read(cg, key, buf, sizeof(buf)), 0);
-    return buf;
-}
-
-/* The value of key in memory.stat. */
-static uint64_t stat_key(const struct memcg *cg, const char *key)
-{
-    const char *text = read_file(cg, "memory.stat"), *p = text;
-    size_t len = strlen(key);
-
-    while (p && *p) {
-        if (strncmp(p, key, len) == 0 && p[len] == ' ')
-            return strtoull(p + len + 1, NULL, 10);
-        p = strchr(p, '\n');
-        p = p ? p + 1 : NULL;
-    }
-    ck_abort_msg("memory.stat has no %s:\n%s", key, text);
-    return 0;
-}
-
 #define UNLIMITED "9223372036854771712\n"
 
 /* A fresh memcg reads as a fresh Linux cgroup v1 (save oom_kill_disable,
@@ -72,7 +33,7 @@ START_TEST(test_files_fresh)
     struct memcg *cg = test_memcg(mm, "t");
     unsigned n = 0;
 
-    ck_assert_str_eq(read_file(cg, cases[_i].key), cases[_i].want);
+    ck_assert_str_eq(test_memcg_file(cg, cases[_i].key), cases[_i].want);
     ck_assert_mm_ok(mm);
     while (memcg_file_name(n))
         ck_assert(memcg_file_exists(memcg_file_name(n++)));
@@ -126,7 +87,7 @@ START_TEST(test_files_write)
 
     ck_assert_int_eq(memcg_file_write(cg, cases[_i].key, cases[_i].value),
                      cases[_i].err);
-    ck_assert_str_eq(read_file(cg, cases[_i].read_key), cases[_i].want);
+    ck_assert_str_eq(test_memcg_file(cg, cases[_i].read_key), cases[_i].want);
     ck_assert_int_eq(memcg_file_read(cg, "memory.bogus", buf, sizeof(buf)), -EINVAL);
     ck_assert_int_eq(memcg_file_read(cg, "memory.stat", buf, 16), -ENOSPC);
     ck_assert_mm_ok(mm);
@@ -153,9 +114,9 @@ START_TEST(test_stat_counts)
     const uint64_t vals[] = { 0, 5 * MM_PAGE_SIZE, 0, 0, 0, 0, 0, 0, 7, 2, 4, 0,
                               2 * MM_PAGE_SIZE, 3 * MM_PAGE_SIZE, 0, 0, 0 };
 
-    ck_assert_int_eq(write_pages(seg, 0, 7), 0);
+    ck_assert_int_eq(test_write_pages(seg, 0, 7), 0);
     ck_assert_mm_ok(mm);
-    ck_assert_int_eq(write_pages(seg, 0, 3), 0);            /* overwrites */
+    ck_assert_int_eq(test_write_pages(seg, 0, 3), 0);            /* overwrites */
     ck_assert_mm_ok(mm);
     ck_assert_int_eq(segment_read(seg, 0, 4, buf), 0);
     ck_assert_mm_ok(mm);
@@ -168,7 +129,7 @@ START_TEST(test_stat_counts)
     for (unsigned i = 0; i < 17; i++)
         p += sprintf(p, "total_%s %llu\n", keys[i], (unsigned long long)vals[i]);
     p += sprintf(p, "zswap 0\nzswapped 0\nksm_merging_pages 0\n");   /* no swap, zswap, KSM */
-    ck_assert_str_eq(read_file(cg, "memory.stat"), want);
+    ck_assert_str_eq(test_memcg_file(cg, "memory.stat"), want);
     mm_destroy(mm);
 }
 END_TEST
@@ -223,27 +184,27 @@ START_TEST(test_stat_file_pages)
     static char buf[MM_PAGE_SIZE * 2];
 
     ck_assert_int_eq(segment_set_file(named), 0);
-    ck_assert_int_eq(write_pages(named, 0, 6), 0);
+    ck_assert_int_eq(test_write_pages(named, 0, 6), 0);
     ck_assert_mm_ok(mm);
-    ck_assert_int_eq(write_pages(anon, 0, 2), 0);
+    ck_assert_int_eq(test_write_pages(anon, 0, 2), 0);
     ck_assert_mm_ok(mm);
     ck_assert_int_eq(segment_set_file(anon), -EBUSY);     /* written already */
     ck_assert_int_eq(segment_read(named, 0, 2, buf), 0);  /* referenced */
     ck_assert_int_eq(segment_read(named, 0, 2, buf), 0);  /* active */
     ck_assert_mm_ok(mm);
-    ck_assert_uint_eq(stat_key(cg, "cache"), 6 * MM_PAGE_SIZE);
-    ck_assert_uint_eq(stat_key(cg, "total_cache"), 6 * MM_PAGE_SIZE);
-    ck_assert_uint_eq(stat_key(cg, "shmem"), 6 * MM_PAGE_SIZE);
-    ck_assert_uint_eq(stat_key(cg, "rss"), 2 * MM_PAGE_SIZE);
-    ck_assert_uint_eq(stat_key(cg, "active_file"), 2 * MM_PAGE_SIZE);
-    ck_assert_uint_eq(stat_key(cg, "inactive_file"), 4 * MM_PAGE_SIZE);
-    ck_assert_uint_eq(stat_key(cg, "inactive_anon"), 2 * MM_PAGE_SIZE);
-    ck_assert_uint_eq(stat_key(cg, "active_anon"), 0);
+    ck_assert_uint_eq(test_memcg_stat(cg, "cache"), 6 * MM_PAGE_SIZE);
+    ck_assert_uint_eq(test_memcg_stat(cg, "total_cache"), 6 * MM_PAGE_SIZE);
+    ck_assert_uint_eq(test_memcg_stat(cg, "shmem"), 6 * MM_PAGE_SIZE);
+    ck_assert_uint_eq(test_memcg_stat(cg, "rss"), 2 * MM_PAGE_SIZE);
+    ck_assert_uint_eq(test_memcg_stat(cg, "active_file"), 2 * MM_PAGE_SIZE);
+    ck_assert_uint_eq(test_memcg_stat(cg, "inactive_file"), 4 * MM_PAGE_SIZE);
+    ck_assert_uint_eq(test_memcg_stat(cg, "inactive_anon"), 2 * MM_PAGE_SIZE);
+    ck_assert_uint_eq(test_memcg_stat(cg, "active_anon"), 0);
     ck_assert_int_eq(segment_discard(named, 0, 6), 0);
     ck_assert_mm_ok(mm);
-    ck_assert_uint_eq(stat_key(cg, "cache"), 0);
-    ck_assert_uint_eq(stat_key(cg, "shmem"), 0);
-    ck_assert_uint_eq(stat_key(cg, "rss"), 2 * MM_PAGE_SIZE);
+    ck_assert_uint_eq(test_memcg_stat(cg, "cache"), 0);
+    ck_assert_uint_eq(test_memcg_stat(cg, "shmem"), 0);
+    ck_assert_uint_eq(test_memcg_stat(cg, "rss"), 2 * MM_PAGE_SIZE);
     mm_destroy(mm);
 }
 END_TEST

@@ -11,30 +11,6 @@
 
 #include "swap_test.h"
 
-static const char *read_file(const struct memcg *cg, const char *name)
-{
-    static char buf[4096];
-
-    ck_assert_int_eq(memcg_file_read(cg, name, buf, sizeof(buf)), 0);
-    return buf;
-}
-
-/* The value of key in memory.stat. */
-static uint64_t stat_key(const struct memcg *cg, const char *key)
-{
-    const char *text = read_file(cg, "memory.stat"), *p = text;
-    size_t len = strlen(key);
-
-    while (p && *p) {
-        if (strncmp(p, key, len) == 0 && p[len] == ' ')
-            return strtoull(p + len + 1, NULL, 10);
-        p = strchr(p, '\n');
-        p = p ? p + 1 : NULL;
-    }
-    ck_abort_msg("memory.stat has no %s:\n%s", key, text);
-    return 0;
-}
-
 static uint64_t swap_used_pages(const struct mm *mm)
 {
     struct mm_swap_info si;
@@ -65,12 +41,12 @@ START_TEST(test_swapout_moves_charge_within_memsw)
     ck_assert_uint_eq(f.cg->swap, segment_swapped_pages(f.seg));
     ck_assert_uint_eq(f.cg->swap, swap_used_pages(f.mm));
     ck_assert_uint_eq(memcg_memsw_usage(f.cg), 512);
-    ck_assert_uint_eq(stat_key(f.cg, "swap"), f.cg->swap * MM_PAGE_SIZE);
-    ck_assert_uint_eq(stat_key(f.cg, "rss"), f.cg->usage * MM_PAGE_SIZE);
-    ck_assert_uint_eq(stat_key(f.cg, "inactive_anon") + stat_key(f.cg, "active_anon"),
+    ck_assert_uint_eq(test_memcg_stat(f.cg, "swap"), f.cg->swap * MM_PAGE_SIZE);
+    ck_assert_uint_eq(test_memcg_stat(f.cg, "rss"), f.cg->usage * MM_PAGE_SIZE);
+    ck_assert_uint_eq(test_memcg_stat(f.cg, "inactive_anon") + test_memcg_stat(f.cg, "active_anon"),
                       f.cg->usage * MM_PAGE_SIZE);
-    ck_assert_uint_eq(stat_key(f.cg, "pgmajfault"), 0);
-    ck_assert_uint_eq(strtoull(read_file(f.cg, "memory.memsw.usage_in_bytes"),
+    ck_assert_uint_eq(test_memcg_stat(f.cg, "pgmajfault"), 0);
+    ck_assert_uint_eq(strtoull(test_memcg_file(f.cg, "memory.memsw.usage_in_bytes"),
                                NULL, 10), 512 * MM_PAGE_SIZE);
 
     /* Reading everything back: swap-ins are major faults (readahead is
@@ -80,8 +56,8 @@ START_TEST(test_swapout_moves_charge_within_memsw)
         test_read_stamped(f.seg, i, 3);
     ck_assert_mm_ok(f.mm);
     ck_assert_uint_eq(memcg_memsw_usage(f.cg), memsw_before);
-    ck_assert_uint_gt(stat_key(f.cg, "pgmajfault"), 0);
-    ck_assert_uint_eq(stat_key(f.cg, "pgmajfault") +
+    ck_assert_uint_gt(test_memcg_stat(f.cg, "pgmajfault"), 0);
+    ck_assert_uint_eq(test_memcg_stat(f.cg, "pgmajfault") +
                       test_event(f.mm, MM_EV_swap_ra),
                       test_event(f.mm, MM_EV_pswpin));
     ck_assert_uint_le(f.cg->usage, 256);
@@ -144,7 +120,7 @@ START_TEST(test_lower_limit_reclaims_to_swap)
     if (cases[_i].err == 0) {
         ck_assert_uint_le(f.cg->usage, f.cg->limit);
         ck_assert_uint_eq(f.cg->usage + f.cg->swap, 300);
-        ck_assert_uint_eq(stat_key(f.cg, "swap"), f.cg->swap * MM_PAGE_SIZE);
+        ck_assert_uint_eq(test_memcg_stat(f.cg, "swap"), f.cg->swap * MM_PAGE_SIZE);
     } else {
         ck_assert_uint_eq(f.cg->limit, limit_before);
         ck_assert_uint_eq(f.cg->usage + f.cg->swap, 300);

@@ -3,26 +3,6 @@
  * EOWNERDEAD); the pool exhausted picks the victim tenant by badness. */
 #include "mm_test.h"
 
-static int write_pages(struct segment *seg, uint64_t first, uint64_t n)
-{
-    char buf[MM_PAGE_SIZE];
-
-    for (uint64_t i = 0; i < n; i++) {
-        int err;
-
-        test_fill(buf, sizeof(buf), first + i);
-        err = segment_write(seg, first + i, 1, buf);
-        if (err)
-            return err;
-    }
-    return 0;
-}
-
-static void set_file(struct memcg *cg, const char *key, const char *value)
-{
-    ck_assert_int_eq(memcg_file_write(cg, key, value), 0);
-}
-
 /* Badness: (usage + swap) * 1000 / min(memory limit, pool). */
 START_TEST(test_badness_score)
 {
@@ -45,8 +25,8 @@ START_TEST(test_badness_score)
     struct memcg *cg = test_memcg(mm, "t");
 
     if (cases[_i].memsw) {
-        set_file(cg, "memory.limit_in_bytes", cases[_i].memsw);
-        set_file(cg, "memory.memsw.limit_in_bytes", cases[_i].memsw);
+        test_memcg_set(cg, "memory.limit_in_bytes", cases[_i].memsw);
+        test_memcg_set(cg, "memory.memsw.limit_in_bytes", cases[_i].memsw);
     }
     /* Set the counters directly: the score reads nothing else. */
     cg->usage = cases[_i].usage;
@@ -69,29 +49,29 @@ START_TEST(test_select_memcg)
     struct segment *named = test_segment(mm, c, 4);
 
     ck_assert_int_eq(segment_set_file(named), 0);
-    ck_assert_int_eq(write_pages(named, 0, 1), 0);
+    ck_assert_int_eq(test_write_pages(named, 0, 1), 0);
     ck_assert_ptr_null(oom_select_memcg(mm));      /* all opted out */
-    set_file(a, "memory.oom_control", "0");
-    set_file(b, "memory.oom_control", "0");
-    set_file(c, "memory.oom_control", "0");
+    test_memcg_set(a, "memory.oom_control", "0");
+    test_memcg_set(b, "memory.oom_control", "0");
+    test_memcg_set(c, "memory.oom_control", "0");
     ck_assert_ptr_null(oom_select_memcg(mm));      /* nothing anonymous */
-    ck_assert_int_eq(write_pages(test_segment(mm, a, 4), 0, 1), 0);
-    ck_assert_int_eq(write_pages(test_segment(mm, b, 4), 0, 1), 0);
+    ck_assert_int_eq(test_write_pages(test_segment(mm, a, 4), 0, 1), 0);
+    ck_assert_int_eq(test_write_pages(test_segment(mm, b, 4), 0, 1), 0);
     ck_assert_ptr_eq(oom_select_memcg(mm), a);     /* tie: the older */
     a->usage = 1000;                               /* 488 of the pool */
     b->usage = 60;
-    set_file(b, "memory.limit_in_bytes", "400K");  /* 600 of its limit */
+    test_memcg_set(b, "memory.limit_in_bytes", "400K");  /* 600 of its limit */
     ck_assert_ptr_eq(oom_select_memcg(mm), b);
     c->usage = 1000;
-    set_file(c, "memory.limit_in_bytes", "4000K"); /* 1000, but only named */
+    test_memcg_set(c, "memory.limit_in_bytes", "4000K"); /* 1000, but only named */
     ck_assert_ptr_eq(oom_select_memcg(mm), b);
     c->usage = 1;
-    ck_assert_int_eq(write_pages(test_segment(mm, c, 4), 0, 1), 0);
+    ck_assert_int_eq(test_write_pages(test_segment(mm, c, 4), 0, 1), 0);
     c->usage = 1000;
     ck_assert_ptr_eq(oom_select_memcg(mm), c);
-    set_file(c, "memory.oom_control", "1");        /* opted out again */
+    test_memcg_set(c, "memory.oom_control", "1");        /* opted out again */
     ck_assert_ptr_eq(oom_select_memcg(mm), b);
-    set_file(b, "memory.limit_in_bytes", "-1");    /* b: 29 of the pool */
+    test_memcg_set(b, "memory.limit_in_bytes", "-1");    /* b: 29 of the pool */
     ck_assert_ptr_eq(oom_select_memcg(mm), a);
     b->usage = 1000;                               /* tie on score and usage */
     ck_assert_ptr_eq(oom_select_memcg(mm), a);
@@ -122,18 +102,18 @@ START_TEST(test_memcg_oom_spares_named)
     int err;
 
     ck_assert_int_eq(segment_set_file(named), 0);
-    set_file(cg, "memory.limit_in_bytes", "96K");
-    set_file(cg, "memory.memsw.limit_in_bytes", cases[_i].memsw);
-    set_file(cg, "memory.oom_control", "0");
+    test_memcg_set(cg, "memory.limit_in_bytes", "96K");
+    test_memcg_set(cg, "memory.memsw.limit_in_bytes", cases[_i].memsw);
+    test_memcg_set(cg, "memory.oom_control", "0");
     if (cases[_i].reserve)
         ck_assert_int_eq(segment_reserve(named), 0);
-    ck_assert_int_eq(write_pages(named, 0, 14), 0);
-    ck_assert_int_eq(write_pages(anon, 0, 6), 0);
-    ck_assert_int_eq(write_pages(cur, 0, 2), 0);
+    ck_assert_int_eq(test_write_pages(named, 0, 14), 0);
+    ck_assert_int_eq(test_write_pages(anon, 0, 6), 0);
+    ck_assert_int_eq(test_write_pages(cur, 0, 2), 0);
     ck_assert_mm_ok(mm);
     test_log_quiet();
     /* Fills the limit (24 pages, or memsw 16 reserved + 8), then kills. */
-    ck_assert_int_eq(write_pages(cur, 2, 3), 0);
+    ck_assert_int_eq(test_write_pages(cur, 2, 3), 0);
     test_log_restore();
     ck_assert(!segment_is_dead(named));
     ck_assert(segment_is_dead(anon));
@@ -143,7 +123,7 @@ START_TEST(test_memcg_oom_spares_named)
     ck_assert_mm_ok(mm);
     /* Only the named one and the writer's are left: the writer dies. */
     test_log_quiet();
-    for (i = 5; (err = write_pages(cur, i, 1)) == 0; i++)
+    for (i = 5; (err = test_write_pages(cur, i, 1)) == 0; i++)
         ck_assert_uint_lt(i, 16);
     test_log_restore();
     ck_assert_int_eq(err, -EOWNERDEAD);
@@ -153,9 +133,9 @@ START_TEST(test_memcg_oom_spares_named)
     ck_assert_mm_ok(mm);
     /* Nothing anonymous with pages: ENOMEM, the named segment intact. */
     anon = test_segment(mm, cg, 16);
-    set_file(cg, "memory.limit_in_bytes", "56K");
+    test_memcg_set(cg, "memory.limit_in_bytes", "56K");
     test_log_quiet();
-    ck_assert_int_eq(write_pages(named, 14, 1), -ENOMEM);
+    ck_assert_int_eq(test_write_pages(named, 14, 1), -ENOMEM);
     test_log_restore();
     ck_assert(!segment_is_dead(named));
     ck_assert_uint_eq(segment_resident_pages(named), 14);
@@ -177,13 +157,13 @@ START_TEST(test_memcg_oom_kills_largest)
     struct segment *cur = test_segment(mm, cg, 16);
     char buf[MM_PAGE_SIZE];
 
-    set_file(cg, "memory.limit_in_bytes", "64K");
-    set_file(cg, "memory.oom_control", "0");
-    ck_assert_int_eq(write_pages(small, 0, 4), 0);
-    ck_assert_int_eq(write_pages(big, 0, 8), 0);
-    ck_assert_int_eq(write_pages(cur, 0, 4), 0);
+    test_memcg_set(cg, "memory.limit_in_bytes", "64K");
+    test_memcg_set(cg, "memory.oom_control", "0");
+    ck_assert_int_eq(test_write_pages(small, 0, 4), 0);
+    ck_assert_int_eq(test_write_pages(big, 0, 8), 0);
+    ck_assert_int_eq(test_write_pages(cur, 0, 4), 0);
     test_log_quiet();
-    ck_assert_int_eq(write_pages(cur, 4, 1), 0);
+    ck_assert_int_eq(test_write_pages(cur, 4, 1), 0);
     test_log_restore();
     ck_assert(segment_is_dead(big));
     ck_assert(!segment_is_dead(small));
@@ -218,14 +198,14 @@ START_TEST(test_memcg_oom_kills_writer)
     struct segment *other = test_segment(mm, cg, 16);
     struct segment *cur = test_segment(mm, cg, 16);
 
-    set_file(cg, "memory.limit_in_bytes", "32K");
-    set_file(cg, "memory.memsw.limit_in_bytes", "32K");
-    set_file(cg, "memory.oom_control", "0");
+    test_memcg_set(cg, "memory.limit_in_bytes", "32K");
+    test_memcg_set(cg, "memory.memsw.limit_in_bytes", "32K");
+    test_memcg_set(cg, "memory.oom_control", "0");
     ck_assert_int_eq(segment_reserve(cur), -ENOMEM);
-    ck_assert_int_eq(write_pages(other, 0, 2), 0);
-    ck_assert_int_eq(write_pages(cur, 0, 6), 0);
+    ck_assert_int_eq(test_write_pages(other, 0, 2), 0);
+    ck_assert_int_eq(test_write_pages(cur, 0, 6), 0);
     test_log_quiet();
-    ck_assert_int_eq(write_pages(cur, 6, 1), -EOWNERDEAD);
+    ck_assert_int_eq(test_write_pages(cur, 6, 1), -EOWNERDEAD);
     test_log_restore();
     ck_assert(segment_is_dead(cur));
     ck_assert_uint_eq(memcg_usage_bytes(cg), 2 * MM_PAGE_SIZE);
@@ -242,13 +222,13 @@ START_TEST(test_memcg_oom_frees_reservation)
     struct segment *reserved = test_segment(mm, cg, 12);
     struct segment *cur = test_segment(mm, cg, 16);
 
-    set_file(cg, "memory.limit_in_bytes", "64K");
-    set_file(cg, "memory.memsw.limit_in_bytes", "64K");
-    set_file(cg, "memory.oom_control", "0");
+    test_memcg_set(cg, "memory.limit_in_bytes", "64K");
+    test_memcg_set(cg, "memory.memsw.limit_in_bytes", "64K");
+    test_memcg_set(cg, "memory.oom_control", "0");
     ck_assert_int_eq(segment_reserve(reserved), 0);
-    ck_assert_int_eq(write_pages(cur, 0, 4), 0);
+    ck_assert_int_eq(test_write_pages(cur, 0, 4), 0);
     test_log_quiet();
-    ck_assert_int_eq(write_pages(cur, 4, 1), 0);
+    ck_assert_int_eq(test_write_pages(cur, 4, 1), 0);
     test_log_restore();
     ck_assert(segment_is_dead(reserved));
     ck_assert_uint_eq(segment_reserved_pages(reserved), 0);
@@ -265,9 +245,9 @@ START_TEST(test_memcg_oom_nothing_to_kill)
     struct memcg *cg = test_memcg(mm, "t");
     struct segment *seg = test_segment(mm, cg, 4);
 
-    set_file(cg, "memory.limit_in_bytes", "0");
-    set_file(cg, "memory.oom_control", "0");
-    ck_assert_int_eq(write_pages(seg, 0, 1), -ENOMEM);
+    test_memcg_set(cg, "memory.limit_in_bytes", "0");
+    test_memcg_set(cg, "memory.oom_control", "0");
+    ck_assert_int_eq(test_write_pages(seg, 0, 1), -ENOMEM);
     ck_assert(!segment_is_dead(seg));
     ck_assert(cg->under_oom);
     ck_assert_uint_eq(cg->oom_kill, 0);
@@ -292,19 +272,19 @@ START_TEST(test_global_oom_picks_by_badness)
     t1 = test_segment(mm, tight, 1024);
     s1 = test_segment(mm, safe, 1024);
     c1 = test_segment(mm, cur, 1024);
-    set_file(hog, "memory.oom_control", "0");
-    set_file(tight, "memory.oom_control", "0");
-    set_file(tight, "memory.limit_in_bytes", "400K");   /* 100 pages */
-    ck_assert_int_eq(write_pages(h1, 0, 300), 0);
-    ck_assert_int_eq(write_pages(h2, 0, 200), 0);       /* hog: 500/1024 = 488 */
-    ck_assert_int_eq(write_pages(t1, 0, 90), 0);        /* tight: 900 */
-    ck_assert_int_eq(write_pages(s1, 0, 400), 0);       /* safe: opted out */
+    test_memcg_set(hog, "memory.oom_control", "0");
+    test_memcg_set(tight, "memory.oom_control", "0");
+    test_memcg_set(tight, "memory.limit_in_bytes", "400K");   /* 100 pages */
+    ck_assert_int_eq(test_write_pages(h1, 0, 300), 0);
+    ck_assert_int_eq(test_write_pages(h2, 0, 200), 0);       /* hog: 500/1024 = 488 */
+    ck_assert_int_eq(test_write_pages(t1, 0, 90), 0);        /* tight: 900 */
+    ck_assert_int_eq(test_write_pages(s1, 0, 400), 0);       /* safe: opted out */
     room = mm->zones[0].free_pages;
     for (unsigned z = 1; z < mm->nr_zones; z++)
         room += mm->zones[z].free_pages;
     ck_assert_uint_gt(100, room);       /* cur's 100 pages need a kill */
     test_log_quiet();
-    ck_assert_int_eq(write_pages(c1, 0, 100), 0);
+    ck_assert_int_eq(test_write_pages(c1, 0, 100), 0);
     test_log_restore();
     ck_assert(segment_is_dead(t1));
     ck_assert(!segment_is_dead(h1) && !segment_is_dead(s1) && !segment_is_dead(c1));
@@ -331,7 +311,7 @@ START_TEST(test_global_oom_none_eligible)
 
     test_no_watermarks(mm);
     seg = test_segment(mm, a, 2048);
-    ck_assert_int_eq(write_pages(seg, 0, 2048), -ENOMEM);
+    ck_assert_int_eq(test_write_pages(seg, 0, 2048), -ENOMEM);
     ck_assert(!segment_is_dead(seg));
     ck_assert_int_eq(oom_global(mm, seg), -ENOMEM);
     ck_assert_mm_ok(mm);
