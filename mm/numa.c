@@ -419,8 +419,9 @@ int mm_alloc_pages(struct mm *mm, unsigned order, enum alloc_purpose purpose,
                    pfn_t *pfn)
 {
     static const int marks[] = { WMARK_LOW, WMARK_MIN, -1 };
-    unsigned nr_passes = purpose == ALLOC_DATA || purpose == ALLOC_KVMALLOC ?
-                         2 : 3;
+    /* Only what reclaim itself needs (tables, slab) digs below min. */
+    unsigned nr_passes = purpose == ALLOC_TABLE || purpose == ALLOC_SLAB ?
+                         3 : 2;
     unsigned pref;
 
     if (order > MM_MAX_ORDER)

@@ -152,7 +152,8 @@ START_TEST(test_min_free_pages_like_linux)
 }
 END_TEST
 
-/* Data allocations stop at min; page tables may use the reserve below. */
+/* Data allocations stop at min; page tables and slab may use the reserve
+ * below. */
 START_TEST(test_data_stops_at_min_tables_use_reserve)
 {
     struct mm *mm = test_mm(4 * MiB);
@@ -168,6 +169,14 @@ START_TEST(test_data_stops_at_min_tables_use_reserve)
     ck_assert_uint_eq(zone->free_pages, min);
     ck_assert_uint_eq(n, zone->managed_pages - min);
     ck_assert_mm_ok(mm);
+    /* Readahead, zswap and big metadata (which has the C heap) stop there too. */
+    static const enum alloc_purpose at_min[] = { ALLOC_DATA, ALLOC_OPTIONAL,
+                                                 ALLOC_KVMALLOC };
+    for (unsigned i = 0; i < sizeof(at_min) / sizeof(at_min[0]); i++)
+        ck_assert_int_eq(mm_alloc_pages(mm, 0, at_min[i], &pfn), -ENOMEM);
+    ck_assert_uint_eq(zone->free_pages, min);
+    ck_assert_int_eq(mm_alloc_pages(mm, 0, ALLOC_SLAB, &pfn), 0);
+    n++;
     while (mm_alloc_pages(mm, 0, ALLOC_TABLE, &pfn) == 0) {
         n++;
         ck_assert_mm_ok(mm);
