@@ -94,6 +94,15 @@ static const struct config_option options[] = {
      "testing: milliseconds every write to the swap file takes longer, as "
      "on a slow device (synchronous writes too); 0 (the default) for none.",
      AT_START},
+    /* TLS (server/tls.c) */
+    {"tls-cert", OPT_STRING, offsetof(struct config, tls_cert), NULL, 0, 0,
+     "FILE: PEM certificate (chain) of the server; with tls-key the listener "
+     "speaks TLS 1.2 or later only.  Unset: plain TCP.", AT_START},
+    {"tls-key", OPT_STRING, offsetof(struct config, tls_key), NULL, 0, 0,
+     "FILE: PEM private key of tls-cert.", AT_START},
+    {"tls-ca", OPT_STRING, offsetof(struct config, tls_ca), NULL, 0, 0,
+     "FILE: PEM CA certificate(s); with it every client must present a "
+     "certificate this CA signed (mutual TLS).", AT_START},
 };
 
 #define NR_OPTIONS (sizeof(options) / sizeof(options[0]))
@@ -534,6 +543,15 @@ int config_check(const struct config *cfg)
 {
     const char *missing = NULL;
 
+    if (!cfg->tls_cert != !cfg->tls_key) {
+        log_error("TLS needs both tls-cert and tls-key; only %s is set",
+                  cfg->tls_cert ? "tls-cert" : "tls-key");
+        return -EINVAL;
+    }
+    if (cfg->tls_ca && !cfg->tls_cert) {
+        log_error("tls-ca (client certificates) needs tls-cert and tls-key");
+        return -EINVAL;
+    }
     if (config_addr_is_loopback((const struct sockaddr *)&cfg->listen.ss))
         return 0;
     if (!cfg->default_token)

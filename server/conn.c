@@ -11,7 +11,13 @@
  * response is one uv_write of two buffers, prefix+header and payload, freed
  * in the write callback.  A connection whose peer stops reading stops being
  * read (CONN_WRITE_HIGH) until its backlog drains.  A connection is freed
- * only in its close callback.  TLS will live behind these functions. */
+ * only in its close callback.
+ *
+ * With TLS (tls.c) the socket carries ciphertext: what uv_read brings goes
+ * to the connection's TLS engine, whose plaintext fills the same buffer
+ * (conn_input), and every byte sent - replies and the close notification
+ * of a drain - is encrypted first and then queued by conn_queue, the one
+ * place that writes to a connection's stream. */
 #include "internal.h"
 
 #include <errno.h>
@@ -27,6 +33,7 @@ struct conn_write {
 };
 
 static void conn_process(struct conn *c);
+static void conn_input(struct conn *c);
 
 static void on_close(uv_handle_t *h)
 {
@@ -44,6 +51,8 @@ static void on_close(uv_handle_t *h)
     server_park_conn_closed(c);         /* its I/O finishes by itself */
     if (c->session)
         session_detach(c->session);
+    if (c->ssl)
+        server_tls_free(c);
     mm_kvfree(srv->mm, c->rbuf);
     slab_free(srv->conn_cache, c);
 }
@@ -68,6 +77,10 @@ void conn_close_after_flush(struct conn *c)
         return;
     c->draining = true;
     uv_read_stop((uv_stream_t *)&c->tcp);
+    if (c->ssl && server_tls_shutdown(c)) {
+        conn_close(c);
+        return;
+    }
     c->shutdown_req.data = c;
     if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown))
         conn_close(c);
@@ -92,6 +105,10 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     struct conn *c = (struct conn *)h;
 
     (void)suggested;
+    if (c->ssl) {                       /* ciphertext, consumed by on_read */
+        *buf = server_tls_read_buf(c->srv);
+        return;
+    }
     /* conn_process leaves room: a partial frame never fills the buffer. */
     *buf = uv_buf_init((char *)c->rbuf + c->rlen, (unsigned)(c->rcap - c->rlen));
 }
@@ -100,11 +117,16 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
     struct conn *c = (struct conn *)s;
 
-    (void)buf;
     if (n > 0) {
-        c->rlen += (size_t)n;
         c->srv->stats[SERVER_STAT_bytes_in] += (uint64_t)n;
-        conn_process(c);
+        if (!c->ssl) {
+            c->rlen += (size_t)n;
+            conn_process(c);
+        } else if (server_tls_received(c, buf->base, (size_t)n) == 0) {
+            conn_input(c);
+        } else {
+            conn_close(c);
+        }
     } else if (n < 0) {
         if (n != UV_EOF)
             log_debug("conn %llu (%s): read: %s", (unsigned long long)c->id,
@@ -127,14 +149,14 @@ static void conn_resume(struct conn *c)
     c->paused = false;
     log_debug("conn %llu (%s): backlog drained, resuming", (unsigned long long)c->id,
               c->peer);
-    conn_process(c);                    /* frames already buffered first */
+    conn_input(c);                      /* frames already buffered first */
     if (conn_may_read(c))
         uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
 }
 
 void conn_park_done(struct conn *c)
 {
-    conn_process(c);                    /* it, then the frames behind it */
+    conn_input(c);                      /* it, then the frames behind it */
     if (conn_may_read(c))
         uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
 }
@@ -213,6 +235,36 @@ static void conn_process(struct conn *c)
     }
 }
 
+/* Handle what has been received.  Plain TCP: the frames uv_read put into
+ * the buffer.  TLS: the plaintext the engine holds, one buffer's room at a
+ * time, until it has no more or the connection stops parsing (a parked
+ * request, a peer not reading, a drain): what it still holds waits there
+ * for the next call, as unread bytes wait in the socket. */
+static void conn_input(struct conn *c)
+{
+    if (!c->ssl) {
+        conn_process(c);
+        return;
+    }
+    for (;;) {
+        bool room = c->rlen < c->rcap;
+        ssize_t n = 0;
+
+        if (room) {
+            n = server_tls_read(c, c->rbuf + c->rlen, c->rcap - c->rlen);
+            if (n < 0) {
+                conn_close(c);
+                return;
+            }
+            c->rlen += (size_t)n;
+        }
+        /* A full buffer holds a whole frame or grows: room next time. */
+        conn_process(c);
+        if ((room && n == 0) || c->closing || c->draining || c->park_on || c->paused)
+            return;
+    }
+}
+
 static void free_unlisted(uv_handle_t *h)
 {
     struct conn *c = (struct conn *)h;  /* tcp is its first member */
@@ -245,6 +297,11 @@ int conn_accept(struct server *srv)
         goto err_close;
     }
     c->rcap = CONN_RBUF_INITIAL;
+    if (srv->tls_ctx && server_tls_accept(c)) {
+        log_error("no memory for a TLS connection");
+        err = -ENOMEM;
+        goto err_close;
+    }
     if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
         c->loopback = config_addr_is_loopback((struct sockaddr *)&ss);
         if (ss.ss_family == AF_INET6) {
@@ -275,6 +332,8 @@ int conn_accept(struct server *srv)
 
 err_close:
     /* Not yet on the list: the close callback must not unlink it. */
+    if (c->ssl)
+        server_tls_free(c);
     mm_kvfree(srv->mm, c->rbuf);
     c->rbuf = NULL;
     c->closing = true;
@@ -299,6 +358,38 @@ static void on_write(uv_write_t *req, int status)
     if (c->paused &&
         uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) < CONN_WRITE_LOW)
         conn_resume(c);
+}
+
+/* The one place bytes are queued on a connection's stream: w's bufs, w
+ * (with its payload) freed in on_write.  An error closes the connection. */
+static int conn_queue(struct conn *c, struct conn_write *w, uv_buf_t *bufs,
+                      unsigned nbufs)
+{
+    int err = uv_write(&w->req, (uv_stream_t *)&c->tcp, bufs, nbufs, on_write);
+
+    if (err) {
+        log_debug("conn %llu (%s): write: %s", (unsigned long long)c->id, c->peer,
+                  uv_strerror(err));
+        free(w->payload);
+        mm_kvfree(c->srv->mm, w);
+        conn_close(c);
+    }
+    return err;
+}
+
+int conn_write_raw(struct conn *c, void *buf, size_t len)
+{
+    struct conn_write *w = mm_kvmalloc(c->srv->mm, sizeof(*w));
+    uv_buf_t b = uv_buf_init(buf, (unsigned)len);
+
+    if (!w) {
+        free(buf);
+        return -ENOMEM;
+    }
+    w->conn = c;
+    w->payload = buf;
+    w->bytes = len;
+    return conn_queue(c, w, &b, 1);
 }
 
 int conn_send(struct conn *c, const Rmem__Response *resp, void *payload,
@@ -330,14 +421,13 @@ int conn_send(struct conn *c, const Rmem__Response *resp, void *payload,
     w->bytes = (size_t)n + payload_len;
     bufs[0] = uv_buf_init((char *)w->hdr, (unsigned)n);
     bufs[1] = uv_buf_init(payload, payload_len);
-    err = uv_write(&w->req, (uv_stream_t *)&c->tcp, bufs, payload_len ? 2 : 1, on_write);
-    if (err) {
-        log_debug("conn %llu (%s): write: %s", (unsigned long long)c->id, c->peer,
-                  uv_strerror(err));
-        free(w->payload);
-        mm_kvfree(c->srv->mm, w);
+    if (!c->ssl)
+        return conn_queue(c, w, bufs, payload_len ? 2 : 1);
+    /* TLS: encrypted into the engine's write BIO, queued from there. */
+    err = server_tls_write(c, bufs, 2);
+    free(payload);
+    mm_kvfree(c->srv->mm, w);
+    if (err)
         conn_close(c);
-        return err;
-    }
-    return 0;
+    return err;
 }

@@ -27,6 +27,8 @@ struct server;
 struct conn;
 struct session;
 struct tenant;
+struct ssl_st;                          /* OpenSSL's SSL and SSL_CTX, for */
+struct ssl_ctx_st;                      /* tls.c's fields below */
 
 /* ---- log.c: "rmemd[pid]: <level>: message" on stderr ---- */
 
@@ -80,6 +82,9 @@ struct config {
     uint64_t ksm_sleep_ms;              /* between KSM steps */
     uint64_t swap_read_delay_ms;        /* testing: a slow swap device */
     uint64_t swap_write_delay_ms;       /* testing: slow swap writes */
+    char *tls_cert;                     /* NULL: plain TCP (tls.c) */
+    char *tls_key;
+    char *tls_ca;                       /* NULL: no client certificates */
     int argc;                           /* the command line, for reloads */
     char **argv;
 };
@@ -95,7 +100,8 @@ int  config_set(struct config *cfg, const char *name, const char *value,
 int  config_load_file(struct config *cfg, const char *path);
 /* -c FILE first, then the long flags over it; 0, CONFIG_EXIT or -EINVAL. */
 int  config_parse_args(struct config *cfg, int argc, char **argv);
-/* Protected mode: -EPERM with the reason logged. */
+/* Protected mode: -EPERM with the reason logged; -EINVAL for a TLS key
+ * without its certificate or the other way round. */
 int  config_check(const struct config *cfg);
 /* SIGHUP: read the same command line and config file again; apply the
  * options marked reloadable, log the others as needing a restart.  A
@@ -233,6 +239,8 @@ struct server {
     struct server_ksm ksm;              /* ksm.c */
     struct mm_swapin_req swapin_req;    /* swapin.c: a READ's, until it waits */
     struct conn *parked;                /* park.c: connections waiting */
+    struct ssl_ctx_st *tls_ctx;         /* tls.c; NULL: plain TCP */
+    char *tls_rbuf;                     /* tls.c: one uv_read's ciphertext */
 };
 
 int  server_init(struct server *srv, struct config *cfg, uv_loop_t *loop);
@@ -247,7 +255,7 @@ int  server_reload(struct server *srv, unsigned *nr_changed);
 void server_fini(struct server *srv);   /* after the loop has ended */
 int  server_run(struct config *cfg);  /* the whole life of rmemd */
 
-/* ---- conn.c: one client connection (TLS will live behind it) ---- */
+/* ---- conn.c: one client connection, plain or TLS (tls.c) ---- */
 
 #define CONN_RBUF_INITIAL MM_KMALLOC_MAX     /* grows to CONN_MAX_FRAME */
 #define CONN_MAX_FRAME (FRAME_PREFIX_LEN + FRAME_MAX_HEADER + FRAME_MAX_PAYLOAD)
@@ -275,6 +283,7 @@ struct conn {
                                            since it last made progress) */
     uint64_t park_progress;             /* a WRITE: its pages already written */
     int park_err;                       /* its answer, from the I/O waited for */
+    struct ssl_st *ssl;                 /* tls.c; NULL: plain TCP */
     char peer[64];
 };
 
@@ -284,6 +293,9 @@ int  conn_accept(struct server *srv);
  * request (mm_kvmalloc beyond the largest size class). */
 int  conn_send(struct conn *c, const Rmem__Response *resp, void *payload,
                uint32_t payload_len);
+/* Queue len bytes of buf (malloc'd, owned from here on) as they are:
+ * tls.c's ciphertext.  0, or -errno with the connection closing. */
+int  conn_write_raw(struct conn *c, void *buf, size_t len);
 void conn_close(struct conn *c);
 void conn_close_after_flush(struct conn *c);
 /* Its parked request may run again: handle it and the frames behind it,
@@ -292,6 +304,28 @@ void conn_park_done(struct conn *c);
 /* Log a malformed frame, count it, close the connection. */
 void conn_bad_frame(struct conn *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* ---- tls.c: TLS on a connection, over memory BIOs ---- */
+
+/* With cfg->tls_cert: the server's context (0, or -EINVAL with OpenSSL's
+ * reason logged).  Without: nothing, 0. */
+int  server_tls_init(struct server *srv);
+void server_tls_fini(struct server *srv);
+/* Where uv_read puts a TLS connection's ciphertext. */
+uv_buf_t server_tls_read_buf(struct server *srv);
+/* c's engine, server side: 0 or -ENOMEM. */
+int  server_tls_accept(struct conn *c);
+void server_tls_free(struct conn *c);
+/* Ciphertext received on c: 0 or -ENOMEM. */
+int  server_tls_received(struct conn *c, const void *buf, size_t len);
+/* Up to cap bytes of plaintext into buf (the handshake progresses, its
+ * messages queued): > 0 bytes, 0 none yet, or -errno after which c must
+ * close (a failed handshake or record logged with the reason). */
+ssize_t server_tls_read(struct conn *c, void *buf, size_t cap);
+/* Encrypt the bufs and queue the ciphertext: 0 or -errno (c must close). */
+int  server_tls_write(struct conn *c, const uv_buf_t *bufs, unsigned nbufs);
+/* Queue close_notify: 0 or -errno. */
+int  server_tls_shutdown(struct conn *c);
 
 /* ---- rpc.c: request dispatch; handlers in rpc_<area>.c ---- */
 

@@ -163,9 +163,14 @@ int server_init(struct server *srv, struct config *cfg, uv_loop_t *loop)
         log_error("cannot create the default tenant: %s", strerror(-err));
         goto err_destroy_mm;
     }
-    err = server_swap_init(srv);
+    err = server_tls_init(srv);
     if (err)
         goto err_destroy_tenant;
+    err = server_swap_init(srv);
+    if (err) {
+        server_tls_fini(srv);
+        goto err_destroy_tenant;
+    }
     server_ksm_init(srv);
     uv_tcp_init(loop, &srv->listener);
     srv->listener.data = srv;
@@ -266,6 +271,7 @@ void server_fini(struct server *srv)
         srv->mm = NULL;
     }
     server_swap_fini(srv);
+    server_tls_fini(srv);
     mm_set_log(NULL);
 }
 
