@@ -12,7 +12,8 @@
  * share a CPU; and a thread that may only run on one CPU does not spin at
  * all, since nothing it waits for could run meanwhile.  The spin ends
  * busy_poll µs after the last event, as Linux's net.core.busy_poll bounds
- * a socket's. */
+ * a socket's.  A TLS connection spins on the socket with MSG_PEEK
+ * (rmem__busy_wait), after tls.c has looked in the engine's buffer. */
 #include <errno.h>
 #include <sched.h>
 #include <sys/socket.h>
@@ -38,12 +39,12 @@ uint64_t rmem__busy_poll_ns(unsigned busy_poll_us)
     return (uint64_t)busy_poll_us * 1000u;
 }
 
-int rmem__busy_recv(int fd, void *buf, size_t cap, uint64_t ns)
+static int busy_recv(int fd, void *buf, size_t cap, int flags, uint64_t ns)
 {
     uint64_t end = rmem__now_ns() + ns;
 
     do {
-        ssize_t n = recv(fd, buf, cap, MSG_DONTWAIT);
+        ssize_t n = recv(fd, buf, cap, flags | MSG_DONTWAIT);
 
         if (n > 0)
             return (int)n;
@@ -54,4 +55,16 @@ int rmem__busy_recv(int fd, void *buf, size_t cap, uint64_t ns)
         sched_yield();
     } while (rmem__now_ns() < end);
     return 0;
+}
+
+int rmem__busy_recv(int fd, void *buf, size_t cap, uint64_t ns)
+{
+    return busy_recv(fd, buf, cap, 0, ns);
+}
+
+int rmem__busy_wait(int fd, uint64_t ns)
+{
+    char byte;
+
+    return busy_recv(fd, &byte, 1, MSG_PEEK, ns);
 }

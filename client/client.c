@@ -75,12 +75,14 @@ static void free_client(rmem_client *c)
     free(c->server);
     free(c->tenant);
     free(c->token);
+    rmem__tls_ctx_free(c->tls);
     free(c);
 }
 
 static int open_conns(rmem_client *c)
 {
-    struct rmem__conn_target t = {c->server, c->tenant, c->token, "librmem", 0};
+    struct rmem__conn_target t = {c->server, c->tenant, c->token, "librmem", 0,
+                                  c->tls};
     int err = rmem__conn_open(&c->ctl, &t);
 
     t.session = c->ctl.session;
@@ -146,10 +148,6 @@ rmem_client *rmem_connect(const rmem_options *o)
         rmem_options_init(&defaults);
         o = &defaults;
     }
-    if (o->tls_ca || o->tls_cert || o->tls_key) {
-        errno = EOPNOTSUPP;     /* TLS is not built into this version */
-        return NULL;
-    }
     c = calloc(1, sizeof(*c));
     if (!c) {
         errno = ENOMEM;
@@ -176,6 +174,10 @@ rmem_client *rmem_connect(const rmem_options *o)
     c->server = dup_or_null(o->server ? o->server : "127.0.0.1:7070");
     c->tenant = dup_or_null(o->tenant ? o->tenant : "default");
     c->token = dup_or_null(o->token);
+    err = rmem__tls_ctx_new(o->tls_ca, o->tls_cert, o->tls_key, &c->tls);
+    if (err)
+        goto err_free;
+    err = -ENOMEM;
     for (unsigned i = 0; i < c->nfault; i++) {
         c->fault[i].iobuf = alloc_locked(FRAME_MAX_PAYLOAD);
         if (!c->fault[i].iobuf)

@@ -10,7 +10,10 @@
  * not arrive with it is read straight into the caller's buffer.  That is
  * safe because the server answers one request at a time: nothing after
  * this reply can be in the socket.  A round trip therefore allocates
- * nothing and costs one writev and, for most replies, one read. */
+ * nothing and costs one writev and, for most replies, one read.
+ *
+ * With TLS (tls.c) the same calls go through the connection's SSL object
+ * instead: the only cost to plain TCP is the test of cn->ssl. */
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -62,16 +65,11 @@ static int split_host_port(const char *server, char *host, size_t hcap,
     return 0;
 }
 
-static int tcp_connect(const char *server)
+static int tcp_connect(const char *host, const char *port)
 {
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res, *ai;
-    const char *port;
-    char host[256];
     int fd = -1, err, one = 1;
 
-    err = split_host_port(server, host, sizeof(host), &port);
-    if (err)
-        return err;
     err = getaddrinfo(host, port, &hints, &res);
     if (err)
         return -EHOSTUNREACH;
@@ -95,10 +93,12 @@ static int tcp_connect(const char *server)
     return fd;
 }
 
-static int write_full(int fd, struct iovec *iov, int iovcnt)
+static int write_full(struct rmem__conn *cn, struct iovec *iov, int iovcnt)
 {
+    if (cn->ssl)
+        return rmem__tls_write(cn, iov, iovcnt);
     while (iovcnt > 0) {
-        ssize_t n = writev(fd, iov, iovcnt);
+        ssize_t n = writev(cn->fd, iov, iovcnt);
 
         if (n < 0) {
             if (errno == EINTR)
@@ -118,54 +118,61 @@ static int write_full(int fd, struct iovec *iov, int iovcnt)
     return 0;
 }
 
-static int read_full(int fd, void *buf, size_t len)
+/* One read(2) - or, with TLS, SSL_read - of up to len bytes: > 0, or
+ * -errno (-ECONNRESET at the end of the stream). */
+static ssize_t read_once(struct rmem__conn *cn, void *buf, size_t len)
 {
-    char *p = buf;
+    ssize_t n;
 
-    while (len > 0) {
-        ssize_t n = read(fd, p, len);
-
-        if (n == 0)
-            return -ECONNRESET;
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
+    if (cn->ssl)
+        return rmem__tls_read(cn, buf, len);
+    do
+        n = read(cn->fd, buf, len);
+    while (n < 0 && errno == EINTR);
+    return n > 0 ? n : n == 0 ? -ECONNRESET : -errno;
 }
 
 /* Reads into buf until it holds at least min bytes and at most cap;
  * *got says how many, and may be non-zero on entry. */
-static int read_some(int fd, void *buf, size_t min, size_t cap, size_t *got)
+static int read_some(struct rmem__conn *cn, void *buf, size_t min, size_t cap,
+                     size_t *got)
 {
     char *p = buf;
 
     while (*got < min) {
-        ssize_t n = read(fd, p + *got, cap - *got);
+        ssize_t n = read_once(cn, p + *got, cap - *got);
 
-        if (n == 0)
-            return -ECONNRESET;
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
+        if (n < 0)
+            return (int)n;
         *got += (size_t)n;
     }
     return 0;
 }
 
+static int read_full(struct rmem__conn *cn, void *buf, size_t len)
+{
+    size_t got = 0;
+
+    return read_some(cn, buf, len, len, &got);
+}
+
+/* Closes the socket (and its TLS engine): the connection is unusable. */
+static void conn_drop(struct rmem__conn *cn)
+{
+    if (cn->ssl)
+        rmem__tls_close(cn);
+    if (cn->fd >= 0)
+        close(cn->fd);
+    cn->fd = -1;
+}
+
 /* Reads and discards n bytes, so a payload too big for the caller's buffer
  * still leaves the stream in step. */
-static int skip_bytes(int fd, void *scratch, size_t cap, size_t n)
+static int skip_bytes(struct rmem__conn *cn, void *scratch, size_t cap, size_t n)
 {
     while (n > 0) {
         size_t chunk = n < cap ? n : cap;
-        int err = read_full(fd, scratch, chunk);
+        int err = read_full(cn, scratch, chunk);
 
         if (err)
             return err;
@@ -200,21 +207,25 @@ int rmem__conn_call(struct rmem__conn *cn, Rmem__Request *req,
     out[0] = (struct iovec){cn->hbuf, (size_t)n};
     for (int i = 0; i < iovcnt; i++)
         out[i + 1] = iov[i];
-    err = write_full(cn->fd, out, iovcnt + 1);
+    err = write_full(cn, out, iovcnt + 1);
     if (err)
         goto err_broken;
 
     got = 0;
     if (cn->busy_poll_ns) {
-        n = rmem__busy_recv(cn->fd, cn->hbuf, FRAME_PREFIX_LEN + FRAME_MAX_HEADER,
-                            cn->busy_poll_ns);
+        n = cn->ssl ? rmem__tls_busy_recv(cn, cn->hbuf,
+                                          FRAME_PREFIX_LEN + FRAME_MAX_HEADER,
+                                          cn->busy_poll_ns) :
+                      rmem__busy_recv(cn->fd, cn->hbuf,
+                                      FRAME_PREFIX_LEN + FRAME_MAX_HEADER,
+                                      cn->busy_poll_ns);
         if (n < 0) {
             err = (int)n;
             goto err_broken;
         }
         got = (size_t)n;
     }
-    err = read_some(cn->fd, cn->hbuf, FRAME_PREFIX_LEN,
+    err = read_some(cn, cn->hbuf, FRAME_PREFIX_LEN,
                     FRAME_PREFIX_LEN + FRAME_MAX_HEADER, &got);
     if (err)
         goto err_broken;
@@ -222,7 +233,7 @@ int rmem__conn_call(struct rmem__conn *cn, Rmem__Request *req,
     if (err || got > FRAME_PREFIX_LEN + (size_t)hlen + plen)
         goto err_protocol;
     if (got < FRAME_PREFIX_LEN + (size_t)hlen) {
-        err = read_full(cn->fd, cn->hbuf + got, FRAME_PREFIX_LEN + hlen - got);
+        err = read_full(cn, cn->hbuf + got, FRAME_PREFIX_LEN + hlen - got);
         if (err)
             goto err_broken;
         got = FRAME_PREFIX_LEN + hlen;
@@ -235,7 +246,7 @@ int rmem__conn_call(struct rmem__conn *cn, Rmem__Request *req,
     if (plen > rcap) {
         /* Keep the stream in step, then report the mismatch.  The arena,
          * not hbuf, holds the unpacked reply, so hbuf may be reused. */
-        err = skip_bytes(cn->fd, cn->hbuf, FRAME_MAX_HEADER, plen - early);
+        err = skip_bytes(cn, cn->hbuf, FRAME_MAX_HEADER, plen - early);
         if (err)
             goto err_broken;
         return -EMSGSIZE;
@@ -243,7 +254,7 @@ int rmem__conn_call(struct rmem__conn *cn, Rmem__Request *req,
     if (early)
         memcpy(rbuf, cn->hbuf + FRAME_PREFIX_LEN + hlen, early);
     if (plen > early) {
-        err = read_full(cn->fd, (char *)rbuf + early, plen - early);
+        err = read_full(cn, (char *)rbuf + early, plen - early);
         if (err)
             goto err_broken;
     }
@@ -254,8 +265,7 @@ int rmem__conn_call(struct rmem__conn *cn, Rmem__Request *req,
 err_protocol:
     err = -EPROTO;
 err_broken:
-    close(cn->fd);
-    cn->fd = -1;
+    conn_drop(cn);
     return err;
 }
 
@@ -305,6 +315,8 @@ static int conn_hello(struct rmem__conn *cn, const struct rmem__conn_target *t)
 
 int rmem__conn_open(struct rmem__conn *cn, const struct rmem__conn_target *t)
 {
+    const char *port;
+    char host[256];
     int err;
 
     memset(cn, 0, sizeof(*cn));
@@ -320,18 +332,22 @@ int rmem__conn_open(struct rmem__conn *cn, const struct rmem__conn_target *t)
      * them resident.  Failing to lock is not fatal (RLIMIT_MEMLOCK). */
     mlock(cn->hbuf, FRAME_PREFIX_LEN + FRAME_MAX_HEADER);
     mlock(cn->arena, RMEM__ARENA_SIZE);
-    err = tcp_connect(t->server);
+    err = split_host_port(t->server, host, sizeof(host), &port);
+    if (err)
+        goto err_free;
+    err = tcp_connect(host, port);
     if (err < 0)
         goto err_free;
     cn->fd = err;
-    err = conn_hello(cn, t);
+    err = t->tls ? rmem__tls_connect(cn, t->tls, host) : 0;
+    if (!err)
+        err = conn_hello(cn, t);
     if (err)
         goto err_close;
     return 0;
 
 err_close:
-    if (cn->fd >= 0)
-        close(cn->fd);
+    conn_drop(cn);
 err_free:
     free(cn->hbuf);
     free(cn->arena);
@@ -344,8 +360,7 @@ err_free:
 
 void rmem__conn_close(struct rmem__conn *cn)
 {
-    if (cn->fd >= 0)
-        close(cn->fd);
+    conn_drop(cn);
     free(cn->hbuf);
     free(cn->arena);
     free(cn->iov);

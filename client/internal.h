@@ -13,6 +13,9 @@
 #include "frame.h"
 #include "rmem.h"
 
+struct ssl_st;                     /* OpenSSL's SSL and SSL_CTX (tls.c) */
+struct ssl_ctx_st;
+
 /* conn.c: one blocking TCP connection to rmemd.  Requests are packed into
  * and responses unpacked from preallocated buffers (a bump arena serves
  * protobuf-c), so a round trip allocates nothing: the fault thread may not
@@ -22,6 +25,7 @@
 
 struct rmem__conn {
     int fd;
+    struct ssl_st *ssl;            /* tls.c; NULL: plain TCP */
     uint64_t next_id;
     uint64_t session;              /* from HelloReply */
     uint32_t max_io_pages;
@@ -40,10 +44,12 @@ struct rmem__conn_target {
     const char *token;
     const char *client;            /* name for the server's logs */
     uint64_t session;              /* 0 = new session */
+    struct ssl_ctx_st *tls;        /* rmem__tls_ctx_new's; NULL: plain TCP */
 };
 
-/* Connects and completes Hello: 0 or -errno (-EACCES refused tenant or
- * token, -EPROTO a peer that does not speak rmem). */
+/* Connects (with t->tls, the TLS handshake) and completes Hello: 0 or
+ * -errno (-EACCES refused tenant, token or certificate, -EPROTO a peer
+ * that does not speak rmem or TLS, -EPERM an untrusted server: tls.c). */
 int  rmem__conn_open(struct rmem__conn *cn, const struct rmem__conn_target *t);
 void rmem__conn_close(struct rmem__conn *cn);
 
@@ -72,6 +78,28 @@ uint64_t rmem__busy_poll_ns(unsigned busy_poll_us);
 /* recv(2) without blocking, retried for up to ns: bytes received (> 0),
  * 0 if nothing came in time, or -errno (-ECONNRESET at end of stream). */
 int  rmem__busy_recv(int fd, void *buf, size_t cap, uint64_t ns);
+/* As rmem__busy_recv, leaving the bytes in the socket: 1 once there are
+ * some, 0 if none came in time, or -errno. */
+int  rmem__busy_wait(int fd, uint64_t ns);
+
+/* tls.c: TLS on a connection (OpenSSL); errors as its comment lists. */
+/* A client context for the CA / certificate / key files (any may be
+ * NULL; all NULL: *out = NULL, plain TCP): 0 or -EINVAL. */
+int  rmem__tls_ctx_new(const char *ca, const char *cert, const char *key,
+                       struct ssl_ctx_st **out);
+void rmem__tls_ctx_free(struct ssl_ctx_st *ctx);
+/* Handshake on cn->fd, verifying the server names host: 0 or -errno. */
+int  rmem__tls_connect(struct rmem__conn *cn, struct ssl_ctx_st *ctx,
+                       const char *host);
+void rmem__tls_close(struct rmem__conn *cn);
+/* The whole iov, flushed: 0 or -errno. */
+int  rmem__tls_write(struct rmem__conn *cn, const struct iovec *iov, int iovcnt);
+/* Up to len bytes, blocking for at least one: > 0 or -errno
+ * (-ECONNRESET at the end of the stream). */
+ssize_t rmem__tls_read(struct rmem__conn *cn, void *buf, size_t len);
+/* rmem__busy_recv for a TLS connection. */
+int  rmem__tls_busy_recv(struct rmem__conn *cn, void *buf, size_t cap,
+                         uint64_t ns);
 
 /* uffd.c: the userfaultfd ioctls, and PAGEMAP_SCAN. */
 struct uffd_msg;
@@ -290,6 +318,7 @@ struct rmem_client {
     struct rmem__wb range_wb;         /* msync, MADV_PAGEOUT; under ctl_lock */
 
     char *server, *tenant, *token;
+    struct ssl_ctx_st *tls;           /* tls.c; NULL: plain TCP */
 };
 
 /* fault.c */

@@ -1,6 +1,7 @@
 /* rmemctl: the operator's view of an rmemd server.
  *
- *   rmemctl [-s HOST:PORT] [--token T] [--tenant T] [--json] COMMAND [ARGS]
+ *   rmemctl [-s HOST:PORT] [--token T] [--tenant T] [--json]
+ *           [--tls-ca FILE] [--tls-cert FILE --tls-key FILE] COMMAND [ARGS]
  *
  * Each command is one row of the command table below: its name, a handler
  * that makes the RPCs it needs over one blocking connection (client/conn.c,
@@ -29,6 +30,8 @@ struct ctl {
     const char *tenant;
     const char *token;
     const char *admin_token;       /* --admin-token / $RMEM_ADMIN_TOKEN */
+    const char *tls_ca, *tls_cert, *tls_key;   /* all NULL: plain TCP */
+    struct ssl_ctx_st *tls;        /* client/tls.c, made at connect */
     bool json;
     bool connected;
     struct rmem__conn cn;
@@ -97,7 +100,8 @@ static const struct command commands[] = {
 static void usage(FILE *f)
 {
     fprintf(f,
-        "usage: rmemctl [-s HOST:PORT] [--token T] [--tenant T] [--json] COMMAND\n"
+        "usage: rmemctl [-s HOST:PORT] [--token T] [--tenant T] [--json]\n"
+        "               [--tls-ca FILE] [--tls-cert FILE --tls-key FILE] COMMAND\n"
         "\n"
         "  -s, --server HOST:PORT  rmemd to ask (default $RMEM_SERVER or 127.0.0.1:7070)\n"
         "      --tenant T          tenant to connect as (default $RMEM_TENANT or default)\n"
@@ -105,6 +109,11 @@ static void usage(FILE *f)
         "      --admin-token T     admin role's token, for tenant/cgroup/segment\n"
         "                          (default $RMEM_ADMIN_TOKEN, else --token)\n"
         "      --json              print JSON instead of text\n"
+        "      --tls-ca FILE       TLS: verify the server against this CA\n"
+        "                          (default $RMEM_TLS_CA)\n"
+        "      --tls-cert FILE     TLS: client certificate, for mutual TLS\n"
+        "                          (default $RMEM_TLS_CERT)\n"
+        "      --tls-key FILE      its key (default $RMEM_TLS_KEY)\n"
         "  -h, --help              this help\n"
         "  -V, --version           print the version\n"
         "\n"
@@ -126,8 +135,13 @@ static int ctl_connect(struct ctl *ctl)
 
     if (ctl->connected)
         return 0;
+    if (!ctl->tls) {
+        err = rmem__tls_ctx_new(ctl->tls_ca, ctl->tls_cert, ctl->tls_key, &ctl->tls);
+        if (err)
+            return err;         /* tls.c said why */
+    }
     err = rmem__conn_open(&ctl->cn, &(struct rmem__conn_target){
-        ctl->server, ctl->tenant, ctl->token, "rmemctl", 0});
+        ctl->server, ctl->tenant, ctl->token, "rmemctl", 0, ctl->tls});
     if (err) {
         if (err == -EINVAL)
             fprintf(stderr, "rmemctl: '%s': not a HOST:PORT address\n", ctl->server);
@@ -1258,6 +1272,9 @@ int main(int argc, char **argv)
         {"token", required_argument, NULL, 'k'},
         {"admin-token", required_argument, NULL, 'a'},
         {"json", no_argument, NULL, 'j'},
+        {"tls-ca", required_argument, NULL, 'C'},
+        {"tls-cert", required_argument, NULL, 'E'},
+        {"tls-key", required_argument, NULL, 'K'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -1267,10 +1284,14 @@ int main(int argc, char **argv)
     rmem_options o;
     int c, rc, nargs = 0;
 
-    rmem_options_init(&o);          /* RMEM_SERVER, RMEM_TENANT, RMEM_TOKEN */
+    rmem_options_init(&o);          /* RMEM_SERVER, RMEM_TENANT, RMEM_TOKEN,
+                                       RMEM_TLS_* */
     ctl.server = o.server;
     ctl.tenant = o.tenant;
     ctl.token = o.token;
+    ctl.tls_ca = o.tls_ca;
+    ctl.tls_cert = o.tls_cert;
+    ctl.tls_key = o.tls_key;
     ctl.admin_token = getenv("RMEM_ADMIN_TOKEN");
 
     /* '+': options end at the command; its own arguments follow it. */
@@ -1281,6 +1302,9 @@ int main(int argc, char **argv)
         case 'k': ctl.token = optarg; break;
         case 'a': ctl.admin_token = optarg; break;
         case 'j': ctl.json = true; break;
+        case 'C': ctl.tls_ca = optarg; break;
+        case 'E': ctl.tls_cert = optarg; break;
+        case 'K': ctl.tls_key = optarg; break;
         case 'h': usage(stdout); return EXIT_SUCCESS;
         case 'V': printf("rmemctl %s\n", RMEM_VERSION); return EXIT_SUCCESS;
         default: usage(stderr); return EXIT_USAGE;
@@ -1308,6 +1332,7 @@ int main(int argc, char **argv)
     rc = cmd->run(&ctl, nargs, argv + optind + 1);
     if (ctl.connected)
         rmem__conn_close(&ctl.cn);
+    rmem__tls_ctx_free(ctl.tls);
     if (fflush(stdout) != 0 && rc == EXIT_SUCCESS) {
         fprintf(stderr, "rmemctl: writing output: %s\n", strerror(errno));
         rc = EXIT_FAILURE;

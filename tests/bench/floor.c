@@ -236,7 +236,7 @@ static int floor_rtt(const rmem_options *ro, uint64_t samples, uint32_t pages,
                      uint64_t *ns)
 {
     struct rmem__conn_target t = {ro->server, ro->tenant, ro->token,
-                                  "rmem-bench --floor", 0};
+                                  "rmem-bench --floor", 0, NULL};
     size_t len = (size_t)pages * BENCH_PAGE;
     struct rmem__conn cn;
     uint64_t seg;
@@ -247,7 +247,9 @@ static int floor_rtt(const rmem_options *ro, uint64_t samples, uint32_t pages,
     if (!buf)
         return -ENOMEM;
     memset(buf, 0xa5, len);
-    err = rmem__conn_open(&cn, &t);
+    err = rmem__tls_ctx_new(ro->tls_ca, ro->tls_cert, ro->tls_key, &t.tls);
+    if (!err)
+        err = rmem__conn_open(&cn, &t);
     if (err)
         goto out_free;
     cn.busy_poll_ns = rmem__busy_poll_ns(ro->busy_poll);
@@ -268,6 +270,7 @@ static int floor_rtt(const rmem_options *ro, uint64_t samples, uint32_t pages,
 out_close:
     rmem__conn_close(&cn);
 out_free:
+    rmem__tls_ctx_free(t.tls);
     free(buf);
     return err;
 }

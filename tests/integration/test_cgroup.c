@@ -102,7 +102,7 @@ static rmem_client *connect_as(const char *tenant, const char *token)
 static void wire_open(struct rmem__conn *cn, const char *tenant, const char *token)
 {
     ck_assert_int_eq(rmem__conn_open(cn, &(struct rmem__conn_target){
-        srv.addr, tenant, token, "test_cgroup", 0}), 0);
+        srv.addr, tenant, token, "test_cgroup", 0, NULL}), 0);
 }
 
 static uint64_t wire_segment(struct rmem__conn *cn, uint64_t bytes, bool reserve)
@@ -202,7 +202,7 @@ START_TEST(test_memsw_limit_refuses_mmap)
         struct rmem__conn w;
 
         ck_assert_int_eq(rmem__conn_open(&w, &(struct rmem__conn_target){
-            srv.addr, "t", "s3cret", "test_cgroup", c->ctl.session}), 0);
+            srv.addr, "t", "s3cret", "test_cgroup", c->ctl.session, NULL}), 0);
         wire_write_all(&w, rmem__vma_find(c->vmas, a)->segment, 512);
         rmem__conn_close(&w);
     }
@@ -418,9 +418,9 @@ START_TEST(test_other_tenant_segment_enoent)
     ck_ctl_ok(ctl("tenant", "create", "alice", "--token", "a", NULL));
     ck_ctl_ok(ctl("tenant", "create", "bob", "--token", "b", NULL));
     ck_assert_int_eq(rmem__conn_open(&a, &(struct rmem__conn_target){
-        srv.addr, "alice", "a", "test", 0}), 0);
+        srv.addr, "alice", "a", "test", 0, NULL}), 0);
     ck_assert_int_eq(rmem__conn_open(&b, &(struct rmem__conn_target){
-        srv.addr, "bob", "b", "test", 0}), 0);
+        srv.addr, "bob", "b", "test", 0, NULL}), 0);
     sc.name = "";
     sc.size = 1 * MiB;
     sc.reserve = true;

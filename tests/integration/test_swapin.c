@@ -101,7 +101,7 @@ static uint64_t find_u64(const char *text, const char *key)
 static void wire_open(struct rmem__conn *cn, const char *tenant)
 {
     ck_assert_int_eq(rmem__conn_open(cn, &(struct rmem__conn_target){
-        srv.addr, tenant, NULL, "test_swapin", 0}), 0);
+        srv.addr, tenant, NULL, "test_swapin", 0, NULL}), 0);
 }
 
 static uint64_t wire_segment(struct rmem__conn *cn, uint64_t pages)
