@@ -146,8 +146,9 @@ static int ctl_connect(struct ctl *ctl)
         if (err == -EINVAL)
             fprintf(stderr, "rmemctl: '%s': not a HOST:PORT address\n", ctl->server);
         else if (err == -EACCES)
-            fprintf(stderr, "rmemctl: %s: %s (tenant '%s' refused; check "
-                    "--tenant and --token)\n", ctl->server, strerror(-err),
+            fprintf(stderr, "rmemctl: %s: %s (tenant '%s', its token or the "
+                    "TLS client certificate refused; check --tenant, --token "
+                    "and --tls-cert)\n", ctl->server, strerror(-err),
                     ctl->tenant);
         else
             fprintf(stderr, "rmemctl: %s: %s\n", ctl->server, strerror(-err));

@@ -160,7 +160,8 @@ static void capture(int ofd, int efd, struct harness_run *r)
 int harness_run(struct harness_run *r, const char *const *argv)
 {
     static const char *const env[] = {"RMEM_SERVER", "RMEM_TENANT", "RMEM_TOKEN",
-                                      "RMEM_ADMIN_TOKEN", NULL};
+                                      "RMEM_ADMIN_TOKEN", "RMEM_TLS_CA",
+                                      "RMEM_TLS_CERT", "RMEM_TLS_KEY", NULL};
     int out[2], err[2], status;
     pid_t pid;
 
