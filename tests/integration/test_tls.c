@@ -244,6 +244,17 @@ static void check_serves(rmem_client *c)
     ck_assert_int_eq(rmem_munmap(c, p, 64 * PAGE), 0);
 }
 
+/* A client with these TLS files is served. */
+static void expect_served(const char *ca, const char *cert, const char *key,
+                          const char *what)
+{
+    rmem_client *c = connect_tls(ca, cert, key, 0);
+
+    ck_assert_msg(c, "%s: rmem_connect: %s", what, strerror(errno));
+    check_serves(c);
+    rmem_disconnect(c);
+}
+
 static void expect_refused(rmem_client *c, int want, const char *what)
 {
     int got = errno;
@@ -317,15 +328,10 @@ END_TEST
 
 START_TEST(test_tls_plaintext_client_refused)
 {
-    rmem_client *c;
-
     start_tls("srv", false);
     expect_refused(connect_tls(NULL, NULL, NULL, 0), ECONNRESET,
                    "plain TCP client");
-    c = connect_tls("ca.pem", NULL, NULL, 0);
-    ck_assert_msg(c, "TLS client after a plain one: %s", strerror(errno));
-    check_serves(c);
-    rmem_disconnect(c);
+    expect_served("ca.pem", NULL, NULL, "TLS client after a plain one");
     ck_assert_int_eq(rmemd_stop(&srv), 0);
 }
 END_TEST
@@ -369,10 +375,7 @@ START_TEST(test_tls_garbage_keeps_server_up)
     close(fd);
     check_serves(c);                            /* the old one still served */
     rmem_disconnect(c);
-    c = connect_tls("ca.pem", NULL, NULL, 0);   /* and new ones */
-    ck_assert_msg(c, "rmem_connect after garbage: %s", strerror(errno));
-    check_serves(c);
-    rmem_disconnect(c);
+    expect_served("ca.pem", NULL, NULL, "after garbage");   /* and new ones */
     ck_assert_int_eq(kill(srv.pid, 0), 0);
     ck_assert_int_eq(rmemd_stop(&srv), 0);
 }
@@ -380,17 +383,12 @@ END_TEST
 
 START_TEST(test_mutual_tls)
 {
-    rmem_client *c;
-
     start_tls("srv", true);
     expect_refused(connect_tls("ca.pem", NULL, NULL, 0), EACCES,
                    "no client certificate");
     expect_refused(connect_tls("ca.pem", "stranger.pem", "stranger.key", 0),
                    EACCES, "client certificate of another CA");
-    c = connect_tls("ca.pem", "cli.pem", "cli.key", 0);
-    ck_assert_msg(c, "rmem_connect with a client certificate: %s", strerror(errno));
-    check_serves(c);
-    rmem_disconnect(c);
+    expect_served("ca.pem", "cli.pem", "cli.key", "with a client certificate");
     ck_assert_int_eq(rmemd_stop(&srv), 0);
 }
 END_TEST
@@ -427,7 +425,6 @@ START_TEST(test_tls_config_file)
 {
     const char *half[] = {"--tls-cert", NULL, NULL};
     const char *conf[] = {"-c", NULL, NULL};
-    rmem_client *c;
     char path[sizeof(dir) + NAME_MAX + 2];
     FILE *f;
 
@@ -443,9 +440,7 @@ START_TEST(test_tls_config_file)
     conf[1] = path;
     ck_assert_int_eq(rmemd_start(&srv, conf), 0);
     expect_refused(connect_tls(NULL, NULL, NULL, 0), ECONNRESET, "plain TCP");
-    c = connect_tls("ca.pem", NULL, NULL, 0);
-    ck_assert_msg(c, "rmem_connect: %s", strerror(errno));
-    rmem_disconnect(c);
+    expect_served("ca.pem", NULL, NULL, "configured by file");
     ck_assert_int_eq(rmemd_stop(&srv), 0);
 }
 END_TEST
