@@ -96,6 +96,8 @@ static const struct bad_case {
     {{"-c", "/nonexistent/rmemd.conf"}, "cannot open config file"},
     {{"--listen", "0.0.0.0:0"}, "protected mode"},
     {{"--listen", "0.0.0.0:0", "--default-token", "t"}, "admin role has no token"},
+    {{"--tls-key", "server.key"}, "TLS needs both tls-cert and tls-key"},
+    {{"--tls-ca", "ca.pem"}, "tls-ca (client certificates) needs tls-cert"},
 };
 
 START_TEST(bad_option_exits_2_with_reason)
