@@ -29,7 +29,10 @@ typedef struct rmem_options {
     const char *server;       /* "host:port"; default RMEM_SERVER or 127.0.0.1:7070 */
     const char *tenant;       /* default RMEM_TENANT or "default" */
     const char *token;        /* default RMEM_TOKEN */
-    const char *tls_ca, *tls_cert, *tls_key;   /* all NULL: plain TCP */
+    const char *tls_ca, *tls_cert, *tls_key;   /* PEM files; any set: TLS, the
+                               * server verified against tls_ca (NULL: the
+                               * system's CAs), tls_cert + tls_key this
+                               * client's certificate; all NULL: plain TCP */
     size_t local_limit;       /* resident bytes allowed in this process; 0 = none; RMEM_LOCAL_LIMIT */
     unsigned fault_threads;   /* fault threads, one connection each; default 1, max 16 */
     unsigned prefetch_max;    /* pages; 0 disables readahead */
@@ -62,7 +65,11 @@ struct rmem_stat {            /* each counter means exactly this */
 void rmem_options_init(rmem_options *o);
 
 /* Connects and completes the Hello exchange; NULL + errno on failure
- * (ECONNREFUSED, EACCES for a refused tenant or token, EPROTO, ...). */
+ * (ECONNREFUSED, EACCES for a refused tenant or token, EPROTO, ...).
+ * With TLS: EINVAL unusable TLS files, EPERM the server's certificate not
+ * trusted or not naming the address, EACCES our certificate refused,
+ * EPROTO any other handshake failure (a server without TLS); a plain
+ * client against a TLS server sees ECONNRESET.  The reason goes to stderr. */
 rmem_client *rmem_connect(const rmem_options *o);
 
 /* Unmaps everything mapped through c and closes its connections. */
