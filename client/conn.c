@@ -10,7 +10,7 @@
  * not arrive with it is read straight into the caller's buffer.  That is
  * safe because the server answers one request at a time: nothing after
  * this reply can be in the socket.  A round trip therefore allocates
- * nothing and costs one writev and, for most replies, one read.
+ * nothing and costs one sendmsg and, for most replies, one read.
  *
  * With TLS (tls.c) the same calls go through the connection's SSL object
  * instead: the only cost to plain TCP is the test of cn->ssl. */
@@ -98,7 +98,10 @@ static int write_full(struct rmem__conn *cn, struct iovec *iov, int iovcnt)
     if (cn->ssl)
         return rmem__tls_write(cn, iov, iovcnt);
     while (iovcnt > 0) {
-        ssize_t n = writev(cn->fd, iov, iovcnt);
+        /* A peer gone raises SIGPIPE from writev, killing the program:
+         * a library must get EPIPE instead (MSG_NOSIGNAL). */
+        struct msghdr msg = { .msg_iov = iov, .msg_iovlen = (size_t)iovcnt };
+        ssize_t n = sendmsg(cn->fd, &msg, MSG_NOSIGNAL);
 
         if (n < 0) {
             if (errno == EINTR)

@@ -14,7 +14,7 @@
  * name (SSL_set1_host).  Reads come from the socket BIO with read-ahead,
  * so a reply's records arrive in few read(2)s; writes go through a
  * buffering BIO flushed once per request, so a request's records leave in
- * one write(2) as the plain path's writev.  Plain TCP never comes here:
+ * one send(2) as the plain path's sendmsg.  Plain TCP never comes here:
  * conn.c tests cn->ssl and does what it did before.
  *
  * Errors, one errno per cause (README "TLS"):
@@ -30,8 +30,11 @@
  * Each is printed on stderr with OpenSSL's reason. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -39,8 +42,64 @@
 
 #include "internal.h"
 
-/* Records of a request gather here before one write(2). */
+/* Records of a request gather here before one send(2). */
 #define TLS_WRITE_BUFFER (64 * 1024)
+
+/* The write side's socket BIO: OpenSSL's own writes with write(2), whose
+ * SIGPIPE on a peer gone would kill the program; this one sends with
+ * MSG_NOSIGNAL and gets EPIPE, as conn.c's plain path does. */
+static int nosig_write(BIO *b, const char *data, size_t len, size_t *written)
+{
+    int fd = (int)(intptr_t)BIO_get_data(b);
+    ssize_t n;
+
+    do
+        n = send(fd, data, len, MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return 0;
+    *written = (size_t)n;
+    return 1;
+}
+
+static long nosig_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+    (void)b, (void)num, (void)ptr;
+    return cmd == BIO_CTRL_FLUSH;       /* nothing is held back here */
+}
+
+static int nosig_create(BIO *b)
+{
+    BIO_set_init(b, 1);
+    return 1;
+}
+
+static BIO_METHOD *nosig_meth;
+static pthread_once_t nosig_once = PTHREAD_ONCE_INIT;
+
+static void nosig_init(void)
+{
+    BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK,
+                                 "rmem socket (MSG_NOSIGNAL)");
+
+    if (m && BIO_meth_set_write_ex(m, nosig_write) == 1 &&
+        BIO_meth_set_ctrl(m, nosig_ctrl) == 1 &&
+        BIO_meth_set_create(m, nosig_create) == 1)
+        nosig_meth = m;
+    else
+        BIO_meth_free(m);
+}
+
+static BIO *nosig_bio(int fd)
+{
+    BIO *b;
+
+    pthread_once(&nosig_once, nosig_init);
+    b = nosig_meth ? BIO_new(nosig_meth) : NULL;
+    if (b)
+        BIO_set_data(b, (void *)(intptr_t)fd);
+    return b;
+}
 
 /* OpenSSL's first queued reason (the cause), and the queue emptied. */
 static void tls_reason(char *buf, size_t len)
@@ -171,7 +230,7 @@ int rmem__tls_connect(struct rmem__conn *cn, struct ssl_ctx_st *ctx,
 
     cn->ssl = SSL_new(ctx);
     rbio = BIO_new_socket(cn->fd, BIO_NOCLOSE);
-    sock = BIO_new_socket(cn->fd, BIO_NOCLOSE);
+    sock = nosig_bio(cn->fd);
     buf = BIO_new(BIO_f_buffer());
     if (!cn->ssl || !rbio || !sock || !buf ||
         BIO_set_write_buffer_size(buf, TLS_WRITE_BUFFER) != 1) {

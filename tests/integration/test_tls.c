@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -25,6 +26,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "../../client/internal.h"      /* rmem__conn: the raw wire */
 #include "harness.h"
 #include "rmem.h"
 #include "wire.h"
@@ -420,6 +422,47 @@ START_TEST(test_rmemctl_info_over_tls)
 }
 END_TEST
 
+/* A connection whose peer is gone fails a call with EPIPE, plain or TLS,
+ * and does not raise SIGPIPE, whose default action would kill the
+ * program: the write side is shut here, which makes the next write fail
+ * as a vanished peer's does. */
+static void expect_epipe(struct ssl_ctx_st *tls)
+{
+    Rmem__Info info = RMEM__INFO__INIT;
+    Rmem__Request req = RMEM__REQUEST__INIT;
+    Rmem__Response *resp;
+    struct rmem__conn cn;
+
+    ck_assert_int_eq(rmem__conn_open(&cn, &(struct rmem__conn_target){
+        srv.addr, "default", NULL, "test_tls", 0, tls}), 0);
+    req.body_case = RMEM__REQUEST__BODY_INFO;
+    req.info = &info;
+    ck_assert_int_eq(rmem__conn_rpc(&cn, &req, NULL, 0, &resp, NULL, 0, NULL), 0);
+    ck_assert_int_eq(shutdown(cn.fd, SHUT_WR), 0);
+    ck_assert_int_eq(rmem__conn_call(&cn, &req, NULL, 0, &resp, NULL, 0, NULL),
+                     -EPIPE);
+    rmem__conn_close(&cn);
+}
+
+START_TEST(test_peer_gone_is_epipe_not_sigpipe)
+{
+    const char *plain[] = {"--pool", "64M", NULL};
+    struct sigaction dfl = { .sa_handler = SIG_DFL }, old;
+    struct ssl_ctx_st *tls;
+
+    ck_assert_int_eq(sigaction(SIGPIPE, &dfl, &old), 0);
+    ck_assert_int_eq(rmemd_start(&srv, plain), 0);
+    expect_epipe(NULL);
+    ck_assert_int_eq(rmemd_stop(&srv), 0);
+    start_tls("srv", false);
+    ck_assert_int_eq(rmem__tls_ctx_new(file("ca.pem"), NULL, NULL, &tls), 0);
+    expect_epipe(tls);
+    rmem__tls_ctx_free(tls);
+    ck_assert_int_eq(rmemd_stop(&srv), 0);
+    sigaction(SIGPIPE, &old, NULL);
+}
+END_TEST
+
 /* The config file's keys, and a half TLS configuration refused. */
 START_TEST(test_tls_config_file)
 {
@@ -460,6 +503,7 @@ Suite *tls_suite(void)
     tcase_add_test(tc, test_mutual_tls);
     tcase_add_test(tc, test_rmemctl_info_over_tls);
     tcase_add_test(tc, test_tls_config_file);
+    tcase_add_test(tc, test_peer_gone_is_epipe_not_sigpipe);
     suite_add_tcase(s, tc);
     return s;
 }
