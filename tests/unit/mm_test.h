@@ -211,4 +211,21 @@ static inline uint64_t test_memcg_stat(const struct memcg *cg, const char *key)
     return 0;
 }
 
+static inline struct mm_stat test_stat(const struct mm *mm)
+{
+    struct mm_stat st;
+
+    mm_get_stat(mm, &st);
+    return st;
+}
+
+/* Swap slots in use, zswap's included. */
+static inline uint64_t test_swap_used(const struct mm *mm)
+{
+    struct mm_swap_info si;
+
+    ck_assert_int_eq(mm_swap_info(mm, 0, &si), 0);
+    return si.used_pages;
+}
+
 #endif

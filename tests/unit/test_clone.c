@@ -11,22 +11,6 @@
 
 #define NPAGES 2048u
 
-static uint64_t data_pages(const struct mm *mm)
-{
-    struct mm_stat st;
-
-    mm_get_stat(mm, &st);
-    return st.data_pages;
-}
-
-static uint64_t swap_used(const struct mm *mm)
-{
-    struct mm_swap_info si;
-
-    ck_assert_int_eq(mm_swap_info(mm, 0, &si), 0);
-    return si.used_pages;
-}
-
 static struct segment *clone_ok(struct segment *src)
 {
     struct segment *c = NULL;
@@ -90,10 +74,10 @@ static struct swap_fixture family_setup(uint64_t swap)
 START_TEST(test_clone_reads_equal_copies_nothing)
 {
     struct swap_fixture f = family_setup(0);
-    uint64_t before = data_pages(f.mm), usage = f.cg->usage;
+    uint64_t before = test_stat(f.mm).data_pages, usage = f.cg->usage;
     struct segment *c = clone_ok(f.seg);
 
-    ck_assert_uint_eq(data_pages(f.mm), before);
+    ck_assert_uint_eq(test_stat(f.mm).data_pages, before);
     ck_assert_uint_eq(f.cg->usage, usage);             /* charged once */
     ck_assert_uint_eq(segment_npages(c), segment_npages(f.seg));
     ck_assert_uint_eq(segment_resident_pages(c), NR_WRITTEN);
@@ -110,7 +94,7 @@ START_TEST(test_clone_reads_equal_copies_nothing)
     }
     read_zero(c, 3);
     read_zero(c, 99999);
-    ck_assert_uint_eq(data_pages(f.mm), before);
+    ck_assert_uint_eq(test_stat(f.mm).data_pages, before);
     segment_destroy(c);
     swap_teardown(&f);
 }
@@ -128,11 +112,11 @@ START_TEST(test_cow_write_copies_one_page)
     struct segment *c = clone_ok(f.seg);
     struct segment *writer = cases[_i].to_clone ? c : f.seg;
     struct segment *other = cases[_i].to_clone ? f.seg : c;
-    uint64_t before = data_pages(f.mm), usage = f.cg->usage;
+    uint64_t before = test_stat(f.mm).data_pages, usage = f.cg->usage;
     struct page *old = page_at(other, 511);
 
     write_ok(writer, 511, 2);
-    ck_assert_uint_eq(data_pages(f.mm), before + 1);
+    ck_assert_uint_eq(test_stat(f.mm).data_pages, before + 1);
     ck_assert_uint_eq(f.cg->usage, usage + 1);
     read_ok(writer, 511, 2);
     read_ok(other, 511, 1);
@@ -147,14 +131,14 @@ START_TEST(test_cow_write_copies_one_page)
     /* ... so its next write reuses the page. */
     write_ok(other, 511, 3);
     ck_assert_ptr_eq(page_at(other, 511), old);
-    ck_assert_uint_eq(data_pages(f.mm), before + 1);
+    ck_assert_uint_eq(test_stat(f.mm).data_pages, before + 1);
     read_ok(writer, 511, 2);
     /* A second write on the writer's copy copies nothing either. */
     write_ok(writer, 511, 4);
-    ck_assert_uint_eq(data_pages(f.mm), before + 1);
+    ck_assert_uint_eq(test_stat(f.mm).data_pages, before + 1);
     /* Never-written pages are private at once. */
     write_ok(writer, 7, 5);
-    ck_assert_uint_eq(data_pages(f.mm), before + 2);
+    ck_assert_uint_eq(test_stat(f.mm).data_pages, before + 2);
     read_zero(other, 7);
     /* Discarding a shared page drops one user only. */
     ck_assert_int_eq(segment_discard(writer, 0, 1), 0);
@@ -162,7 +146,7 @@ START_TEST(test_cow_write_copies_one_page)
     read_zero(writer, 0);
     read_ok(other, 0, 1);
     ck_assert(!(test_pte(other, 0) & PTE_COW));
-    ck_assert_uint_eq(data_pages(f.mm), before + 2);
+    ck_assert_uint_eq(test_stat(f.mm).data_pages, before + 2);
     segment_destroy(c);
     if (!cases[_i].to_clone)
         ck_assert_ptr_eq(f.seg->family, NULL);
@@ -222,24 +206,24 @@ START_TEST(test_clone_swapped_pages_read_back)
     uint64_t slots;
 
     reclaim_all(f.mm, f.cg);
-    slots = swap_used(f.mm);
+    slots = test_swap_used(f.mm);
     ck_assert_uint_eq(slots, NR_WRITTEN);
     c = clone_ok(f.seg);
-    ck_assert_uint_eq(swap_used(f.mm), slots);
+    ck_assert_uint_eq(test_swap_used(f.mm), slots);
     ck_assert_uint_eq(f.cg->swap, NR_WRITTEN);            /* once */
     ck_assert_uint_eq(segment_swapped_pages(c), NR_WRITTEN);
     ck_assert_uint_eq(swap_entry_count(f.mm, test_pte(c, 1)), 2);
     ck_assert_uint_eq(test_pte(c, 1), test_pte(f.seg, 1));
     for (unsigned i = 0; i < NR_WRITTEN; i++)
         read_ok(c, written[i], 1);
-    ck_assert_uint_eq(data_pages(f.mm), NR_WRITTEN);
-    ck_assert_uint_eq(swap_used(f.mm), slots);             /* kept for f.seg */
+    ck_assert_uint_eq(test_stat(f.mm).data_pages, NR_WRITTEN);
+    ck_assert_uint_eq(test_swap_used(f.mm), slots);             /* kept for f.seg */
     ck_assert_uint_eq(segment_shared_pages(f.seg), 0);
     ck_assert_uint_eq(swap_entry_count(f.mm, test_pte(f.seg, 1)), 1);
     for (unsigned i = 0; i < NR_WRITTEN; i++)
         read_ok(f.seg, written[i], 1);
     /* Its own slots now: they stay, as its pages' swap cache, uncharged. */
-    ck_assert_uint_eq(swap_used(f.mm), NR_WRITTEN);
+    ck_assert_uint_eq(test_swap_used(f.mm), NR_WRITTEN);
     ck_assert_uint_eq(f.mm->nr_swapcache, NR_WRITTEN);
     ck_assert_uint_eq(f.cg->swap, 0);
     ck_assert_uint_eq(f.cg->usage, 2 * NR_WRITTEN);
@@ -303,7 +287,7 @@ START_TEST(test_family_reclaim_under_pressure)
     ck_assert_uint_eq(f.cg->usage + f.cg->swap, distinct);
     reclaim_all(f.mm, f.cg);
     /* A slot per distinct page, a swap PTE per member and index. */
-    ck_assert_uint_eq(swap_used(f.mm), distinct);
+    ck_assert_uint_eq(test_swap_used(f.mm), distinct);
     ck_assert_uint_eq(f.cg->swap, distinct);
     ck_assert_uint_eq(segment_swapped_pages(f.seg) + segment_swapped_pages(a) +
                       segment_swapped_pages(b), 3 * N);
@@ -343,10 +327,10 @@ START_TEST(test_reclaim_shared_page_once)
     ck_assert_uint_eq(test_pte(a, 5), e);
     ck_assert_uint_eq(test_pte(b, 5), e);
     ck_assert_uint_eq(swap_entry_count(f.mm, e), 3);
-    ck_assert_uint_eq(swap_used(f.mm), 1);
+    ck_assert_uint_eq(test_swap_used(f.mm), 1);
     ck_assert_uint_eq(f.cg->swap, 1);
     ck_assert_uint_eq(memcg_memsw_usage(f.cg), 1);
-    ck_assert_uint_eq(data_pages(f.mm), 0);
+    ck_assert_uint_eq(test_stat(f.mm).data_pages, 0);
     read_ok(a, 5, 1);
     ck_assert_uint_eq(swap_entry_count(f.mm, e), 2);
     segment_destroy(f.seg);
@@ -354,7 +338,7 @@ START_TEST(test_reclaim_shared_page_once)
     ck_assert_mm_ok(f.mm);
     ck_assert_uint_eq(swap_entry_count(f.mm, e), 1);
     read_ok(b, 5, 1);
-    ck_assert_uint_eq(swap_used(f.mm), 1);          /* b's swap cache */
+    ck_assert_uint_eq(test_swap_used(f.mm), 1);          /* b's swap cache */
     ck_assert_uint_eq(f.mm->nr_swapcache, 1);
     ck_assert_uint_eq(f.cg->swap, 0);
     ck_assert_uint_eq(f.cg->usage, 2);

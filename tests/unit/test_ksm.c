@@ -79,14 +79,6 @@ static struct page *page_at(const struct segment *seg, uint64_t index)
     return pfn_to_page(seg->mm, pte_pfn(pte));
 }
 
-static uint64_t data_pages(const struct mm *mm)
-{
-    struct mm_stat st;
-
-    mm_get_stat(mm, &st);
-    return st.data_pages;
-}
-
 #define NR_PAT 16u
 
 /* Patterns 0..NR_PAT-1 at indices i of a and i + 100 of b: pairs of
@@ -124,7 +116,7 @@ START_TEST(test_merge_after_two_passes)
     }
     write_pairs(f.seg, b);
     usage = f.cg->usage;
-    data = data_pages(f.mm);
+    data = test_stat(f.mm).data_pages;
     ck_assert_uint_eq(usage, 2 * NR_PAT);
 
     full_scan(f.mm);                    /* checksums only */
@@ -141,7 +133,7 @@ START_TEST(test_merge_after_two_passes)
     ck_assert_uint_eq(ki.full_scans, 2);
     ck_assert_int_gt(ki.general_profit, -(int64_t)(16 * MiB));
     ck_assert_uint_eq(f.cg->usage, usage - NR_PAT);     /* charged once */
-    ck_assert_uint_eq(data_pages(f.mm), data - NR_PAT);
+    ck_assert_uint_eq(test_stat(f.mm).data_pages, data - NR_PAT);
     ck_assert_uint_eq(memcg_ksm_merging_pages(f.cg), 2 * NR_PAT);
     ck_assert_uint_eq(test_memcg_stat(f.cg, "ksm_merging_pages"), 2 * NR_PAT);
     ck_assert_uint_eq(test_memcg_stat(f.cg, "rss"), (usage - NR_PAT) * MM_PAGE_SIZE);
@@ -284,10 +276,10 @@ START_TEST(test_write_breaks_cow)
     ck_assert_int_eq(kpage->refcount, 1);
     ck_assert(!(test_pte(b, 105) & PTE_COW));
     ck_assert_uint_eq(ksm_info(f.mm).pages_shared, NR_PAT - 1);
-    data = data_pages(f.mm);
+    data = test_stat(f.mm).data_pages;
     write_pattern(b, 105, 1000);        /* its own now: in place */
     ck_assert_ptr_eq(page_at(b, 105), kpage);
-    ck_assert_uint_eq(data_pages(f.mm), data);
+    ck_assert_uint_eq(test_stat(f.mm).data_pages, data);
     read_pattern(b, 105, 1000);
     for (unsigned i = 0; i < NR_PAT; i++) {
         if (i == 5)

@@ -11,30 +11,6 @@
 
 #include "mm_test.h"
 
-static uint64_t kv_pages(const struct mm *mm)
-{
-    struct mm_stat st;
-
-    mm_get_stat(mm, &st);
-    return st.kvmalloc_pages;
-}
-
-static uint64_t heap_bytes(const struct mm *mm)
-{
-    struct mm_stat st;
-
-    mm_get_stat(mm, &st);
-    return st.kvmalloc_heap_bytes;
-}
-
-static uint64_t pool_free(const struct mm *mm)
-{
-    struct mm_stat st;
-
-    mm_get_stat(mm, &st);
-    return st.free_pages;
-}
-
 /* A run is a row of allocated blocks, one per bit of its length from the
  * highest: KVMALLOC heads naming the first, clean TAIL pages behind
  * them, in Unmovable pageblocks as all metadata. */
@@ -76,7 +52,7 @@ static const struct { size_t size; uint64_t pages; } runs[] = {
 START_TEST(test_run_is_exact_and_goes_back_whole)
 {
     struct mm *mm = test_mm(16 * MiB);
-    uint64_t before = pool_free(mm);
+    uint64_t before = test_stat(mm).free_pages;
     uint64_t max_blocks = buddy_nr_free(&mm->zones[0], MM_MAX_ORDER);
     size_t size = runs[_i].size;
     unsigned char *p = mm_kvmalloc(mm, size);
@@ -85,8 +61,8 @@ START_TEST(test_run_is_exact_and_goes_back_whole)
     ck_assert_ptr_nonnull(p);
     ck_assert(mm_addr_in_pool(mm, p));
     ck_assert_uint_eq((uintptr_t)p % MM_PAGE_SIZE, 0);
-    ck_assert_uint_eq(kv_pages(mm), runs[_i].pages);
-    ck_assert_uint_eq(pool_free(mm), before - runs[_i].pages);
+    ck_assert_uint_eq(test_stat(mm).kvmalloc_pages, runs[_i].pages);
+    ck_assert_uint_eq(test_stat(mm).free_pages, before - runs[_i].pages);
     ck_assert_int_eq(pool_addr_to_pfn(mm, p, &pfn), 0);
     assert_run_blocks(mm, pfn, runs[_i].pages);
     ck_assert_mm_ok(mm);
@@ -97,8 +73,8 @@ START_TEST(test_run_is_exact_and_goes_back_whole)
         ck_assert(asan_is_poisoned(p + size));      /* the run's slack */
 #endif
     mm_kvfree(mm, p);
-    ck_assert_uint_eq(kv_pages(mm), 0);
-    ck_assert_uint_eq(pool_free(mm), before);
+    ck_assert_uint_eq(test_stat(mm).kvmalloc_pages, 0);
+    ck_assert_uint_eq(test_stat(mm).free_pages, before);
     /* The tail given back at allocation and the run merge again. */
     ck_assert_uint_eq(buddy_nr_free(&mm->zones[0], MM_MAX_ORDER), max_blocks);
     ck_assert_mm_ok(mm);
@@ -109,7 +85,7 @@ END_TEST
 START_TEST(test_small_from_kmalloc_huge_from_heap)
 {
     struct mm *mm = test_mm(16 * MiB);
-    uint64_t before = pool_free(mm);
+    uint64_t before = test_stat(mm).free_pages;
     void *small = mm_kvmalloc(mm, MM_KMALLOC_MAX);
     char *huge = mm_kvzalloc(mm, 4 * MiB + 1);
     struct slab_cache *c;
@@ -120,13 +96,13 @@ START_TEST(test_small_from_kmalloc_huge_from_heap)
     ck_assert_ptr_nonnull(huge);
     ck_assert(!mm_addr_in_pool(mm, huge));          /* more than a block */
     ck_assert(test_is_zero(huge, 4 * MiB + 1));
-    ck_assert_uint_eq(kv_pages(mm), 0);
-    ck_assert_uint_eq(heap_bytes(mm), 4 * MiB + 1);
+    ck_assert_uint_eq(test_stat(mm).kvmalloc_pages, 0);
+    ck_assert_uint_eq(test_stat(mm).kvmalloc_heap_bytes, 4 * MiB + 1);
     mm_kvfree(mm, small);
     mm_kvfree(mm, huge);
-    ck_assert_uint_eq(heap_bytes(mm), 0);
+    ck_assert_uint_eq(test_stat(mm).kvmalloc_heap_bytes, 0);
     ck_assert_uint_eq(c->active_objs, 0);
-    ck_assert_uint_eq(pool_free(mm), before - (1ull << c->order)); /* kept empty */
+    ck_assert_uint_eq(test_stat(mm).free_pages, before - (1ull << c->order)); /* kept empty */
     ck_assert_ptr_null(mm_kvmalloc(NULL, 100000));
     ck_assert_mm_ok(mm);
     mm_destroy(mm);
@@ -158,7 +134,7 @@ START_TEST(test_bad_frees_refused)
     uint64_t before;
 
     ck_assert_ptr_nonnull(p);
-    before = pool_free(mm);
+    before = test_stat(mm).free_pages;
     test_log_quiet();
     mm_kvfree(mm, p + MM_PAGE_SIZE);                /* a page inside the run */
     mm_kvfree(mm, p + 8);                           /* inside the first page */
@@ -166,15 +142,15 @@ START_TEST(test_bad_frees_refused)
               (mm->zones[0].managed_pages - 1) * MM_PAGE_SIZE);
     test_log_restore();
     ck_assert_int_eq(test_log_count, 3);
-    ck_assert_uint_eq(pool_free(mm), before);
-    ck_assert_uint_eq(kv_pages(mm), 5);
+    ck_assert_uint_eq(test_stat(mm).free_pages, before);
+    ck_assert_uint_eq(test_stat(mm).kvmalloc_pages, 5);
     ck_assert_mm_ok(mm);
     mm_kvfree(mm, p);
     test_log_quiet();
     mm_kvfree(mm, p);                               /* twice */
     test_log_restore();
     ck_assert_int_eq(test_log_count, 1);
-    ck_assert_uint_eq(kv_pages(mm), 0);
+    ck_assert_uint_eq(test_stat(mm).kvmalloc_pages, 0);
     ck_assert_mm_ok(mm);
     mm_destroy(mm);
 }
@@ -185,7 +161,7 @@ START_TEST(test_no_run_falls_back_to_heap)
 {
     struct mm *mm = test_mm(4 * MiB);
     struct zone *zone = &mm->zones[0];
-    uint64_t before = pool_free(mm), taken;
+    uint64_t before = test_stat(mm).free_pages, taken;
     pfn_t *pfns = calloc(zone->managed_pages, sizeof(*pfns));
     char *p;
 
@@ -196,10 +172,10 @@ START_TEST(test_no_run_falls_back_to_heap)
     ck_assert_ptr_nonnull(p);
     ck_assert(!mm_addr_in_pool(mm, p));
     ck_assert_uint_eq((uintptr_t)p % 16, 0);
-    ck_assert_uint_eq(heap_bytes(mm), 64 * 1024);
-    ck_assert_uint_eq(pool_free(mm), before);
+    ck_assert_uint_eq(test_stat(mm).kvmalloc_heap_bytes, 64 * 1024);
+    ck_assert_uint_eq(test_stat(mm).free_pages, before);
     mm_kvfree(mm, p);
-    ck_assert_uint_eq(heap_bytes(mm), 0);
+    ck_assert_uint_eq(test_stat(mm).kvmalloc_heap_bytes, 0);
     ck_assert_mm_ok(mm);
 
     /* Free pages enough, but no 4 contiguous ones. */
@@ -209,7 +185,7 @@ START_TEST(test_no_run_falls_back_to_heap)
             ck_assert_int_eq(buddy_free_pages(zone, pfns[i], 0), 0);
     p = mm_kvzalloc(mm, 3 * MM_PAGE_SIZE + 1);
     ck_assert(p && !mm_addr_in_pool(mm, p) && test_is_zero(p, 3 * MM_PAGE_SIZE + 1));
-    ck_assert_uint_eq(kv_pages(mm), 0);
+    ck_assert_uint_eq(test_stat(mm).kvmalloc_pages, 0);
     ck_assert_mm_ok(mm);
     mm_kvfree(mm, p);
     for (uint64_t i = 0; i < taken; i++)
@@ -218,8 +194,8 @@ START_TEST(test_no_run_falls_back_to_heap)
     p = mm_kvmalloc(mm, 3 * MM_PAGE_SIZE + 1);
     ck_assert(mm_addr_in_pool(mm, p));
     mm_kvfree(mm, p);
-    ck_assert_uint_eq(pool_free(mm), before);
-    ck_assert_uint_eq(heap_bytes(mm), 0);
+    ck_assert_uint_eq(test_stat(mm).free_pages, before);
+    ck_assert_uint_eq(test_stat(mm).kvmalloc_heap_bytes, 0);
     ck_assert_mm_ok(mm);
     free(pfns);
     mm_destroy(mm);
@@ -233,7 +209,7 @@ END_TEST
 START_TEST(test_injected_failure_modes_take_the_heap)
 {
     struct mm *mm = test_mm(4 * MiB);
-    uint64_t before = pool_free(mm);
+    uint64_t before = test_stat(mm).free_pages;
     bool once = _i == 0;
     char *p[3];
 
@@ -250,14 +226,14 @@ START_TEST(test_injected_failure_modes_take_the_heap)
     ck_assert(!mm_addr_in_pool(mm, p[1]));           /* the second failed */
     ck_assert(mm_addr_in_pool(mm, p[2]) == once);
     ck_assert_uint_eq(mm_fail_alloc_injected(mm), once ? 1 : 2);
-    ck_assert_uint_eq(heap_bytes(mm), (once ? 1 : 2) * 5 * MM_PAGE_SIZE);
-    ck_assert_uint_eq(kv_pages(mm), (once ? 2 : 1) * 5);
+    ck_assert_uint_eq(test_stat(mm).kvmalloc_heap_bytes, (once ? 1 : 2) * 5 * MM_PAGE_SIZE);
+    ck_assert_uint_eq(test_stat(mm).kvmalloc_pages, (once ? 2 : 1) * 5);
     mm_fail_alloc_after(mm, -1);
     for (unsigned i = 0; i < 3; i++)
         mm_kvfree(mm, p[i]);
-    ck_assert_uint_eq(heap_bytes(mm), 0);
-    ck_assert_uint_eq(kv_pages(mm), 0);
-    ck_assert_uint_eq(pool_free(mm), before);
+    ck_assert_uint_eq(test_stat(mm).kvmalloc_heap_bytes, 0);
+    ck_assert_uint_eq(test_stat(mm).kvmalloc_pages, 0);
+    ck_assert_uint_eq(test_stat(mm).free_pages, before);
     ck_assert_mm_ok(mm);
     mm_destroy(mm);
 }
@@ -319,13 +295,13 @@ START_TEST(test_id_table_grows_into_a_run)
     for (unsigned i = 0; i < 1100; i++)
         ck_assert_int_eq(idr_alloc(&idr, &objs[i], &id), 0);
     ck_assert_uint_eq(idr.cap, 2048);
-    ck_assert_uint_eq(kv_pages(mm), 4);             /* 2048 pointers */
+    ck_assert_uint_eq(test_stat(mm).kvmalloc_pages, 4);             /* 2048 pointers */
     ck_assert_ptr_eq(idr_find(&idr, 1100), &objs[1099]);
     ck_assert_mm_ok(mm);
     for (uint32_t i = 1; i <= 1100; i++)
         idr_remove(&idr, i);
     ck_assert_uint_eq(idr.cap, 0);
-    ck_assert_uint_eq(kv_pages(mm), 0);
+    ck_assert_uint_eq(test_stat(mm).kvmalloc_pages, 0);
     ck_assert_mm_ok(mm);
     mm_destroy(mm);
 }

@@ -11,14 +11,6 @@
 
 #include "swap_test.h"
 
-static uint64_t swap_used_pages(const struct mm *mm)
-{
-    struct mm_swap_info si;
-
-    ck_assert_int_eq(mm_swap_info(mm, 0, &si), 0);
-    return si.used_pages;
-}
-
 static void write_stamped_range(struct segment *seg, uint64_t first,
                                 uint64_t count, uint64_t seed)
 {
@@ -39,7 +31,7 @@ START_TEST(test_swapout_moves_charge_within_memsw)
     ck_assert_uint_le(f.cg->usage, 256);
     ck_assert_uint_eq(f.cg->usage + f.cg->swap, 512);
     ck_assert_uint_eq(f.cg->swap, segment_swapped_pages(f.seg));
-    ck_assert_uint_eq(f.cg->swap, swap_used_pages(f.mm));
+    ck_assert_uint_eq(f.cg->swap, test_swap_used(f.mm));
     ck_assert_uint_eq(memcg_memsw_usage(f.cg), 512);
     ck_assert_uint_eq(test_memcg_stat(f.cg, "swap"), f.cg->swap * MM_PAGE_SIZE);
     ck_assert_uint_eq(test_memcg_stat(f.cg, "rss"), f.cg->usage * MM_PAGE_SIZE);
@@ -153,7 +145,7 @@ START_TEST(test_reservation_with_swapped_pages)
     /* Pages 0..99 went out first: discarding them frees swap slots and
      * gives their charge back to the reservation. */
     ck_assert_int_eq(segment_discard(f.seg, 0, 100), 0);
-    ck_assert_uint_eq(swap_used_pages(f.mm), segment_swapped_pages(f.seg));
+    ck_assert_uint_eq(test_swap_used(f.mm), segment_swapped_pages(f.seg));
     ck_assert_uint_eq(memcg_memsw_usage(f.cg), 512);
     ck_assert_uint_eq(f.cg->swap, segment_swapped_pages(f.seg));
     ck_assert_mm_ok(f.mm);
@@ -180,14 +172,14 @@ START_TEST(test_oom_kill_frees_swap_slots)
     ck_assert_int_eq(memcg_file_write(f.cg, "memory.memsw.limit_in_bytes", "1M"), 0);
     ck_assert_int_eq(memcg_file_write(f.cg, "memory.oom_control", "0"), 0);
     write_stamped_range(f.seg, 0, 256, 13);         /* memsw full */
-    ck_assert_uint_gt(swap_used_pages(f.mm), 0);
+    ck_assert_uint_gt(test_swap_used(f.mm), 0);
     ck_assert_mm_ok(f.mm);
     test_stamp(buf, 0, 14);
     ck_assert_int_eq(segment_write(other, 0, 1, buf), 0);
     ck_assert_mm_ok(f.mm);
     ck_assert(segment_is_dead(f.seg));
     ck_assert_uint_eq(segment_swapped_pages(f.seg), 0);
-    ck_assert_uint_eq(swap_used_pages(f.mm), segment_swapped_pages(other));
+    ck_assert_uint_eq(test_swap_used(f.mm), segment_swapped_pages(other));
     ck_assert_uint_eq(f.cg->oom_kill, 1);
     ck_assert_uint_eq(memcg_memsw_usage(f.cg), 1);
     ck_assert_int_eq(segment_read(f.seg, 0, 1, buf), -EOWNERDEAD);
@@ -230,7 +222,7 @@ START_TEST(test_swapin_oom_kills_own_segment)
     write_stamped_range(f.seg, 0, 100, 17);
     /* Swap it out until the 64 slots are full; the rest cannot go. */
     ck_assert_int_eq(memcg_file_write(f.cg, "memory.limit_in_bytes", "0"), -EBUSY);
-    ck_assert_uint_eq(swap_used_pages(f.mm), 64);
+    ck_assert_uint_eq(test_swap_used(f.mm), 64);
     ck_assert_uint_eq(f.cg->swap, 64);
     /* Another tenant (no kill mode, like f.cg for now) fills the pool. */
     for (uint64_t i = 0; !err; i++) {
@@ -246,7 +238,7 @@ START_TEST(test_swapin_oom_kills_own_segment)
     ck_assert_uint_eq(f.cg->swap, 0);
     ck_assert_uint_eq(f.cg->usage, 0);
     ck_assert_uint_eq(memcg_memsw_usage(f.cg), 0);
-    ck_assert_uint_eq(swap_used_pages(f.mm), 0);
+    ck_assert_uint_eq(test_swap_used(f.mm), 0);
     ck_assert_mm_ok(f.mm);
     segment_destroy(fill);
     memcg_destroy(other);

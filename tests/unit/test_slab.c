@@ -17,28 +17,12 @@
 #include <sanitizer/asan_interface.h>
 #endif
 
-static uint64_t slab_pages(const struct mm *mm)
-{
-    struct mm_stat st;
-
-    mm_get_stat(mm, &st);
-    return st.slab_pages;
-}
-
-static uint64_t free_pages(const struct mm *mm)
-{
-    struct mm_stat st;
-
-    mm_get_stat(mm, &st);
-    return st.free_pages;
-}
-
 /* Pages of slabs other than kmem_cache's (which holds the cache structs). */
 static uint64_t cache_pages(const struct mm *mm)
 {
     const struct slab_cache *k = &mm->slab_builtin[SLAB_KMEM_CACHE];
 
-    return slab_pages(mm) - ((k->full.nr + k->partial.nr + k->empty.nr) << k->order);
+    return test_stat(mm).slab_pages - ((k->full.nr + k->partial.nr + k->empty.nr) << k->order);
 }
 
 static void assert_cache_ok(const struct mm *mm, const struct slab_cache *c)
@@ -99,7 +83,7 @@ START_TEST(test_alloc_free_pattern_per_size)
 {
     const struct geometry_case *g = &geometry[_i];
     struct mm *mm = test_mm(8 * MiB);
-    uint64_t before = free_pages(mm);
+    uint64_t before = test_stat(mm).free_pages;
     struct slab_cache *c = NULL;
     uint32_t n;
     unsigned char **objs;
@@ -137,9 +121,9 @@ START_TEST(test_alloc_free_pattern_per_size)
     ck_assert_int_eq(slab_cache_destroy(c), 0);
     ck_assert_mm_ok(mm);
     /* Only kmem_cache's slab (holding the cache struct) remains. */
-    ck_assert_uint_eq(free_pages(mm) + slab_pages(mm), before);
+    ck_assert_uint_eq(test_stat(mm).free_pages + test_stat(mm).slab_pages, before);
     slab_cache_shrink(&mm->slab_builtin[SLAB_KMEM_CACHE]);
-    ck_assert_uint_eq(free_pages(mm), before);
+    ck_assert_uint_eq(test_stat(mm).free_pages, before);
     free(objs);
     mm_destroy(mm);
 }
@@ -156,13 +140,13 @@ START_TEST(test_empty_slab_returns_to_buddy)
 
     ck_assert_int_eq(slab_cache_create(mm, "ret", 256, 0, &c), 0);
     ck_assert_uint_eq(c->objs_per_slab, 16);
-    free0 = free_pages(mm);
+    free0 = test_stat(mm).free_pages;
     for (int i = 0; i < 16; i++)
         a[i] = slab_alloc(c);
     for (int i = 0; i < 16; i++)
         b[i] = slab_alloc(c);
     ck_assert_uint_eq(c->full.nr, 2);
-    ck_assert_uint_eq(free_pages(mm), free0 - 2);
+    ck_assert_uint_eq(test_stat(mm).free_pages, free0 - 2);
     slab_free(c, a[3]);
     again = slab_alloc(c);
     ck_assert_ptr_eq(again, a[3]);
@@ -170,15 +154,15 @@ START_TEST(test_empty_slab_returns_to_buddy)
         slab_free(c, a[i]);
     assert_cache_ok(mm, c);
     ck_assert_uint_eq(c->empty.nr, 1);              /* kept */
-    ck_assert_uint_eq(free_pages(mm), free0 - 2);
+    ck_assert_uint_eq(test_stat(mm).free_pages, free0 - 2);
     for (int i = 0; i < 16; i++)
         slab_free(c, b[i]);
     assert_cache_ok(mm, c);
     ck_assert_uint_eq(c->empty.nr, 1);              /* the second went back */
-    ck_assert_uint_eq(free_pages(mm), free0 - 1);
+    ck_assert_uint_eq(test_stat(mm).free_pages, free0 - 1);
     slab_cache_shrink(c);
     assert_cache_ok(mm, c);
-    ck_assert_uint_eq(free_pages(mm), free0);
+    ck_assert_uint_eq(test_stat(mm).free_pages, free0);
     ck_assert_int_eq(slab_cache_destroy(c), 0);
     mm_destroy(mm);
 }

@@ -24,14 +24,6 @@ static uint64_t install_swap(struct swap_fixture *f, uint64_t index)
     return pte_swp_offset(e);
 }
 
-static uint64_t swap_used(const struct mm *mm)
-{
-    struct mm_swap_info si;
-
-    ck_assert_int_eq(mm_swap_info(mm, 0, &si), 0);
-    return si.used_pages;
-}
-
 START_TEST(test_slot_allocator_clusters)
 {
     /* 1024 slots: 4 clusters of 256. */
@@ -42,7 +34,7 @@ START_TEST(test_slot_allocator_clusters)
         ck_assert_uint_eq(install_swap(&f, i), i);      /* front to back */
     ck_assert_mm_ok(f.mm);
     ck_assert_int_eq(segment_discard(f.seg, 0, 256), 0); /* cluster 0 empties */
-    ck_assert_uint_eq(swap_used(f.mm), 44);
+    ck_assert_uint_eq(test_swap_used(f.mm), 44);
     ck_assert_mm_ok(f.mm);
     for (uint64_t i = 300; i < 512; i++)
         ck_assert_uint_eq(install_swap(&f, i), i);      /* cluster 1 first */
@@ -56,7 +48,7 @@ START_TEST(test_slot_allocator_clusters)
     ck_assert_uint_eq(install_swap(&f, 1024), 0);
     for (uint64_t i = 1025; i < 1280; i++)
         install_swap(&f, i);
-    ck_assert_uint_eq(swap_used(f.mm), 1024);
+    ck_assert_uint_eq(test_swap_used(f.mm), 1024);
     ck_assert_mm_ok(f.mm);
     ck_assert_int_eq(swap_alloc_slot(f.mm, &e), -ENOSPC);
     /* No free cluster: holes are found by scanning. */
@@ -130,7 +122,7 @@ START_TEST(test_discard_and_destroy_free_slots)
     ck_assert_uint_gt(swapped, 500);
     ck_assert_int_eq(segment_discard(f.seg, 0, 500), 0);
     ck_assert_mm_ok(f.mm);
-    ck_assert_uint_eq(swap_used(f.mm), f.seg->swapped);
+    ck_assert_uint_eq(test_swap_used(f.mm), f.seg->swapped);
     ck_assert_uint_lt(f.seg->swapped, swapped);
     /* teardown destroys the segment and checks every slot came back */
     swap_teardown(&f);
@@ -190,7 +182,7 @@ START_TEST(test_write_error_loses_nothing)
     ck_assert_uint_gt(n, 1500);
     ck_assert_uint_gt(test_event(f.mm, MM_EV_swap_io_errors), 0);
     ck_assert_uint_eq(f.seg->swapped, 0);
-    ck_assert_uint_eq(swap_used(f.mm), 0);
+    ck_assert_uint_eq(test_swap_used(f.mm), 0);
     ck_assert_mm_ok(f.mm);
     for (uint64_t i = 0; i < n; i++)
         test_read_stamped(f.seg, i, 3);

@@ -11,22 +11,6 @@
 
 enum { N = 64 };
 
-static uint64_t swap_used(const struct mm *mm)
-{
-    struct mm_swap_info si;
-
-    ck_assert_int_eq(mm_swap_info(mm, 0, &si), 0);
-    return si.used_pages;
-}
-
-static uint64_t swapcache_pages(const struct mm *mm)
-{
-    struct mm_stat st;
-
-    mm_get_stat(mm, &st);
-    return st.swapcache_pages;
-}
-
 static void reclaim_all(struct swap_fixture *f)
 {
     for (int i = 0; i < 16 && f->cg->usage; i++)
@@ -79,8 +63,8 @@ START_TEST(test_reclaim_without_write)
     out = test_event(f.mm, MM_EV_pswpout);
     ck_assert_uint_eq(out, N);
     read_all(f.seg, N, 1);
-    ck_assert_uint_eq(swapcache_pages(f.mm), N);
-    ck_assert_uint_eq(swap_used(f.mm), N);
+    ck_assert_uint_eq(test_stat(f.mm).swapcache_pages, N);
+    ck_assert_uint_eq(test_swap_used(f.mm), N);
     ck_assert_uint_eq(f.cg->usage, N);
     ck_assert_uint_eq(f.cg->swap, 0);                   /* counted once */
     ck_assert_uint_eq(memcg_memsw_usage(f.cg), N);
@@ -94,8 +78,8 @@ START_TEST(test_reclaim_without_write)
     }
     reclaim_all(&f);
     ck_assert_uint_eq(test_event(f.mm, MM_EV_pswpout), out);
-    ck_assert_uint_eq(swapcache_pages(f.mm), 0);
-    ck_assert_uint_eq(swap_used(f.mm), N);
+    ck_assert_uint_eq(test_stat(f.mm).swapcache_pages, 0);
+    ck_assert_uint_eq(test_swap_used(f.mm), N);
     ck_assert_uint_eq(f.cg->swap, N);
     ck_assert_uint_eq(memcg_memsw_usage(f.cg), N);
     for (uint64_t i = 0; i < N; i++)
@@ -120,19 +104,19 @@ START_TEST(test_write_and_discard_free_the_slot)
     ck_assert(!page_test(page, PG_swapcache));
     ck_assert(page_test(page, PG_dirty));
     ck_assert_uint_eq(swap_entry_count(f.mm, old), 0);
-    ck_assert_uint_eq(swap_used(f.mm), N - 1);
-    ck_assert_uint_eq(swapcache_pages(f.mm), N - 1);
+    ck_assert_uint_eq(test_swap_used(f.mm), N - 1);
+    ck_assert_uint_eq(test_stat(f.mm).swapcache_pages, N - 1);
     ck_assert_uint_eq(memcg_memsw_usage(f.cg), N);
     ck_assert_int_eq(segment_discard(f.seg, 10, 5), 0);
     ck_assert_mm_ok(f.mm);
-    ck_assert_uint_eq(swap_used(f.mm), N - 6);
-    ck_assert_uint_eq(swapcache_pages(f.mm), N - 6);
+    ck_assert_uint_eq(test_swap_used(f.mm), N - 6);
+    ck_assert_uint_eq(test_stat(f.mm).swapcache_pages, N - 6);
     ck_assert_uint_eq(f.cg->usage, N - 5);
     ck_assert_uint_eq(f.cg->swap, 0);
     ck_assert_uint_eq(memcg_memsw_usage(f.cg), N - 5);
     reclaim_all(&f);
     ck_assert_uint_eq(test_event(f.mm, MM_EV_pswpout), out + 1);   /* page 3 */
-    ck_assert_uint_eq(swap_used(f.mm), N - 5);
+    ck_assert_uint_eq(test_swap_used(f.mm), N - 5);
     ck_assert_uint_eq(f.cg->swap, N - 5);
     test_read_stamped(f.seg, 3, 3);
     test_read_stamped(f.seg, 20, 2);
@@ -195,7 +179,7 @@ START_TEST(test_owner_moves_with_the_page)
     ck_assert_mm_ok(f.mm);
     ck_assert_uint_eq(swap_entry_owner(f.mm, e), c->id);
     ck_assert(page_test(page_at(c, 7), PG_swapcache));
-    ck_assert_uint_eq(swapcache_pages(f.mm), N);
+    ck_assert_uint_eq(test_stat(f.mm).swapcache_pages, N);
     read_all(c, N, 6);
     swap_teardown(&f);
 }
@@ -214,15 +198,15 @@ START_TEST(test_ksm_takes_pages_out)
     reclaim_all(&f);
     ck_assert_int_eq(segment_read(f.seg, 0, 1, buf), 0);
     ck_assert_int_eq(segment_read(f.seg, 1, 1, buf), 0);
-    ck_assert_uint_eq(swapcache_pages(f.mm), 2);
+    ck_assert_uint_eq(test_stat(f.mm).swapcache_pages, 2);
     for (int pass = 0; pass < 3; pass++) {
         mm_ksm_scan(f.mm, 16);
         ck_assert_mm_ok(f.mm);
     }
     ck_assert_ptr_eq(page_at(f.seg, 0), page_at(f.seg, 1));
     ck_assert(page_test(page_at(f.seg, 0), PG_ksm));
-    ck_assert_uint_eq(swapcache_pages(f.mm), 0);
-    ck_assert_uint_eq(swap_used(f.mm), 0);
+    ck_assert_uint_eq(test_stat(f.mm).swapcache_pages, 0);
+    ck_assert_uint_eq(test_swap_used(f.mm), 0);
     ck_assert_uint_eq(memcg_memsw_usage(f.cg), 1);
     swap_teardown(&f);
 }
@@ -245,7 +229,7 @@ START_TEST(test_no_cache_when_short)
     ck_assert_int_eq(segment_read(f.seg, 0, 1, page), 0);
     ck_assert_mm_ok(f.mm);
     ck_assert(!page_test(page_at(f.seg, 0), PG_swapcache));
-    ck_assert_uint_eq(swap_used(f.mm), 0);
+    ck_assert_uint_eq(test_swap_used(f.mm), 0);
     ck_assert_int_eq(mm_zswap_set(f.mm, false, 50), 0);
     ck_assert_int_eq(segment_discard(f.seg, 0, 1), 0);
     /* Page 1 cached, then the other tenant's N pages fill the file past
@@ -253,13 +237,13 @@ START_TEST(test_no_cache_when_short)
     test_write_stamped(f.seg, 1, 12);
     reclaim_all(&f);
     test_read_stamped(f.seg, 1, 12);
-    ck_assert_uint_eq(swapcache_pages(f.mm), 1);
+    ck_assert_uint_eq(test_stat(f.mm).swapcache_pages, 1);
     for (uint64_t i = 0; i < N; i++)
         test_write_stamped(filler, i, 13);
     for (int i = 0; i < 16 && cg->usage; i++)
         vmscan_try_to_free_pages(f.mm, cg, cg->usage, false);
     ck_assert_mm_ok(f.mm);
-    ck_assert_uint_eq(swap_used(f.mm), N + 1);
+    ck_assert_uint_eq(test_swap_used(f.mm), N + 1);
     ck_assert(swap_half_full(f.mm));
     /* Page 1 in use: reclaim frees its slot, then writes it anew. */
     out = test_event(f.mm, MM_EV_pswpout);
@@ -267,17 +251,17 @@ START_TEST(test_no_cache_when_short)
     ck_assert_uint_eq(vmscan_try_to_free_pages(f.mm, f.cg, 1, false), 1);
     ck_assert_mm_ok(f.mm);
     ck_assert_uint_eq(test_event(f.mm, MM_EV_pswpout), out + 1);
-    ck_assert_uint_eq(swapcache_pages(f.mm), 0);
+    ck_assert_uint_eq(test_stat(f.mm).swapcache_pages, 0);
     /* Over half: a swap-in frees its slot (N of 2N left: half) ... */
     test_read_stamped(filler, 0, 13);
     ck_assert_mm_ok(f.mm);
     ck_assert(!page_test(page_at(filler, 0), PG_swapcache));
-    ck_assert_uint_eq(swap_used(f.mm), N);
+    ck_assert_uint_eq(test_swap_used(f.mm), N);
     /* ... and at half it keeps it. */
     test_read_stamped(filler, 1, 13);
     ck_assert_mm_ok(f.mm);
     ck_assert(page_test(page_at(filler, 1), PG_swapcache));
-    ck_assert_uint_eq(swap_used(f.mm), N);
+    ck_assert_uint_eq(test_swap_used(f.mm), N);
     test_read_stamped(f.seg, 1, 12);
     for (uint64_t i = 0; i < N; i++)
         test_read_stamped(filler, i, 13);
@@ -307,7 +291,7 @@ START_TEST(test_async_swapin_caches)
     mm_swapin_run(&req);
     ck_assert_int_eq(mm_swapin_done(f.mm, &req), 0);
     ck_assert_mm_ok(f.mm);
-    ck_assert_uint_eq(swapcache_pages(f.mm), nr);
+    ck_assert_uint_eq(test_stat(f.mm).swapcache_pages, nr);
     ck_assert_uint_eq(f.cg->swap, N - nr);
     ck_assert_int_eq(segment_read_nowait(f.seg, 0, 16, buf, &req), 0);
     for (unsigned i = 0; i < 16; i++)
@@ -328,8 +312,8 @@ START_TEST(test_oom_kill_frees_cache)
     oom_kill_segment(f.seg);
     test_log_restore();
     ck_assert_mm_ok(f.mm);
-    ck_assert_uint_eq(swapcache_pages(f.mm), 0);
-    ck_assert_uint_eq(swap_used(f.mm), 0);
+    ck_assert_uint_eq(test_stat(f.mm).swapcache_pages, 0);
+    ck_assert_uint_eq(test_swap_used(f.mm), 0);
     ck_assert_uint_eq(memcg_memsw_usage(f.cg), 0);
     swap_teardown(&f);
 }

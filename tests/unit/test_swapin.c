@@ -13,14 +13,6 @@
 
 enum { N = 64 };
 
-static uint64_t swap_used(const struct mm *mm)
-{
-    struct mm_swap_info si;
-
-    ck_assert_int_eq(mm_swap_info(mm, 0, &si), 0);
-    return si.used_pages;
-}
-
 /* A segment of N stamped pages, every one of them swapped out to the
  * file (zswap is off until turned on). */
 static struct swap_fixture swapped_setup(uint64_t seed)
@@ -116,7 +108,7 @@ START_TEST(test_read_in_flight_then_intact)
     ck_assert_uint_eq(f.seg->swapped, N - demand - ra);
     ck_assert_uint_eq(f.cg->usage, demand + ra);
     /* Every page read keeps its slot in the swap cache, uncharged. */
-    ck_assert_uint_eq(swap_used(f.mm), N);
+    ck_assert_uint_eq(test_swap_used(f.mm), N);
     ck_assert_uint_eq(f.mm->nr_swapcache, demand + ra);
     ck_assert_uint_eq(f.cg->swap, N - demand - ra);
     /* The counters mean what they meant: pages read from the file, of
@@ -169,7 +161,7 @@ static void flight_case(enum flight_event ev)
     case DISCARD:
         ck_assert_int_eq(segment_discard(f.seg, 0, N), 0);
         /* The freed slots stay held by their pins, owned by none. */
-        ck_assert_uint_eq(swap_used(f.mm), req.nr);
+        ck_assert_uint_eq(test_swap_used(f.mm), req.nr);
         break;
     case DESTROY:
         segment_destroy(f.seg);
@@ -196,13 +188,13 @@ static void flight_case(enum flight_event ev)
     ck_assert_uint_eq(mm_nr_swapin(f.mm), 0);
     switch (ev) {
     case DISCARD:
-        ck_assert_uint_eq(swap_used(f.mm), 0);
+        ck_assert_uint_eq(test_swap_used(f.mm), 0);
         assert_no_data_pages(f.mm);
         ck_assert_int_eq(read_all(f.mm, f.seg, 0, 8, buf), 0);
         ck_assert(test_is_zero(buf, sizeof(buf)));
         break;
     case DESTROY:
-        ck_assert_uint_eq(swap_used(f.mm), 0);
+        ck_assert_uint_eq(test_swap_used(f.mm), 0);
         assert_no_data_pages(f.mm);
         break;
     case OVERWRITE:
@@ -211,7 +203,7 @@ static void flight_case(enum flight_event ev)
         ck_assert_uint_eq(f.cg->events[MEMCG_PGMAJFAULT], 0);
         break;
     case OOM_KILL:
-        ck_assert_uint_eq(swap_used(f.mm), 0);
+        ck_assert_uint_eq(test_swap_used(f.mm), 0);
         assert_no_data_pages(f.mm);
         ck_assert_int_eq(segment_read_nowait(f.seg, 0, 8, buf, &req),
                          -EOWNERDEAD);
@@ -263,7 +255,7 @@ START_TEST(test_shared_slots_read_by_both)
     read_all(f.mm, f.seg, 0, N, buf);
     check_stamps(buf, 0, N, 5);
     /* The origin's own slots now: kept as its swap cache. */
-    ck_assert_uint_eq(swap_used(f.mm), N);
+    ck_assert_uint_eq(test_swap_used(f.mm), N);
     ck_assert_uint_eq(f.mm->nr_swapcache, N);
     ck_assert_uint_eq(f.cg->swap, 0);
     segment_destroy(c);
@@ -326,7 +318,7 @@ START_TEST(test_read_error)
     ck_assert_uint_eq(test_event(f.mm, MM_EV_swap_io_errors), nr);
     ck_assert_uint_eq(test_event(f.mm, MM_EV_pswpin), 0);
     ck_assert_uint_eq(f.seg->swapped, N);
-    ck_assert_uint_eq(swap_used(f.mm), N);
+    ck_assert_uint_eq(test_swap_used(f.mm), N);
     ck_assert_uint_eq(f.cg->usage, 0);
     ck_assert_int_eq(read_all(f.mm, f.seg, 0, 8, buf), 1);
     check_stamps(buf, 0, 8, 7);
@@ -359,7 +351,7 @@ START_TEST(test_prepare_alloc_failure)
             ck_assert_uint_eq(req.nr, 0);
             ck_assert_uint_eq(mm_nr_swapin(f.mm), 0);
             ck_assert_uint_eq(test_pool_free(f.mm), free_before);
-            ck_assert_uint_eq(swap_used(f.mm), N);
+            ck_assert_uint_eq(test_swap_used(f.mm), N);
             continue;
         }
         ck_assert_int_eq(err, -EINPROGRESS);
@@ -371,7 +363,7 @@ START_TEST(test_prepare_alloc_failure)
         ck_assert_mm_ok(f.mm);
         ck_assert_uint_eq(mm_nr_swapin(f.mm), 0);
         ck_assert_uint_eq(test_pool_free(f.mm), free_before);
-        ck_assert_uint_eq(swap_used(f.mm), N);
+        ck_assert_uint_eq(test_swap_used(f.mm), N);
     }
     ck_assert_int_le(n, 8 + MM_SWAPIN_BATCH);
     ck_assert_uint_gt(req.nr, 8);       /* readahead was in it */

@@ -102,14 +102,6 @@ static uint64_t zstat(const struct mm *mm, enum mm_zswap_stat s)
     return zi.stat[s];
 }
 
-static uint64_t slots_used(const struct mm *mm)
-{
-    struct mm_swap_info si;
-
-    ck_assert_int_eq(mm_swap_info(mm, 0, &si), 0);
-    return si.used_pages;
-}
-
 static bool in_zswap(const struct swap_fixture *f, uint64_t index)
 {
     pte_t pte = test_pte(f->seg, index);
@@ -131,7 +123,7 @@ START_TEST(test_compressible_stored_not_written)
     ck_assert_uint_eq(test_event(f.mm, MM_EV_zswpout), NPAGES);
     ck_assert_uint_eq(test_event(f.mm, MM_EV_pswpout), 0);
     /* The slots stay taken, the PTEs are swap entries as without zswap. */
-    ck_assert_uint_eq(slots_used(f.mm), NPAGES);
+    ck_assert_uint_eq(test_swap_used(f.mm), NPAGES);
     ck_assert_uint_eq(f.seg->swapped, NPAGES);
     ck_assert_uint_eq(f.cg->swap, NPAGES);
     pool = zstat(f.mm, MM_ZSWAP_pool_total_size);
@@ -146,7 +138,7 @@ START_TEST(test_compressible_stored_not_written)
     ck_assert_uint_eq(test_event(f.mm, MM_EV_pswpin), 0);
     ck_assert_uint_eq(zstat(f.mm, MM_ZSWAP_stored_pages), 0);
     ck_assert_uint_eq(zstat(f.mm, MM_ZSWAP_pool_total_size), 0);
-    ck_assert_uint_eq(slots_used(f.mm), 0);
+    ck_assert_uint_eq(test_swap_used(f.mm), 0);
     swap_teardown(&f);
 }
 END_TEST
@@ -161,7 +153,7 @@ START_TEST(test_incompressible_goes_to_file)
     ck_assert_uint_eq(zstat(f.mm, MM_ZSWAP_reject_compress_poor), NPAGES);
     ck_assert_uint_eq(zstat(f.mm, MM_ZSWAP_stored_pages), 0);
     ck_assert_uint_eq(test_event(f.mm, MM_EV_pswpout), NPAGES);
-    ck_assert_uint_eq(slots_used(f.mm), NPAGES);
+    ck_assert_uint_eq(test_swap_used(f.mm), NPAGES);
     read_pages(&f, 0, NPAGES, RANDOM);
     ck_assert_mm_ok(f.mm);
     ck_assert_uint_eq(test_event(f.mm, MM_EV_zswpin), 0);
@@ -212,7 +204,7 @@ START_TEST(test_pool_limit_writes_back_oldest)
                       zi.stat[MM_ZSWAP_written_back_pages]);
     ck_assert_uint_eq(test_event(f.mm, MM_EV_zswpwb),
                       zi.stat[MM_ZSWAP_written_back_pages]);
-    ck_assert_uint_eq(slots_used(f.mm), NPAGES);
+    ck_assert_uint_eq(test_swap_used(f.mm), NPAGES);
     /* Reclaim took the pages oldest first, zswap wrote back oldest first. */
     ck_assert(!in_zswap(&f, 0));
     ck_assert(in_zswap(&f, NPAGES - 1));
@@ -407,7 +399,7 @@ START_TEST(test_writeback_in_flight)
     ck_assert_uint_eq(f.mm->zswap.nr_writeback, nz - 1);
     ck_assert_int_eq(segment_discard(f.seg, idx[1], 1), 0);
     ck_assert_mm_ok(f.mm);
-    used = slots_used(f.mm);
+    used = test_swap_used(f.mm);
     mm_swap_io_run(&b);
     for (unsigned i = 0; i < b.nr; i++)
         if (b.io[i].kind == SWAP_IO_ZSWAP &&
@@ -418,7 +410,7 @@ START_TEST(test_writeback_in_flight)
     test_log_restore();
     ck_assert_mm_ok(f.mm);
     /* The freed slots were held until their writes were done. */
-    ck_assert_uint_lt(slots_used(f.mm), used);
+    ck_assert_uint_lt(test_swap_used(f.mm), used);
     ck_assert_uint_eq(f.mm->zswap.nr_writeback, 0);
     ck_assert_uint_eq(f.mm->zswap.nr_wb_io, 0);
     ck_assert(in_zswap(&f, idx[2]));
