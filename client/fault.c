@@ -127,12 +127,6 @@ static struct window window_at(const struct rmem__vma *vma, uint64_t idx,
     return (struct window){idx - (n - 1), n, n - 1};
 }
 
-static uint32_t run_of_absent(const struct rmem__vma *vma, uint64_t idx,
-                              uint32_t max)
-{
-    return window_at(vma, idx, 1, max).count;
-}
-
 /* One READ of [first, first+count) into buf; *got bytes arrived. */
 static int read_pages(struct rmem__conn *cn, void *buf, uint64_t segment,
                       uint64_t first, uint32_t count, size_t *got)
@@ -306,8 +300,8 @@ int rmem__prefetch_range(rmem_client *c, struct rmem__vma *vma, uint64_t first,
             i++;
             continue;
         }
-        n = run_of_absent(vma, i, (uint32_t)(end - i < c->ctl.max_io_pages ?
-                                             end - i : c->ctl.max_io_pages));
+        n = window_at(vma, i, 1, (uint32_t)(end - i < c->ctl.max_io_pages ?
+                                            end - i : c->ctl.max_io_pages)).count;
         n = rmem__evict_wait_room(c, n);
         err = fetch_remote(c, &c->ctl, c->ctlbuf, vma, i, n);
         if (!err)
